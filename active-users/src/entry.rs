@@ -1,0 +1,144 @@
+//! The [`ActiveUserEntry`] trait and the description of its fields.
+
+use crate::client_ip::ExtractContext;
+use crate::codec::{DecodeError, Decoder, EncodeError, Encoder};
+use crate::request::RequestHead;
+
+/// One field of an entry, as [`ActiveUserEntry::fields`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Field {
+    /// The stored name (the Rust field name, or its `rename`).
+    pub name: &'static str,
+    /// Whether the field may be absent (its type is `Option<_>`).
+    pub optional: bool,
+    /// Whether the stores keep an index of its values (`#[active_users(index)]`), which
+    /// distinct counts and per-value counts need.
+    pub indexed: bool,
+    /// Whether the JSON API must never show it (`#[active_users(hidden)]`).
+    pub hidden: bool,
+}
+
+/// A record of one active visitor: who, from where, with which extra dimensions.
+///
+/// Derive it; writing the impl by hand is possible but the derive keeps the five methods
+/// consistent. The derive reads these attributes on each named field:
+///
+/// | attribute | the value comes from |
+/// |---|---|
+/// | `#[from_header("X-Service-Id")]` | the first value of that header (the name is checked and lowercased at compile time) |
+/// | `#[from_cookie("sessionid")]` | that cookie of the `Cookie` headers |
+/// | `#[from_query("ref")]` | that query parameter, percent-decoded |
+/// | `#[from_extension]` | a value of the field's type in the request extensions (what an auth layer inserted) |
+/// | `#[from_client_ip]` | the client IP: the peer address, or forwarded headers from [trusted proxies](crate::TrustedProxies); the type is `IpAddr` |
+/// | `#[from_fn(path::to::f)]` | a function `fn(&RequestHead<'_>) -> Option<T>` |
+/// | `#[active_users(flatten)]` | another entry embedded whole: its fields are this entry's fields |
+///
+/// and these options, combinable as `#[active_users(index, rename = "user")]`:
+///
+/// | option | effect |
+/// |---|---|
+/// | `rename = "name"` | the stored and shown name of the field (1 to 64 of `A-Z a-z 0-9 _ - .`) |
+/// | `index` | the store indexes the field's values: needed by distinct and per-value counts |
+/// | `hidden` | the JSON API never shows the field |
+///
+/// A field of type `Option<T>` may be absent. A field of any other type is required: a request
+/// without it yields no entry and is not recorded, which is how "only logged-in users" is
+/// written. A value that is not valid UTF-8, is longer than [`MAX_VALUE_LEN`](crate::codec::MAX_VALUE_LEN)
+/// bytes or does not [parse](crate::FieldValue::parse) as the field's type counts as absent.
+///
+/// # Examples
+///
+/// The Python package's custom entry, which adds a service id to the default dimensions:
+///
+/// ```
+/// use active_users::{ActiveUserEntry, DefaultEntry, ExtractContext, User};
+///
+/// #[derive(Debug, ActiveUserEntry)]
+/// struct ServiceEntry {
+///     #[active_users(flatten)]
+///     base: DefaultEntry,
+///     #[from_header("X-Service-Id")]
+///     #[active_users(index)]
+///     service_id: Option<String>,
+/// }
+///
+/// let mut request = http::Request::get("/").header("x-service-id", "billing").body(()).unwrap();
+/// request.extensions_mut().insert(User::new("42"));
+/// let entry = ServiceEntry::from_request(&request, &ExtractContext::default()).unwrap();
+/// assert_eq!(entry.service_id.as_deref(), Some("billing"));
+/// let names: Vec<_> = ServiceEntry::fields().iter().map(|f| f.name).collect();
+/// assert_eq!(names, ["user_id", "session_id", "ip", "username", "service_id"]);
+/// ```
+pub trait ActiveUserEntry: Sized + Send + Sync + 'static {
+    /// The fields in stored order, embedded entries' fields in place.
+    fn fields() -> &'static [Field];
+
+    /// Extracts an entry from a request; `None` when a required field is absent.
+    fn extract(head: &RequestHead<'_>, cx: &ExtractContext) -> Option<Self>;
+
+    /// Writes every field, in order. Called by [`encode`](ActiveUserEntry::encode).
+    fn encode_fields(&self, enc: &mut Encoder);
+
+    /// Reads every field, in order. Called by [`decode`](ActiveUserEntry::decode).
+    ///
+    /// # Errors
+    /// When a field is missing, truncated or invalid.
+    fn decode_fields(dec: &mut Decoder<'_>) -> Result<Self, DecodeError>;
+
+    /// Appends the text of every field, in order; `None` for an absent field.
+    fn write_values(&self, out: &mut Vec<Option<String>>);
+
+    /// Extracts an entry from a request with any body type.
+    fn from_request<B>(request: &http::Request<B>, cx: &ExtractContext) -> Option<Self> {
+        Self::extract(&RequestHead::from(request), cx)
+    }
+
+    /// Extracts an entry from request parts.
+    fn from_parts(parts: &http::request::Parts, cx: &ExtractContext) -> Option<Self> {
+        Self::extract(&RequestHead::from(parts), cx)
+    }
+
+    /// Encodes the entry into one store member (see [`codec`](crate::codec)).
+    ///
+    /// # Errors
+    /// [`EncodeError::ValueTooLong`] when a value is longer than the codec allows.
+    fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut enc = Encoder::new();
+        self.encode_fields(&mut enc);
+        enc.finish()
+    }
+
+    /// Decodes a member written by [`encode`](ActiveUserEntry::encode). Never panics.
+    ///
+    /// # Errors
+    /// When the bytes are not a member of this entry type.
+    fn decode(member: &[u8]) -> Result<Self, DecodeError> {
+        let mut dec = Decoder::new(member)?;
+        let entry = Self::decode_fields(&mut dec)?;
+        dec.finish()?;
+        Ok(entry)
+    }
+
+    /// The text of every field, in order; `None` for an absent field.
+    fn values(&self) -> Vec<Option<String>> {
+        let mut out = Vec::with_capacity(Self::fields().len());
+        self.write_values(&mut out);
+        out
+    }
+
+    /// Field names paired with their text values.
+    fn named_values(&self) -> Vec<(&'static str, Option<String>)> {
+        Self::fields()
+            .iter()
+            .map(|f| f.name)
+            .zip(self.values())
+            .collect()
+    }
+
+    /// The text of the field called `name`; `None` when there is no such field or it is absent.
+    fn value(&self, name: &str) -> Option<String> {
+        let index = Self::fields().iter().position(|f| f.name == name)?;
+        self.values().into_iter().nth(index).flatten()
+    }
+}

@@ -1,0 +1,158 @@
+//! Reading field values out of a request: used by the code `#[derive(ActiveUserEntry)]` writes.
+
+use crate::client_ip::ExtractContext;
+use crate::codec::MAX_VALUE_LEN;
+use crate::request::RequestHead;
+use crate::value::FieldValue;
+use http::HeaderName;
+use std::net::IpAddr;
+
+/// Parses request text into a value, applying the length bound.
+fn parse_bounded<T: FieldValue>(text: &str) -> Option<T> {
+    if text.len() > MAX_VALUE_LEN {
+        return None;
+    }
+    T::parse(text)
+}
+
+/// The first value of a header, if it is UTF-8 and parses.
+pub fn header<T: FieldValue>(head: &RequestHead<'_>, name: &HeaderName) -> Option<T> {
+    let value = head.headers().get(name)?;
+    let text = std::str::from_utf8(value.as_bytes()).ok()?;
+    parse_bounded(text)
+}
+
+/// The first cookie called `name` in the `Cookie` headers.
+pub fn cookie<T: FieldValue>(head: &RequestHead<'_>, name: &str) -> Option<T> {
+    for value in head.headers().get_all(http::header::COOKIE) {
+        let Ok(text) = std::str::from_utf8(value.as_bytes()) else {
+            continue;
+        };
+        for pair in text.split(';') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if key.trim() != name {
+                continue;
+            }
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            return parse_bounded(value);
+        }
+    }
+    None
+}
+
+/// The first query parameter called `name`, form-decoded (`%XX` and `+`).
+pub fn query<T: FieldValue>(head: &RequestHead<'_>, name: &str) -> Option<T> {
+    let query = head.uri().query()?;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key.len() > MAX_VALUE_LEN || form_decode(key).as_deref() != Some(name) {
+            continue;
+        }
+        if value.len() > 3 * MAX_VALUE_LEN {
+            return None;
+        }
+        return parse_bounded(&form_decode(value)?);
+    }
+    None
+}
+
+/// Decodes `application/x-www-form-urlencoded` text; `None` when the result is not UTF-8.
+fn form_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| {
+                    let h = std::str::from_utf8(h).ok()?;
+                    u8::from_str_radix(h, 16).ok()
+                });
+                if let Some(decoded) = hex {
+                    out.push(decoded);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A value of type `T` from the request extensions.
+pub fn extension<T: Clone + Send + Sync + 'static>(head: &RequestHead<'_>) -> Option<T> {
+    head.extensions().get::<T>().cloned()
+}
+
+/// The client IP under the context's proxy policy.
+pub fn client_ip<T: From<IpAddr>>(head: &RequestHead<'_>, cx: &ExtractContext) -> Option<T> {
+    cx.client_ip(head).map(T::from)
+}
+
+/// Calls a `#[from_fn]` function; the signature is spelled out so a wrong one fails here.
+pub fn call_fn<T>(f: fn(&RequestHead<'_>) -> Option<T>, head: &RequestHead<'_>) -> Option<T> {
+    f(head)
+}
+
+/// The text form of a value.
+pub fn text<T: FieldValue>(value: &T) -> String {
+    let mut out = String::new();
+    value.write_text(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(uri: &str, headers: &[(&str, &[u8])]) -> http::Request<()> {
+        let mut b = http::Request::get(uri);
+        for (k, v) in headers {
+            b = b.header(*k, http::HeaderValue::from_bytes(v).expect("header value"));
+        }
+        b.body(()).expect("request")
+    }
+
+    #[test]
+    fn cookies_are_found_across_headers_and_quotes() {
+        let r = req(
+            "/",
+            &[("cookie", b"a=1; b=2"), ("cookie", b"sessionid=\"abc\"")],
+        );
+        let head = RequestHead::from(&r);
+        assert_eq!(cookie::<String>(&head, "sessionid").as_deref(), Some("abc"));
+        assert_eq!(cookie::<u32>(&head, "b"), Some(2));
+        assert_eq!(cookie::<String>(&head, "missing"), None);
+    }
+
+    #[test]
+    fn query_values_are_form_decoded() {
+        let r = req("/p?x=1&ref=a%3Ab+c&bad=%ff", &[]);
+        let head = RequestHead::from(&r);
+        assert_eq!(query::<String>(&head, "ref").as_deref(), Some("a:b c"));
+        assert_eq!(query::<String>(&head, "bad"), None, "not UTF-8");
+        assert_eq!(query::<u8>(&head, "x"), Some(1));
+        assert_eq!(form_decode("%4"), Some("%4".to_owned()));
+    }
+
+    #[test]
+    fn non_utf8_and_overlong_values_are_absent() {
+        let long = vec![b'a'; MAX_VALUE_LEN + 1];
+        let r = req("/", &[("x-a", b"\xff\xfe"), ("x-b", &long), ("x-c", b"ok")]);
+        let head = RequestHead::from(&r);
+        let name = |n: &'static str| HeaderName::from_static(n);
+        assert_eq!(header::<String>(&head, &name("x-a")), None);
+        assert_eq!(header::<String>(&head, &name("x-b")), None);
+        assert_eq!(header::<String>(&head, &name("x-c")).as_deref(), Some("ok"));
+    }
+}

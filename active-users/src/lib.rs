@@ -1,0 +1,88 @@
+//! Who is using your web application right now.
+//!
+//! `active-users` records the visitors of any server built on the [`http`] crate (axum, hyper,
+//! tonic, warp, poem, ...) and answers "how many are active, and who?" from Redis (shared by
+//! every instance of the application) or from memory (one process, tests, demos). It is a Rust
+//! port of the Python package django-active-users that fixes what that package gets wrong: no
+//! `KEYS` scans, an injective member encoding, no trust in `X-Forwarded-For` by default, and
+//! distinct users counted as users.
+//!
+//! The pieces:
+//! - an entry type, usually `#[derive(ActiveUserEntry)]` on a struct whose field attributes say
+//!   where each value comes from (see [`ActiveUserEntry`] for the attributes), or the
+//!   ready-made [`DefaultEntry`];
+//! - the [`codec`] that turns an entry into one store member and back;
+//! - [`FieldValue`], the trait a field's type implements.
+//!
+//! # Examples
+//!
+//! ```
+//! use active_users::{ActiveUserEntry, ExtractContext};
+//!
+//! #[derive(Debug, ActiveUserEntry)]
+//! struct Visitor {
+//!     #[from_header("X-User-Id")]
+//!     #[active_users(index)]
+//!     user_id: u64,
+//!     #[from_header("X-Service-Id")]
+//!     service_id: Option<String>,
+//! }
+//!
+//! let request = http::Request::get("/").header("x-user-id", "42").body(()).unwrap();
+//! let visitor = Visitor::from_request(&request, &ExtractContext::default()).unwrap();
+//! assert_eq!(visitor.user_id, 42);
+//!
+//! // No user id, no entry: only logged-in users are recorded.
+//! let anonymous = http::Request::get("/").body(()).unwrap();
+//! assert!(Visitor::from_request(&anonymous, &ExtractContext::default()).is_none());
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic, clippy::print_stdout))]
+
+// Lets the derive's `::active_users::...` paths resolve inside this crate too.
+extern crate self as active_users;
+
+mod client_ip;
+pub mod codec;
+mod default_entry;
+mod entry;
+mod extract;
+mod request;
+mod value;
+
+pub use active_users_derive::ActiveUserEntry;
+pub use client_ip::{ExtractContext, IpNetwork, IpNetworkError, PeerAddr, TrustedProxies};
+pub use codec::{DecodeError, EncodeError};
+pub use default_entry::{DefaultEntry, SESSION_COOKIE, User};
+pub use entry::{ActiveUserEntry, Field};
+pub use request::RequestHead;
+pub use value::FieldValue;
+
+/// The `http` crate this library is built on, re-exported so versions always match.
+pub use http;
+
+/// Used by the code `#[derive(ActiveUserEntry)]` writes. Not public API: it may change in any
+/// release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::extract::{call_fn, client_ip, cookie, extension, header, query, text};
+    pub use http::HeaderName;
+    pub use std::string::String;
+    pub use std::sync::OnceLock;
+    pub use std::vec::Vec;
+
+    /// Describes one field; the `Field` struct is non-exhaustive so generated code calls this.
+    pub const fn field(
+        name: &'static str,
+        optional: bool,
+        indexed: bool,
+        hidden: bool,
+    ) -> crate::Field {
+        crate::Field {
+            name,
+            optional,
+            indexed,
+            hidden,
+        }
+    }
+}

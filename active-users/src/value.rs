@@ -1,0 +1,268 @@
+//! [`FieldValue`]: how a field's type is parsed from a request, stored and shown.
+
+use crate::codec::{read_varint, write_varint};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A type that can be the value of an entry field.
+///
+/// Implemented for `String`, every integer type, `bool`, [`IpAddr`] and, with the `uuid`
+/// feature, `uuid::Uuid`. For your own type, implement [`parse`](FieldValue::parse) and
+/// [`write_text`](FieldValue::write_text); the stored form defaults to the text.
+///
+/// The methods must agree: `parse` of the text `write_text` writes gives the same value back,
+/// and so does `decode` of what `encode` writes. The codec's injectivity rests on `encode`
+/// being injective (two different values never write the same bytes).
+///
+/// # Examples
+///
+/// ```
+/// use active_users::FieldValue;
+///
+/// /// A plan name, stored as its lowercase text.
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Plan(String);
+///
+/// impl FieldValue for Plan {
+///     fn parse(text: &str) -> Option<Self> {
+///         let plan = text.to_ascii_lowercase();
+///         matches!(plan.as_str(), "free" | "pro").then_some(Plan(plan))
+///     }
+///     fn write_text(&self, out: &mut String) {
+///         out.push_str(&self.0);
+///     }
+/// }
+///
+/// assert_eq!(Plan::parse("PRO"), Some(Plan("pro".into())));
+/// assert_eq!(Plan::parse("gold"), None);
+/// ```
+pub trait FieldValue: Sized {
+    /// Parses request text (a header, cookie or query value). `None` makes the field absent.
+    fn parse(text: &str) -> Option<Self>;
+
+    /// Appends the value's text form, used in JSON output, grouping and display.
+    fn write_text(&self, out: &mut String);
+
+    /// Appends the stored form. Defaults to the text form.
+    fn encode(&self, out: &mut Vec<u8>) {
+        let mut text = String::new();
+        self.write_text(&mut text);
+        out.extend_from_slice(text.as_bytes());
+    }
+
+    /// Reads the stored form back. Defaults to parsing it as text. `None` when invalid.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        std::str::from_utf8(bytes).ok().and_then(Self::parse)
+    }
+}
+
+impl FieldValue for String {
+    fn parse(text: &str) -> Option<Self> {
+        Some(text.to_owned())
+    }
+    fn write_text(&self, out: &mut String) {
+        out.push_str(self);
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+}
+
+impl FieldValue for bool {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        }
+    }
+    fn write_text(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" });
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        match bytes {
+            [0] => Some(false),
+            [1] => Some(true),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a whole slice as one shortest-form varint.
+fn decode_varint(bytes: &[u8]) -> Option<u64> {
+    match read_varint(bytes) {
+        Some((value, used)) if used == bytes.len() => Some(value),
+        _ => None,
+    }
+}
+
+macro_rules! unsigned_value {
+    ($($t:ty),*) => {$(
+        impl FieldValue for $t {
+            fn parse(text: &str) -> Option<Self> {
+                text.parse().ok()
+            }
+            fn write_text(&self, out: &mut String) {
+                out.push_str(&self.to_string());
+            }
+            fn encode(&self, out: &mut Vec<u8>) {
+                write_varint(out, *self as u64);
+            }
+            fn decode(bytes: &[u8]) -> Option<Self> {
+                decode_varint(bytes).and_then(|v| <$t>::try_from(v).ok())
+            }
+        }
+    )*};
+}
+
+macro_rules! signed_value {
+    ($($t:ty),*) => {$(
+        impl FieldValue for $t {
+            fn parse(text: &str) -> Option<Self> {
+                text.parse().ok()
+            }
+            fn write_text(&self, out: &mut String) {
+                out.push_str(&self.to_string());
+            }
+            fn encode(&self, out: &mut Vec<u8>) {
+                let v = *self as i64;
+                // zigzag: small magnitudes, positive or negative, take few bytes
+                write_varint(out, ((v << 1) ^ (v >> 63)) as u64);
+            }
+            fn decode(bytes: &[u8]) -> Option<Self> {
+                let z = decode_varint(bytes)?;
+                let v = ((z >> 1) as i64) ^ -((z & 1) as i64);
+                <$t>::try_from(v).ok()
+            }
+        }
+    )*};
+}
+
+unsigned_value!(u8, u16, u32, u64, usize);
+signed_value!(i8, i16, i32, i64, isize);
+
+impl FieldValue for u128 {
+    fn parse(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+    fn write_text(&self, out: &mut String) {
+        out.push_str(&self.to_string());
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_be_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        Some(u128::from_be_bytes(bytes.try_into().ok()?))
+    }
+}
+
+impl FieldValue for i128 {
+    fn parse(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+    fn write_text(&self, out: &mut String) {
+        out.push_str(&self.to_string());
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_be_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        Some(i128::from_be_bytes(bytes.try_into().ok()?))
+    }
+}
+
+impl FieldValue for IpAddr {
+    fn parse(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+    fn write_text(&self, out: &mut String) {
+        out.push_str(&self.to_string());
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            IpAddr::V4(v4) => out.extend_from_slice(&v4.octets()),
+            IpAddr::V6(v6) => out.extend_from_slice(&v6.octets()),
+        }
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        if let Ok(v4) = <[u8; 4]>::try_from(bytes) {
+            return Some(IpAddr::V4(Ipv4Addr::from(v4)));
+        }
+        let v6 = <[u8; 16]>::try_from(bytes).ok()?;
+        Some(IpAddr::V6(Ipv6Addr::from(v6)))
+    }
+}
+
+#[cfg(feature = "uuid")]
+impl FieldValue for uuid::Uuid {
+    fn parse(text: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(text).ok()
+    }
+    fn write_text(&self, out: &mut String) {
+        out.push_str(&self.hyphenated().to_string());
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        uuid::Uuid::from_slice(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T: FieldValue + PartialEq + std::fmt::Debug>(value: T) {
+        let mut bytes = Vec::new();
+        value.encode(&mut bytes);
+        assert_eq!(T::decode(&bytes).as_ref(), Some(&value), "stored form");
+        let mut text = String::new();
+        value.write_text(&mut text);
+        assert_eq!(T::parse(&text).as_ref(), Some(&value), "text form");
+    }
+
+    #[test]
+    fn builtin_values_round_trip() {
+        round_trip(String::new());
+        round_trip("ä:b\0\n".to_owned());
+        round_trip(true);
+        round_trip(false);
+        for v in [0u64, 1, 127, 128, u64::MAX] {
+            round_trip(v);
+        }
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
+            round_trip(v);
+        }
+        round_trip(i8::MIN);
+        round_trip(u128::MAX);
+        round_trip(i128::MIN);
+        round_trip("10.0.0.1".parse::<IpAddr>().expect("ip"));
+        round_trip("::ffff:10.0.0.1".parse::<IpAddr>().expect("ip"));
+    }
+
+    #[test]
+    fn out_of_range_stored_integers_are_invalid() {
+        let mut bytes = Vec::new();
+        300u64.encode(&mut bytes);
+        assert_eq!(u8::decode(&bytes), None);
+        assert_eq!(u8::decode(&[]), None);
+        assert_eq!(bool::decode(&[2]), None);
+        assert_eq!(IpAddr::decode(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn small_integers_are_stored_in_few_bytes() {
+        let mut bytes = Vec::new();
+        12_345u64.encode(&mut bytes);
+        assert_eq!(bytes.len(), 2);
+        bytes.clear();
+        (-3i32).encode(&mut bytes);
+        assert_eq!(bytes.len(), 1);
+    }
+}

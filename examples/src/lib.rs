@@ -1,0 +1,1 @@
+//! Runnable examples of active-users live next to this file; this library is empty.

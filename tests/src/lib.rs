@@ -1,0 +1,1 @@
+//! Integration tests of active-users live in `tests/`; this library is empty.
