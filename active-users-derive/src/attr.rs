@@ -32,6 +32,8 @@ pub(crate) struct Flag<'a> {
 #[derive(Default)]
 pub(crate) struct FieldAttrs<'a> {
     pub(crate) sources: Vec<SourceAttr<'a>>,
+    /// Whether any source attribute was written, even one that did not parse.
+    pub(crate) source_written: bool,
     pub(crate) flatten: Option<Flag<'a>>,
     pub(crate) rename: Option<LitStr>,
     pub(crate) index: Option<Flag<'a>>,
@@ -51,6 +53,7 @@ impl<'a> FieldAttrs<'a> {
             if name == ACTIVE_USERS {
                 out.parse_options(cx, attr);
             } else if SOURCES.contains(&name) {
+                out.source_written = true;
                 if let Some(source) = parse_source(cx, name, attr) {
                     out.sources.push(SourceAttr { source, attr });
                 }
@@ -70,9 +73,8 @@ impl<'a> FieldAttrs<'a> {
                 return;
             }
         };
-        let parsed = list.parse_args_with(
-            syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated,
-        );
+        let parsed =
+            list.parse_args_with(syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated);
         let metas = match parsed {
             Ok(metas) => metas,
             Err(err) => {
@@ -94,7 +96,10 @@ impl<'a> FieldAttrs<'a> {
 
     fn parse_option(&mut self, cx: &mut Ctxt, attr: &'a Attribute, meta: Meta) {
         let path = meta.path();
-        let name = path.get_ident().map(ToString::to_string).unwrap_or_default();
+        let name = path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         match (name.as_str(), &meta) {
             (FLATTEN | INDEX | HIDDEN, Meta::Path(_)) => {
                 let slot = match name.as_str() {
@@ -205,7 +210,9 @@ fn name_argument(cx: &mut Ctxt, attr: &Attribute, name: &str, example: &str) -> 
     };
     if lit.is_none() {
         match &attr.meta {
-            Meta::List(list) if !list.tokens.is_empty() => cx.error_spanned_by(&list.tokens, message),
+            Meta::List(list) if !list.tokens.is_empty() => {
+                cx.error_spanned_by(&list.tokens, message)
+            }
             _ => cx.error_spanned_by(attr, message),
         }
     }

@@ -18,7 +18,12 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     valid::check(&mut cx, &model);
     if !cx.is_ok() {
         let errors = cx.into_compile_errors();
-        let stub = fallback::stub(input);
+        // A stub for a generic struct would only add bound errors of its own.
+        let stub = if input.generics.params.is_empty() {
+            fallback::stub(input)
+        } else {
+            TokenStream::new()
+        };
         return quote! { #errors #stub };
     }
     impl_entry(&model)

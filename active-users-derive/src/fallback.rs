@@ -8,10 +8,9 @@ use syn::DeriveInput;
 /// An impl whose methods are never meant to run: the crate does not compile anyway.
 pub(crate) fn stub(input: &DeriveInput) -> TokenStream {
     let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     quote! {
         #[automatically_derived]
-        impl #impl_generics ::active_users::ActiveUserEntry for #ident #ty_generics #where_clause {
+        impl ::active_users::ActiveUserEntry for #ident {
             fn fields() -> &'static [::active_users::Field] {
                 &[]
             }

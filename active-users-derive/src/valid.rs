@@ -4,7 +4,7 @@ use crate::ast::{Field, Input};
 use crate::attr::Source;
 use crate::ctxt::Ctxt;
 use crate::symbol::{FLATTEN, HIDDEN, INDEX};
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 /// Checks the whole input; `cx` collects every problem found.
 pub(crate) fn check(cx: &mut Ctxt, input: &Input<'_>) {
@@ -21,25 +21,27 @@ pub(crate) fn check(cx: &mut Ctxt, input: &Input<'_>) {
             "#[derive(ActiveUserEntry)] needs a struct with at least one named field",
         );
     }
-    let mut seen: HashMap<String, &Field<'_>> = HashMap::new();
+    let mut seen = HashSet::new();
     for field in &input.fields {
         check_field(cx, field);
         if field.attrs.flatten.is_some() {
             continue;
         }
         let name = field.name();
-        if seen.contains_key(&name) {
-            let at: &dyn quote::ToTokens = match &field.attrs.rename {
-                Some(lit) => lit,
-                None => field.member,
-            };
+        if !seen.insert(name.clone()) {
             cx.error_spanned_by(
-                at,
+                name_tokens(field),
                 format!("two fields are named `{name}`; give one another name with #[active_users(rename = \"...\")]"),
             );
-        } else {
-            seen.insert(name, field);
         }
+    }
+}
+
+/// Where the field's stored name is written: its `rename`, or else its identifier.
+fn name_tokens<'a>(field: &'a Field<'_>) -> &'a dyn quote::ToTokens {
+    match &field.attrs.rename {
+        Some(lit) => lit,
+        None => field.member,
     }
 }
 
@@ -68,7 +70,10 @@ fn check_field(cx: &mut Ctxt, field: &Field<'_>) {
                 "#[active_users(flatten)] needs an entry type, not an Option; make the inner entry's fields optional instead",
             );
         }
-        for (option, given) in [(INDEX, attrs.index.is_some()), (HIDDEN, attrs.hidden.is_some())] {
+        for (option, given) in [
+            (INDEX, attrs.index.is_some()),
+            (HIDDEN, attrs.hidden.is_some()),
+        ] {
             if given {
                 cx.error_spanned_by(
                     flatten.path,
@@ -84,7 +89,7 @@ fn check_field(cx: &mut Ctxt, field: &Field<'_>) {
         }
         return;
     }
-    if attrs.sources.is_empty() {
+    if !attrs.source_written {
         cx.error_spanned_by(
             field.original,
             format!(
@@ -94,12 +99,8 @@ fn check_field(cx: &mut Ctxt, field: &Field<'_>) {
         );
     }
     if !valid_field_name(&field.name()) {
-        let at: &dyn quote::ToTokens = match &attrs.rename {
-            Some(lit) => lit,
-            None => field.member,
-        };
         cx.error_spanned_by(
-            at,
+            name_tokens(field),
             "a stored field name must be 1 to 64 ASCII letters, digits, `_`, `-` or `.`; use #[active_users(rename = \"...\")]",
         );
     }

@@ -38,7 +38,9 @@ pub struct IpNetwork {
 
 /// Why a network could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid IP network {input:?}: expected an address with an optional /prefix, like 10.0.0.0/8")]
+#[error(
+    "invalid IP network {input:?}: expected an address with an optional /prefix, like 10.0.0.0/8"
+)]
 pub struct IpNetworkError {
     input: String,
 }
@@ -52,11 +54,15 @@ impl IpNetwork {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -68,7 +74,9 @@ impl FromStr for IpNetwork {
     type Err = IpNetworkError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || IpNetworkError { input: s.to_owned() };
+        let err = || IpNetworkError {
+            input: s.to_owned(),
+        };
         let (addr, prefix) = match s.split_once('/') {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (s, None),
@@ -76,7 +84,12 @@ impl FromStr for IpNetwork {
         let addr: IpAddr = addr.trim().parse().map_err(|_| err())?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(err)?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(err)?,
             None => max,
         };
         Ok(IpNetwork { addr, prefix })

@@ -48,7 +48,9 @@ pub const MAX_VALUE_LEN: usize = 256;
 #[non_exhaustive]
 pub enum EncodeError {
     /// A field's value is longer than [`MAX_VALUE_LEN`] bytes.
-    #[error("the value of field #{field} is {len} bytes long, more than the limit of {MAX_VALUE_LEN}")]
+    #[error(
+        "the value of field #{field} is {len} bytes long, more than the limit of {MAX_VALUE_LEN}"
+    )]
     ValueTooLong {
         /// The position of the field in [`ActiveUserEntry::fields`](crate::ActiveUserEntry::fields).
         field: usize,
@@ -288,7 +290,10 @@ mod tests {
     #[test]
     fn decoder_rejects_bad_members_without_panicking() {
         assert_eq!(Decoder::new(&[]).err(), Some(DecodeError::Empty));
-        assert_eq!(Decoder::new(&[9]).err(), Some(DecodeError::UnknownVersion(9)));
+        assert_eq!(
+            Decoder::new(&[9]).err(),
+            Some(DecodeError::UnknownVersion(9))
+        );
         let mut dec = Decoder::new(&[VERSION, 5, b'a']).expect("version ok");
         assert_eq!(
             dec.take::<String>(),

@@ -131,8 +131,8 @@ mod tests {
         request
             .extensions_mut()
             .insert(PeerAddr("[::1]:4000".parse().expect("addr")));
-        let entry = DefaultEntry::from_request(&request, &ExtractContext::default())
-            .expect("entry");
+        let entry =
+            DefaultEntry::from_request(&request, &ExtractContext::default()).expect("entry");
         assert_eq!(
             entry,
             DefaultEntry {

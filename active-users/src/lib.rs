@@ -37,7 +37,10 @@
 //! assert!(Visitor::from_request(&anonymous, &ExtractContext::default()).is_none());
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic, clippy::print_stdout))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::panic, clippy::print_stdout)
+)]
 
 // Lets the derive's `::active_users::...` paths resolve inside this crate too.
 extern crate self as active_users;

@@ -1,0 +1,9 @@
+//! Compile-time behaviour of `#[derive(ActiveUserEntry)]`: what compiles, and the error each
+//! misuse gets (snapshots in `ui/fail/*.stderr`; regenerate with `TRYBUILD=overwrite`).
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.pass("ui/pass/*.rs");
+    t.compile_fail("ui/fail/*.rs");
+}

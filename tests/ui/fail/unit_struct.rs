@@ -1,0 +1,6 @@
+use active_users::ActiveUserEntry;
+
+#[derive(ActiveUserEntry)]
+struct Entry;
+
+fn main() {}
