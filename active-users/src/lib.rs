@@ -45,24 +45,38 @@
 // Lets the derive's `::active_users::...` paths resolve inside this crate too.
 extern crate self as active_users;
 
+mod buffer;
 mod client_ip;
 pub mod codec;
+mod config;
 mod default_entry;
 mod entry;
+mod error;
 mod extract;
 mod request;
+pub mod store;
+mod tracker;
 mod value;
 
 pub use active_users_derive::ActiveUserEntry;
 pub use client_ip::{ExtractContext, IpNetwork, IpNetworkError, PeerAddr, TrustedProxies};
 pub use codec::{DecodeError, EncodeError};
+pub use config::{Config, ConfigBuilder, env};
 pub use default_entry::{DefaultEntry, SESSION_COOKIE, User};
 pub use entry::{ActiveUserEntry, Field};
+pub use error::{BuildError, ConfigError, CursorError, QueryError, StoreError};
 pub use request::RequestHead;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+pub use store::{MemoryStore, Store};
+pub use tracker::{ActiveEntry, Cursor, MAX_PAGE, Outcome, Page, Stats, Tracker, View};
 pub use value::FieldValue;
 
 /// The `http` crate this library is built on, re-exported so versions always match.
 pub use http;
+/// The `redis` crate the Redis store is built on, re-exported so versions always match.
+#[cfg(feature = "redis")]
+pub use redis;
 
 /// Used by the code `#[derive(ActiveUserEntry)]` writes. Not public API: it may change in any
 /// release.

@@ -1,0 +1,187 @@
+//! The coalescing buffer between `record` and the store.
+//!
+//! One slot per member. A member recorded again while it waits to be written, or within the
+//! refresh interval after it was written, costs nothing more. The number of members waiting to
+//! be written is bounded; at the bound new members are refused (and counted by the caller),
+//! while members already waiting keep their place.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// When the member was last handed to the store; `None` if never.
+    written_at: Option<Instant>,
+    /// Whether the member waits in `dirty`.
+    dirty: bool,
+}
+
+/// What the buffer did with an offered member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// It will be written at the next flush.
+    Queued,
+    /// It was already waiting, or was written less than a refresh interval ago.
+    Coalesced,
+    /// The buffer is full of members waiting to be written.
+    Full,
+}
+
+#[derive(Debug)]
+pub(crate) struct Buffer {
+    slots: HashMap<Box<[u8]>, Slot>,
+    /// The members waiting to be written; each dirty slot appears here exactly once.
+    dirty: Vec<Box<[u8]>>,
+    capacity: usize,
+    refresh: Duration,
+    last_prune: Instant,
+}
+
+impl Buffer {
+    pub(crate) fn new(capacity: usize, refresh: Duration) -> Self {
+        Buffer {
+            slots: HashMap::new(),
+            dirty: Vec::new(),
+            capacity,
+            refresh,
+            last_prune: Instant::now(),
+        }
+    }
+
+    /// How many members wait to be written.
+    pub(crate) fn pending(&self) -> usize {
+        self.dirty.len()
+    }
+
+    pub(crate) fn offer(&mut self, member: &[u8], now: Instant) -> Offer {
+        if let Some(slot) = self.slots.get_mut(member) {
+            let fresh = slot
+                .written_at
+                .is_some_and(|t| now.saturating_duration_since(t) < self.refresh);
+            if slot.dirty || fresh {
+                return Offer::Coalesced;
+            }
+            slot.dirty = true;
+            self.dirty.push(member.into());
+            return Offer::Queued;
+        }
+        if self.slots.len() >= self.capacity {
+            if self.dirty.len() >= self.capacity {
+                return Offer::Full;
+            }
+            // Clean slots only remember recent writes; forgetting them costs a rewrite at most.
+            self.slots.retain(|_, slot| slot.dirty);
+        }
+        let key: Box<[u8]> = member.into();
+        self.dirty.push(key.clone());
+        self.slots.insert(
+            key,
+            Slot {
+                written_at: None,
+                dirty: true,
+            },
+        );
+        Offer::Queued
+    }
+
+    /// Takes up to `max` waiting members, marking them written at `now`.
+    pub(crate) fn take(&mut self, max: usize, now: Instant) -> Vec<Box<[u8]>> {
+        let n = self.dirty.len().min(max);
+        let taken = self.dirty.split_off(self.dirty.len() - n);
+        for member in &taken {
+            if let Some(slot) = self.slots.get_mut(member) {
+                slot.dirty = false;
+                slot.written_at = Some(now);
+            }
+        }
+        if now.saturating_duration_since(self.last_prune) >= self.refresh {
+            let refresh = self.refresh;
+            self.slots.retain(|_, slot| {
+                slot.dirty
+                    || slot
+                        .written_at
+                        .is_some_and(|t| now.saturating_duration_since(t) < refresh)
+            });
+            self.last_prune = now;
+        }
+        taken
+    }
+
+    /// Puts back members whose write failed; returns how many did not fit and were dropped.
+    pub(crate) fn restore(&mut self, members: Vec<Box<[u8]>>) -> u64 {
+        let mut dropped = 0;
+        for member in members {
+            match self.slots.get_mut(&member) {
+                Some(slot) if slot.dirty => {}
+                Some(slot) => {
+                    slot.dirty = true;
+                    slot.written_at = None;
+                    self.dirty.push(member);
+                }
+                None if self.dirty.len() < self.capacity => {
+                    self.slots.insert(
+                        member.clone(),
+                        Slot {
+                            written_at: None,
+                            dirty: true,
+                        },
+                    );
+                    self.dirty.push(member);
+                }
+                None => dropped += 1,
+            }
+        }
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_coalesced_until_the_refresh_interval_passes() {
+        let start = Instant::now();
+        let mut buf = Buffer::new(10, Duration::from_secs(2));
+        assert_eq!(buf.offer(b"a", start), Offer::Queued);
+        assert_eq!(buf.offer(b"a", start), Offer::Coalesced);
+        assert_eq!(buf.take(100, start).len(), 1);
+        assert_eq!(
+            buf.offer(b"a", start + Duration::from_secs(1)),
+            Offer::Coalesced
+        );
+        assert_eq!(
+            buf.offer(b"a", start + Duration::from_secs(3)),
+            Offer::Queued
+        );
+    }
+
+    #[test]
+    fn the_bound_counts_waiting_members_only() {
+        let now = Instant::now();
+        let mut buf = Buffer::new(2, Duration::from_secs(2));
+        assert_eq!(buf.offer(b"a", now), Offer::Queued);
+        assert_eq!(buf.offer(b"b", now), Offer::Queued);
+        assert_eq!(buf.offer(b"c", now), Offer::Full);
+        assert_eq!(buf.take(1, now).len(), 1);
+        assert_eq!(
+            buf.offer(b"c", now),
+            Offer::Queued,
+            "a written slot makes room"
+        );
+        assert_eq!(buf.pending(), 2);
+    }
+
+    #[test]
+    fn failed_writes_are_put_back() {
+        let now = Instant::now();
+        let mut buf = Buffer::new(4, Duration::from_secs(2));
+        buf.offer(b"a", now);
+        buf.offer(b"b", now);
+        let taken = buf.take(10, now);
+        assert_eq!(buf.pending(), 0);
+        assert_eq!(buf.restore(taken), 0);
+        assert_eq!(buf.pending(), 2);
+        assert_eq!(buf.offer(b"a", now), Offer::Coalesced);
+    }
+}

@@ -1,0 +1,467 @@
+//! [`Config`]: how long a visitor stays active, what is not recorded, where keys live.
+
+use crate::client_ip::{IpNetwork, TrustedProxies};
+use crate::error::ConfigError;
+use regex::{Regex, RegexSet};
+use std::time::Duration;
+
+/// The settings of a [`Tracker`](crate::Tracker).
+///
+/// Build one with [`Config::builder`], or read the Python package's settings from the
+/// environment with [`Config::from_env`]. Every setting has a default; see the builder's methods.
+///
+/// # Examples
+///
+/// ```
+/// use active_users::Config;
+/// use std::time::Duration;
+///
+/// let config = Config::builder()
+///     .key_expire(Duration::from_secs(60))
+///     .exclude_url_patterns(["^/static/", "^/health$"])
+///     .namespace("shop")
+///     .build()?;
+/// assert!(config.is_excluded("/static/app.js"));
+/// assert!(!config.is_excluded("/cart"));
+/// # Ok::<(), active_users::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) window: Duration,
+    pub(crate) refresh_interval: Duration,
+    pub(crate) flush_interval: Duration,
+    pub(crate) exclude: RegexSet,
+    pub(crate) key_prefix: String,
+    pub(crate) namespace: String,
+    pub(crate) buffer_capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) query_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        ConfigBuilder::default().unchecked()
+    }
+}
+
+/// Builds a [`Config`]; [`build`](ConfigBuilder::build) checks every setting.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ConfigBuilder {
+    window: Duration,
+    refresh_interval: Option<Duration>,
+    flush_interval: Duration,
+    exclude: Vec<String>,
+    key_prefix: String,
+    namespace: String,
+    buffer_capacity: usize,
+    batch_size: usize,
+    trusted_proxies: TrustedProxies,
+    query_timeout: Duration,
+}
+
+impl Default for ConfigBuilder {
+    fn default() -> Self {
+        ConfigBuilder {
+            window: Duration::from_secs(20),
+            refresh_interval: None,
+            flush_interval: Duration::from_millis(200),
+            exclude: Vec::new(),
+            key_prefix: "au".to_owned(),
+            namespace: "default".to_owned(),
+            buffer_capacity: 100_000,
+            batch_size: 1000,
+            trusted_proxies: TrustedProxies::None,
+            query_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The names of the environment variables [`Config::from_env`] reads.
+pub mod env {
+    /// Seconds a visitor stays active after the last request (Python: `ACTIVE_USERS_KEY_EXPIRE`).
+    pub const KEY_EXPIRE: &str = "ACTIVE_USERS_KEY_EXPIRE";
+    /// Regexes of paths not to record (Python: `ACTIVE_USERS_EXCLUDE_URL_PATTERNS`): a JSON
+    /// array of strings, or patterns separated by whitespace.
+    pub const EXCLUDE_URL_PATTERNS: &str = "ACTIVE_USERS_EXCLUDE_URL_PATTERNS";
+    /// The key prefix (default `au`).
+    pub const KEY_PREFIX: &str = "ACTIVE_USERS_KEY_PREFIX";
+    /// The namespace (default `default`).
+    pub const NAMESPACE: &str = "ACTIVE_USERS_NAMESPACE";
+    /// Trusted proxies: a number of hops, or networks separated by commas.
+    pub const TRUSTED_PROXIES: &str = "ACTIVE_USERS_TRUSTED_PROXIES";
+}
+
+impl Config {
+    /// A builder with every default.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Reads the settings from the environment (names in [`env`]), with defaults for the
+    /// variables that are not set.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidEnv`] for a value that cannot be read, and the errors of
+    /// [`ConfigBuilder::build`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Config::from_env), reading variables through `lookup`.
+    ///
+    /// # Errors
+    /// As [`from_env`](Config::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut builder = Config::builder();
+        if let Some(value) = lookup(env::KEY_EXPIRE) {
+            let secs: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid_env(env::KEY_EXPIRE, &value, "a whole number of seconds"))?;
+            builder = builder.key_expire(Duration::from_secs(secs));
+        }
+        if let Some(value) = lookup(env::EXCLUDE_URL_PATTERNS) {
+            builder = builder.exclude_url_patterns(parse_patterns(&value)?);
+        }
+        if let Some(value) = lookup(env::KEY_PREFIX) {
+            builder = builder.key_prefix(value);
+        }
+        if let Some(value) = lookup(env::NAMESPACE) {
+            builder = builder.namespace(value);
+        }
+        if let Some(value) = lookup(env::TRUSTED_PROXIES) {
+            builder = builder.trusted_proxies(parse_trusted(&value)?);
+        }
+        builder.build()
+    }
+
+    /// How long a visitor stays active after its last request.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// How long a recorded entry is not written again (coalescing).
+    pub fn refresh_interval(&self) -> Duration {
+        self.refresh_interval
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The key prefix.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The trusted-proxy policy.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
+    }
+
+    /// Whether requests to `path` are not recorded. Patterns match at the start of the path,
+    /// like Python's `re.match`.
+    pub fn is_excluded(&self, path: &str) -> bool {
+        self.exclude.is_match(path)
+    }
+}
+
+fn invalid_env(var: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::InvalidEnv {
+        var,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn parse_patterns(value: &str) -> Result<Vec<String>, ConfigError> {
+    let trimmed = value.trim();
+    if trimmed.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(trimmed).map_err(|e| {
+            invalid_env(
+                env::EXCLUDE_URL_PATTERNS,
+                value,
+                &format!("not a JSON array of strings ({e})"),
+            )
+        })
+    } else {
+        Ok(trimmed.split_whitespace().map(str::to_owned).collect())
+    }
+}
+
+fn parse_trusted(value: &str) -> Result<TrustedProxies, ConfigError> {
+    let value_t = value.trim();
+    if value_t.is_empty() || value_t == "0" {
+        return Ok(TrustedProxies::None);
+    }
+    if let Ok(hops) = value_t.parse::<u8>() {
+        return Ok(TrustedProxies::Hops(hops));
+    }
+    let nets = value_t
+        .split(',')
+        .map(|n| n.trim().parse::<IpNetwork>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid_env(env::TRUSTED_PROXIES, value, &e.to_string()))?;
+    Ok(TrustedProxies::Networks(nets))
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl ConfigBuilder {
+    /// Seconds a visitor stays active after its last request. Default 20 s, as in the Python
+    /// package. Must be at least 1 ms.
+    pub fn key_expire(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Regexes of request paths that are not recorded (static files, health checks). Each
+    /// matches at the start of the path, like Python's `re.match`. Replaces earlier patterns.
+    pub fn exclude_url_patterns<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exclude = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The first part of every key name (default `au`, as in the Python package).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// The namespace: applications with different namespaces share a Redis without seeing each
+    /// other's users (default `default`). It is the key's hash tag on Redis Cluster.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// How long after writing an entry the same entry is not written again. Default: a tenth
+    /// of the window. Last-seen times and counts are exact to within this interval plus the
+    /// flush interval.
+    pub fn refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh_interval = Some(interval);
+        self
+    }
+
+    /// How often the background writer flushes the buffer (default 200 ms).
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// How many entries wait to be written at most (default 100,000). When Redis is down and
+    /// the buffer is full, new entries are dropped and counted.
+    pub fn buffer_capacity(mut self, capacity: usize) -> Self {
+        self.buffer_capacity = capacity;
+        self
+    }
+
+    /// How many entries go into one store write (default 1,000).
+    pub fn batch_size(mut self, size: usize) -> Self {
+        self.batch_size = size;
+        self
+    }
+
+    /// Which proxies may say who the client is (default: none).
+    pub fn trusted_proxies(mut self, trusted: TrustedProxies) -> Self {
+        self.trusted_proxies = trusted;
+        self
+    }
+
+    /// How long a query waits for the store before failing with a timeout (default 3 s).
+    pub fn query_timeout(mut self, timeout: Duration) -> Self {
+        self.query_timeout = timeout;
+        self
+    }
+
+    /// The config with derived defaults filled in and no checks (only for the known-good
+    /// defaults).
+    fn unchecked(self) -> Config {
+        Config {
+            refresh_interval: self.refresh_interval.unwrap_or(self.window / 10),
+            window: self.window,
+            flush_interval: self.flush_interval,
+            exclude: RegexSet::empty(),
+            key_prefix: self.key_prefix,
+            namespace: self.namespace,
+            buffer_capacity: self.buffer_capacity,
+            batch_size: self.batch_size,
+            trusted_proxies: self.trusted_proxies,
+            query_timeout: self.query_timeout,
+        }
+    }
+
+    /// Checks every setting and compiles the patterns.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidPattern`] naming the first pattern that does not compile, and the
+    /// other [`ConfigError`]s for out-of-range settings.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let positive = |setting, got: Duration| {
+            if got.is_zero() {
+                Err(ConfigError::InvalidDuration {
+                    setting,
+                    expected: "greater than zero",
+                    got,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        if self.window < Duration::from_millis(1) {
+            return Err(ConfigError::InvalidDuration {
+                setting: "key_expire",
+                expected: "at least 1 ms",
+                got: self.window,
+            });
+        }
+        positive("flush_interval", self.flush_interval)?;
+        positive("query_timeout", self.query_timeout)?;
+        if let Some(refresh) = self.refresh_interval
+            && refresh >= self.window
+        {
+            return Err(ConfigError::InvalidDuration {
+                setting: "refresh_interval",
+                expected: "shorter than key_expire",
+                got: refresh,
+            });
+        }
+        if self.buffer_capacity == 0 {
+            return Err(ConfigError::ZeroCount {
+                setting: "buffer_capacity",
+            });
+        }
+        if self.batch_size == 0 {
+            return Err(ConfigError::ZeroCount {
+                setting: "batch_size",
+            });
+        }
+        for (setting, value) in [
+            ("key prefix", &self.key_prefix),
+            ("namespace", &self.namespace),
+        ] {
+            if !valid_name(value) {
+                return Err(ConfigError::InvalidName {
+                    setting,
+                    value: value.clone(),
+                });
+            }
+        }
+        let mut anchored = Vec::with_capacity(self.exclude.len());
+        for pattern in &self.exclude {
+            // Compile each alone first so the error names the pattern at fault.
+            let wrapped = format!("^(?:{pattern})");
+            if let Err(source) = Regex::new(&wrapped) {
+                return Err(ConfigError::InvalidPattern {
+                    pattern: pattern.clone(),
+                    source: Box::new(source),
+                });
+            }
+            anchored.push(wrapped);
+        }
+        let exclude = RegexSet::new(&anchored).map_err(|source| ConfigError::InvalidPattern {
+            pattern: self.exclude.join(" "),
+            source: Box::new(source),
+        })?;
+        let mut config = self.unchecked();
+        config.exclude = exclude;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_python_package() {
+        let config = Config::default();
+        assert_eq!(config.window(), Duration::from_secs(20));
+        assert_eq!(config.refresh_interval(), Duration::from_secs(2));
+        assert_eq!(config.key_prefix(), "au");
+        assert!(!config.is_excluded("/anything"));
+    }
+
+    #[test]
+    fn reads_the_python_settings_from_the_environment() {
+        let config = Config::from_lookup(lookup(&[
+            (env::KEY_EXPIRE, "60"),
+            (env::EXCLUDE_URL_PATTERNS, r#"["^/static/", "/admin/.*"]"#),
+            (env::NAMESPACE, "shop"),
+            (env::TRUSTED_PROXIES, "10.0.0.0/8, ::1"),
+        ]))
+        .expect("valid");
+        assert_eq!(config.window(), Duration::from_secs(60));
+        assert!(config.is_excluded("/static/x.css"));
+        assert!(config.is_excluded("/admin/users"));
+        assert!(
+            !config.is_excluded("/shop/admin/"),
+            "patterns match at the start"
+        );
+        assert_eq!(config.namespace(), "shop");
+        assert!(matches!(config.trusted_proxies(), TrustedProxies::Networks(n) if n.len() == 2));
+
+        let config =
+            Config::from_lookup(lookup(&[(env::EXCLUDE_URL_PATTERNS, "^/a ^/b")])).expect("valid");
+        assert!(config.is_excluded("/b"));
+    }
+
+    #[test]
+    fn invalid_settings_are_typed_errors_that_name_the_culprit() {
+        let err = Config::builder()
+            .exclude_url_patterns(["^/ok", "(unclosed"])
+            .build()
+            .expect_err("invalid pattern");
+        assert!(
+            matches!(&err, ConfigError::InvalidPattern { pattern, .. } if pattern == "(unclosed")
+        );
+        assert!(err.to_string().contains("(unclosed"));
+
+        let err = Config::from_lookup(lookup(&[(env::KEY_EXPIRE, "soon")])).expect_err("bad");
+        assert!(matches!(err, ConfigError::InvalidEnv { var, .. } if var == env::KEY_EXPIRE));
+
+        let err = Config::builder()
+            .namespace("a{b}")
+            .build()
+            .expect_err("bad");
+        assert!(matches!(err, ConfigError::InvalidName { .. }));
+
+        let err = Config::builder()
+            .key_expire(Duration::ZERO)
+            .build()
+            .expect_err("bad");
+        assert!(matches!(err, ConfigError::InvalidDuration { .. }));
+
+        let err = Config::builder()
+            .refresh_interval(Duration::from_secs(30))
+            .build()
+            .expect_err("bad");
+        assert!(matches!(
+            err,
+            ConfigError::InvalidDuration {
+                setting: "refresh_interval",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,116 @@
+//! The typed errors of configuration, building, stores and queries.
+
+use std::time::Duration;
+
+/// A configuration that cannot be used, with what is wrong in it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An exclusion pattern is not a valid regular expression.
+    #[error("invalid exclusion pattern {pattern:?}: {source}")]
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What the regex parser said.
+        #[source]
+        source: Box<regex::Error>,
+    },
+    /// A duration setting is zero or out of range.
+    #[error("{setting} must be {expected}, got {got:?}")]
+    InvalidDuration {
+        /// The setting's name.
+        setting: &'static str,
+        /// The rule it breaks.
+        expected: &'static str,
+        /// The value given.
+        got: Duration,
+    },
+    /// A count setting (buffer capacity, batch size) is zero.
+    #[error("{setting} must be at least 1")]
+    ZeroCount {
+        /// The setting's name.
+        setting: &'static str,
+    },
+    /// The key prefix or namespace contains characters that would break key names.
+    #[error("invalid {setting} {value:?}: use 1 to 64 of A-Z a-z 0-9 _ - . (no braces or colons)")]
+    InvalidName {
+        /// `key prefix` or `namespace`.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// An environment variable holds a value that cannot be read.
+    #[error("environment variable {var}={value:?} is invalid: {reason}")]
+    InvalidEnv {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+}
+
+/// Why a tracker could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The tracker's background writer needs a Tokio runtime.
+    #[error("a Tracker must be built inside a Tokio runtime (its writer runs as a task)")]
+    NoRuntime,
+    /// Two fields of the entry type have the same name (through `flatten`).
+    #[error(
+        "the entry type has two fields named `{0}`; rename one with #[active_users(rename = \"...\")]"
+    )]
+    DuplicateField(&'static str),
+}
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The Redis client reported an error (connection refused, timeout, server error).
+    #[cfg(feature = "redis")]
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The store answered something this version does not understand.
+    #[error("unexpected reply from the store: {0}")]
+    UnexpectedReply(&'static str),
+    /// The store must be created inside a Tokio runtime.
+    #[error("the store must be created inside a Tokio runtime")]
+    NoRuntime,
+}
+
+/// A query that could not be answered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store did not answer within the configured query timeout.
+    #[error("the store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The entry type has no field of that name.
+    #[error("the entry has no field named `{0}`")]
+    UnknownField(String),
+    /// The field is not marked `#[active_users(index)]`, so its values are not indexed.
+    #[error("field `{0}` is not indexed; mark it #[active_users(index)] to count its values")]
+    NotIndexed(String),
+    /// A window longer than the configured one was asked for; older data is not kept.
+    #[error("a window of {asked:?} was asked for, but entries are kept for {kept:?} only")]
+    WindowTooLong {
+        /// The window asked for.
+        asked: Duration,
+        /// The configured window.
+        kept: Duration,
+    },
+    /// The entry could not be encoded (a value is too long), so it cannot be looked up.
+    #[error(transparent)]
+    Encode(#[from] crate::EncodeError),
+}
+
+/// A page cursor that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cursor {0:?}: pass back the `next` cursor of a previous page")]
+pub struct CursorError(pub(crate) String);

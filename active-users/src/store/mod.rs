@@ -1,0 +1,119 @@
+//! Where entries live: the [`Store`] trait, [`MemoryStore`] and (feature `redis`) `RedisStore`.
+//!
+//! A store is a set of *windowed sorted sets*: each member carries the time it was last seen,
+//! in milliseconds of the store's clock, and every query only looks at members seen within a
+//! window. The tracker decides the key names and what goes into which set; a store only
+//! implements these few operations, each at a cost that does not depend on the number of keys
+//! and is at most logarithmic in the size of the set, except [`Store::range`], which is linear
+//! in what it returns.
+//!
+//! **The clock.** Scores come from the store's own clock: the Redis server's `TIME` for
+//! [`RedisStore`](crate::RedisStore), the process clock for [`MemoryStore`]. With several
+//! application servers writing to one Redis, their clocks never enter into it, so a skewed app
+//! server cannot make its users look older or newer than the others.
+
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+pub use self::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
+
+use crate::error::StoreError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// The future a store operation returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Members to mark as seen now in one set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touch {
+    /// The set's key.
+    pub key: String,
+    /// The members seen.
+    pub members: Vec<Vec<u8>>,
+}
+
+/// The policy of a write: how long members count, how long keys live, how much to trim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WritePolicy {
+    /// Members older than this are stale and trimmed.
+    pub window: Duration,
+    /// Each touched key expires this long after its last write, so a stopped application
+    /// leaves nothing behind.
+    pub key_ttl: Duration,
+    /// At most this many stale members are removed from one key per write, which bounds the
+    /// time one write can hold the store.
+    pub trim_limit: usize,
+}
+
+impl WritePolicy {
+    /// A policy for the given window, with keys living twice the window.
+    pub fn new(window: Duration) -> Self {
+        WritePolicy {
+            window,
+            key_ttl: window.saturating_mul(2).max(Duration::from_secs(1)),
+            trim_limit: 1000,
+        }
+    }
+}
+
+/// Where to start a page, as returned with the previous page.
+///
+/// Pages go from the least recently seen member to the most recent. The position is "after
+/// `skip` members with score `score`", which stays valid while members come and go: a member
+/// seen again moves to the end and may appear twice, but no member active for the whole
+/// iteration is missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Position {
+    /// The score (last-seen milliseconds) of the last member of the previous page.
+    pub score: u64,
+    /// How many members with that score the previous pages returned.
+    pub skip: u64,
+}
+
+/// One member of a set and when it was last seen (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scored {
+    /// The member.
+    pub member: Vec<u8>,
+    /// When it was last seen.
+    pub score: u64,
+}
+
+/// A store of windowed sorted sets. Implemented by [`MemoryStore`] and `RedisStore`; implement
+/// it to keep entries elsewhere.
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Marks the members as seen now, trims stale members of the touched keys (at most
+    /// `policy.trim_limit` per key) and refreshes their expiry.
+    fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()>;
+
+    /// The number of members of `key` seen within `window`.
+    fn count<'a>(&'a self, key: &'a str, window: Duration) -> StoreFuture<'a, u64>;
+
+    /// The number of members seen within `window` in each of `keys`, in the same order.
+    fn count_each<'a>(&'a self, keys: &'a [String], window: Duration) -> StoreFuture<'a, Vec<u64>>;
+
+    /// Up to `limit` members of `key` seen within `window`, least recent first, starting after
+    /// `from`.
+    fn range<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+        from: Option<Position>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Scored>>;
+
+    /// When `member` was last seen, if within `window`.
+    fn score<'a>(
+        &'a self,
+        key: &'a str,
+        member: &'a [u8],
+        window: Duration,
+    ) -> StoreFuture<'a, Option<u64>>;
+}

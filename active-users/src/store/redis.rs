@@ -1,0 +1,289 @@
+//! [`RedisStore`]: the shared store, on a standalone Redis server (Redis 6.2 or later).
+
+use super::{Position, Scored, Store, StoreFuture, Touch, WritePolicy};
+use crate::error::StoreError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Marks members as seen at the server's `TIME`, trims a bounded number of stale members and
+/// refreshes the expiry of every touched key.
+///
+/// KEYS: the sets. ARGV: window ms, key ttl ms, trim limit, then for each key its member count
+/// followed by its members.
+static TOUCH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cutoff = now - tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local trim = tonumber(ARGV[3])
+local pos = 4
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[pos])
+  pos = pos + 1
+  local args = {}
+  for _ = 1, n do
+    args[#args + 1] = now
+    args[#args + 1] = ARGV[pos]
+    pos = pos + 1
+    if #args >= 512 then
+      redis.call('ZADD', key, unpack(args))
+      args = {}
+    end
+  end
+  if #args > 0 then
+    redis.call('ZADD', key, unpack(args))
+  end
+  local stale = redis.call('ZCOUNT', key, '-inf', '(' .. cutoff)
+  if stale > 0 then
+    redis.call('ZREMRANGEBYRANK', key, 0, math.min(stale, trim) - 1)
+  end
+  redis.call('PEXPIRE', key, ttl)
+end
+return now
+",
+    )
+});
+
+/// Counts the members of each key seen within the window. ARGV: window ms.
+static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cutoff = now - tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('ZCOUNT', key, cutoff, '+inf')
+end
+return out
+",
+    )
+});
+
+/// A page of members, least recent first. ARGV: window ms, start score ('' for none), skip,
+/// limit. Returns member, score, member, score, ...
+static RANGE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local from = now - tonumber(ARGV[1])
+local skip = 0
+if ARGV[2] ~= '' and tonumber(ARGV[2]) >= from then
+  from = tonumber(ARGV[2])
+  skip = tonumber(ARGV[3])
+end
+return redis.call('ZRANGE', KEYS[1], from, '+inf', 'BYSCORE', 'LIMIT', skip, tonumber(ARGV[4]), 'WITHSCORES')
+",
+    )
+});
+
+/// The score of one member if seen within the window. ARGV: window ms, member.
+static SCORE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if score and tonumber(score) >= now - tonumber(ARGV[1]) then
+  return tostring(score)
+end
+return false
+",
+    )
+});
+
+/// A store on a standalone Redis server, through a connection that reconnects by itself.
+///
+/// The `redis` crate is re-exported as [`active_users::redis`](crate::redis) so that you build
+/// clients with the same version.
+///
+/// # Examples
+///
+/// ```no_run
+/// use active_users::{Config, DefaultEntry, RedisStore, Tracker};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::open("redis://127.0.0.1:6379/")?;
+/// let tracker = Tracker::<DefaultEntry>::new(Config::default(), store)?;
+/// println!("{} active", tracker.count().await?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl RedisStore {
+    /// A store for the server at `url` (`redis://[user:password@]host:port/db`).
+    ///
+    /// It does not connect yet: the first operation does, and a server that is down at start-up
+    /// is retried in the background, so an application can start before its Redis. Operations
+    /// time out after 2 s and reconnects back off up to 5 s.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] when the URL is invalid, [`StoreError::NoRuntime`] outside a Tokio
+    /// runtime.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::from_client(redis::Client::open(url)?)
+    }
+
+    /// A store over an existing client (for TLS, credentials providers and other settings).
+    ///
+    /// # Errors
+    /// [`StoreError::NoRuntime`] outside a Tokio runtime.
+    pub fn from_client(client: redis::Client) -> Result<Self, StoreError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_max_delay(Duration::from_secs(5));
+        Self::from_client_with_config(client, config)
+    }
+
+    /// A store over an existing client with your own reconnection settings.
+    ///
+    /// # Errors
+    /// [`StoreError::NoRuntime`] outside a Tokio runtime, [`StoreError::Redis`] when the
+    /// configuration is rejected.
+    pub fn from_client_with_config(
+        client: redis::Client,
+        config: ConnectionManagerConfig,
+    ) -> Result<Self, StoreError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(StoreError::NoRuntime);
+        }
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(RedisStore { conn })
+    }
+
+    /// A store over a connection manager you built.
+    pub fn from_connection_manager(conn: ConnectionManager) -> Self {
+        RedisStore { conn }
+    }
+}
+
+fn parse_score(text: &str) -> Result<u64, StoreError> {
+    // Scores are whole milliseconds; Redis may print them as "1.7e12" or "1700000000000".
+    let value: f64 = text
+        .parse()
+        .map_err(|_| StoreError::UnexpectedReply("a score that is not a number"))?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value as u64)
+    } else {
+        Err(StoreError::UnexpectedReply("a negative or infinite score"))
+    }
+}
+
+impl Store for RedisStore {
+    fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let touches: Vec<&Touch> = touches.iter().filter(|t| !t.members.is_empty()).collect();
+            if touches.is_empty() {
+                return Ok(());
+            }
+            let mut invocation = TOUCH.prepare_invoke();
+            invocation
+                .arg(ms(policy.window))
+                .arg(ms(policy.key_ttl).max(1))
+                .arg(policy.trim_limit.max(1));
+            for touch in &touches {
+                invocation.key(&touch.key).arg(touch.members.len());
+                for member in &touch.members {
+                    invocation.arg(member.as_slice());
+                }
+            }
+            let mut conn = self.conn.clone();
+            let _now: u64 = invocation.invoke_async(&mut conn).await?;
+            Ok(())
+        })
+    }
+
+    fn count<'a>(&'a self, key: &'a str, window: Duration) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let keys = [key.to_owned()];
+            let counts = self.count_each(&keys, window).await?;
+            counts
+                .first()
+                .copied()
+                .ok_or(StoreError::UnexpectedReply("no count"))
+        })
+    }
+
+    fn count_each<'a>(&'a self, keys: &'a [String], window: Duration) -> StoreFuture<'a, Vec<u64>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut invocation = COUNT.prepare_invoke();
+            invocation.arg(ms(window));
+            for key in keys {
+                invocation.key(key);
+            }
+            let mut conn = self.conn.clone();
+            let counts: Vec<u64> = invocation.invoke_async(&mut conn).await?;
+            if counts.len() != keys.len() {
+                return Err(StoreError::UnexpectedReply("a count per key"));
+            }
+            Ok(counts)
+        })
+    }
+
+    fn range<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+        from: Option<Position>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Scored>> {
+        Box::pin(async move {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let mut invocation = RANGE.key(key);
+            invocation.arg(ms(window));
+            match from {
+                Some(p) => invocation.arg(p.score).arg(p.skip),
+                None => invocation.arg("").arg(0),
+            };
+            invocation.arg(limit);
+            let mut conn = self.conn.clone();
+            let flat: Vec<(Vec<u8>, String)> = invocation.invoke_async(&mut conn).await?;
+            flat.into_iter()
+                .map(|(member, score)| {
+                    Ok(Scored {
+                        member,
+                        score: parse_score(&score)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn score<'a>(
+        &'a self,
+        key: &'a str,
+        member: &'a [u8],
+        window: Duration,
+    ) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            let mut invocation = SCORE.key(key);
+            invocation.arg(ms(window)).arg(member);
+            let mut conn = self.conn.clone();
+            let score: Option<String> = invocation.invoke_async(&mut conn).await?;
+            score.as_deref().map(parse_score).transpose()
+        })
+    }
+}

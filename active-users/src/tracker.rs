@@ -1,0 +1,795 @@
+//! [`Tracker`]: records requests into a buffer, writes it to a store in the background, and
+//! answers who is active.
+
+use crate::EncodeError;
+use crate::buffer::{Buffer, Offer};
+use crate::client_ip::ExtractContext;
+use crate::config::Config;
+use crate::entry::ActiveUserEntry;
+use crate::error::{BuildError, CursorError, QueryError, StoreError};
+use crate::request::RequestHead;
+use crate::store::{Position, Store, StoreFuture, Touch, WritePolicy};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+/// The largest page [`View::list`] returns, whatever limit is asked for.
+pub const MAX_PAGE: usize = 1000;
+
+/// How often at most a failing store is reported in the log.
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What [`Tracker::record`] did with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The entry will be written at the next flush.
+    Queued,
+    /// The entry is already waiting or was written less than a refresh interval ago: it
+    /// counts as active and costs no write.
+    Coalesced,
+    /// The path matches an exclusion pattern.
+    Excluded,
+    /// The request lacks a required field (usually: no logged-in user).
+    NoEntry,
+    /// A value is too long to store.
+    Invalid(EncodeError),
+    /// The buffer is full of entries waiting for the store (the store is down or slow);
+    /// the entry is dropped and counted in [`Stats::dropped`].
+    Dropped,
+}
+
+impl Outcome {
+    /// Whether the visitor counts as active after this call (queued or coalesced).
+    pub fn is_recorded(&self) -> bool {
+        matches!(self, Outcome::Queued | Outcome::Coalesced)
+    }
+}
+
+/// Counters of what a tracker did since it was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Entries queued for writing.
+    pub queued: u64,
+    /// Records that cost no write (repeats within the refresh interval).
+    pub coalesced: u64,
+    /// Requests to excluded paths.
+    pub excluded: u64,
+    /// Requests without an entry.
+    pub no_entry: u64,
+    /// Entries with a value too long to store.
+    pub invalid: u64,
+    /// Entries dropped because the buffer was full.
+    pub dropped: u64,
+    /// Entries written to the store.
+    pub written: u64,
+    /// Store writes that failed (their entries went back into the buffer).
+    pub write_errors: u64,
+    /// Stored members that did not decode as this entry type and were skipped.
+    pub undecodable: u64,
+    /// Entries waiting to be written now.
+    pub pending: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    queued: AtomicU64,
+    coalesced: AtomicU64,
+    excluded: AtomicU64,
+    no_entry: AtomicU64,
+    invalid: AtomicU64,
+    dropped: AtomicU64,
+    written: AtomicU64,
+    write_errors: AtomicU64,
+    undecodable: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The key names of one namespace. The namespace is the hash tag, so on Redis Cluster all of
+/// them live in one slot.
+#[derive(Debug, Clone)]
+struct Keys {
+    base: String,
+}
+
+impl Keys {
+    fn new(config: &Config) -> Self {
+        Keys {
+            base: format!("{}:{{{}}}:", config.key_prefix, config.namespace),
+        }
+    }
+    fn active(&self) -> String {
+        format!("{}active", self.base)
+    }
+    fn values(&self, field: &str) -> String {
+        format!("{}values:{field}", self.base)
+    }
+    fn by_value(&self, field: &str, value: &str) -> String {
+        format!("{}by:{field}:{value}", self.base)
+    }
+}
+
+/// An entry and when it was last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ActiveEntry<E> {
+    /// The entry.
+    pub entry: E,
+    /// When it was last seen, by the store's clock (to within the refresh interval).
+    pub last_seen: SystemTime,
+}
+
+/// One page of active entries, least recently seen first.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Page<E> {
+    /// The entries of this page.
+    pub entries: Vec<ActiveEntry<E>>,
+    /// Where the next page starts; `None` after the last page.
+    pub next: Option<Cursor>,
+    /// Stored members on this page that did not decode as `E` and were skipped.
+    pub undecodable: usize,
+}
+
+/// Where a page starts: pass [`Page::next`] back to get the following page.
+///
+/// Its text form (`Display` / `FromStr`) is what an HTTP API hands to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cursor(Position);
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.0.score, self.0.skip)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = CursorError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || CursorError(s.chars().take(64).collect());
+        let (score, skip) = s.split_once('-').ok_or_else(err)?;
+        let digits =
+            |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(score) || !digits(skip) {
+            return Err(err());
+        }
+        Ok(Cursor(Position {
+            score: score.parse().map_err(|_| err())?,
+            skip: skip.parse().map_err(|_| err())?,
+        }))
+    }
+}
+
+struct Inner<E> {
+    config: Config,
+    store: Arc<dyn Store>,
+    keys: Keys,
+    active_key: String,
+    cx: ExtractContext,
+    /// (position in the field list, name) of each indexed field.
+    indexed: Vec<(usize, &'static str)>,
+    buffer: Mutex<Buffer>,
+    /// Serialises flushes: the background writer's and explicit ones.
+    flush_lock: tokio::sync::Mutex<()>,
+    wake: Arc<Notify>,
+    closed: AtomicBool,
+    counters: Counters,
+    error_log: Mutex<(Option<Instant>, u64)>,
+    _entry: PhantomData<fn() -> E>,
+}
+
+/// Records visitors and answers who is active.
+///
+/// `record` returns at once: it extracts the entry, and hands its member to a bounded buffer
+/// that a background task writes to the store every flush interval, one store round trip per
+/// batch. Repeats within the refresh interval are coalesced. When the store is down the
+/// application is not slowed: entries wait in the buffer (up to its capacity) and are written
+/// when the store is back.
+///
+/// Cloning a tracker is cheap and shares everything. Call [`shutdown`](Tracker::shutdown)
+/// before the application exits to write what is still buffered.
+///
+/// # Examples
+///
+/// ```
+/// use active_users::{Config, DefaultEntry, MemoryStore, Tracker, User};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tracker = Tracker::<DefaultEntry>::new(Config::default(), MemoryStore::new())?;
+///
+/// let mut request = http::Request::get("/home").body(())?;
+/// request.extensions_mut().insert(User::new("42").with_name("alice"));
+/// assert!(tracker.record(&request).is_recorded());
+///
+/// tracker.flush().await?;
+/// assert_eq!(tracker.count().await?, 1);
+/// assert_eq!(tracker.count_distinct("user_id").await?, 1);
+/// let page = tracker.list(100, None).await?;
+/// assert_eq!(page.entries[0].entry.username.as_deref(), Some("alice"));
+/// # Ok(()) }
+/// ```
+pub struct Tracker<E> {
+    inner: Arc<Inner<E>>,
+}
+
+impl<E> Clone for Tracker<E> {
+    fn clone(&self) -> Self {
+        Tracker {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Tracker<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracker")
+            .field("namespace", &self.inner.config.namespace)
+            .field("store", &self.inner.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: ActiveUserEntry> Tracker<E> {
+    /// A tracker over `store`, with its background writer started.
+    ///
+    /// # Errors
+    /// [`BuildError::NoRuntime`] outside a Tokio runtime; [`BuildError::DuplicateField`] when
+    /// the entry type has two fields of one name.
+    pub fn new(config: Config, store: impl Store) -> Result<Self, BuildError> {
+        Self::with_store(config, Arc::new(store))
+    }
+
+    /// Like [`new`](Tracker::new), with a store shared with other trackers.
+    ///
+    /// # Errors
+    /// As [`new`](Tracker::new).
+    pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, BuildError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        let mut names = HashSet::new();
+        for field in E::fields() {
+            if !names.insert(field.name) {
+                return Err(BuildError::DuplicateField(field.name));
+            }
+        }
+        let indexed = E::fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.indexed)
+            .map(|(i, f)| (i, f.name))
+            .collect();
+        let keys = Keys::new(&config);
+        let inner = Arc::new(Inner {
+            buffer: Mutex::new(Buffer::new(config.buffer_capacity, config.refresh_interval)),
+            cx: ExtractContext::new(config.trusted_proxies.clone()),
+            active_key: keys.active(),
+            keys,
+            store,
+            indexed,
+            flush_lock: tokio::sync::Mutex::new(()),
+            wake: Arc::new(Notify::new()),
+            closed: AtomicBool::new(false),
+            counters: Counters::default(),
+            error_log: Mutex::new((None, 0)),
+            config,
+            _entry: PhantomData,
+        });
+        runtime.spawn(background_writer(
+            Arc::downgrade(&inner),
+            Arc::clone(&inner.wake),
+            inner.config.flush_interval,
+        ));
+        Ok(Tracker { inner })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The extraction context (the trusted-proxy policy) entries are extracted with.
+    pub fn extract_context(&self) -> &ExtractContext {
+        &self.inner.cx
+    }
+
+    /// Records a request with any body type. Never waits for the store.
+    pub fn record<B>(&self, request: &http::Request<B>) -> Outcome {
+        self.record_head(&RequestHead::from(request))
+    }
+
+    /// Records a request from its parts.
+    pub fn record_parts(&self, parts: &http::request::Parts) -> Outcome {
+        self.record_head(&RequestHead::from(parts))
+    }
+
+    /// Records a request from its borrowed head.
+    pub fn record_head(&self, head: &RequestHead<'_>) -> Outcome {
+        let counters = &self.inner.counters;
+        if self.inner.config.is_excluded(head.uri().path()) {
+            bump(&counters.excluded, 1);
+            return Outcome::Excluded;
+        }
+        match E::extract(head, &self.inner.cx) {
+            Some(entry) => self.record_entry(&entry),
+            None => {
+                bump(&counters.no_entry, 1);
+                Outcome::NoEntry
+            }
+        }
+    }
+
+    /// Records an entry built by the application.
+    pub fn record_entry(&self, entry: &E) -> Outcome {
+        let counters = &self.inner.counters;
+        let member = match entry.encode() {
+            Ok(member) => member,
+            Err(err) => {
+                bump(&counters.invalid, 1);
+                return Outcome::Invalid(err);
+            }
+        };
+        let (offer, pending) = {
+            let mut buffer = self.inner.lock_buffer();
+            let offer = buffer.offer(&member, Instant::now());
+            (offer, buffer.pending())
+        };
+        match offer {
+            Offer::Queued => {
+                bump(&counters.queued, 1);
+                if pending >= self.inner.config.batch_size {
+                    self.inner.wake.notify_one();
+                }
+                Outcome::Queued
+            }
+            Offer::Coalesced => {
+                bump(&counters.coalesced, 1);
+                Outcome::Coalesced
+            }
+            Offer::Full => {
+                bump(&counters.dropped, 1);
+                Outcome::Dropped
+            }
+        }
+    }
+
+    /// Writes everything recorded so far to the store and waits for it.
+    ///
+    /// # Errors
+    /// The store's error; the entries stay buffered and are retried by the background writer.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush_pending().await
+    }
+
+    /// Writes what is buffered and stops the background writer. Records made afterwards stay
+    /// in the buffer until [`flush`](Tracker::flush) is called.
+    ///
+    /// # Errors
+    /// The store's error, as for [`flush`](Tracker::flush).
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+        self.inner.flush_pending().await
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            queued: get(&c.queued),
+            coalesced: get(&c.coalesced),
+            excluded: get(&c.excluded),
+            no_entry: get(&c.no_entry),
+            invalid: get(&c.invalid),
+            dropped: get(&c.dropped),
+            written: get(&c.written),
+            write_errors: get(&c.write_errors),
+            undecodable: get(&c.undecodable),
+            pending: self.inner.lock_buffer().pending() as u64,
+        }
+    }
+
+    /// Queries over a window shorter than the configured one (a longer one is an error, as
+    /// older entries are not kept).
+    pub fn within(&self, window: Duration) -> View<'_, E> {
+        View {
+            inner: &self.inner,
+            window,
+        }
+    }
+
+    fn view(&self) -> View<'_, E> {
+        self.within(self.inner.config.window)
+    }
+
+    /// The number of active entries (user x session x IP ... combinations, as in the Python
+    /// package). Costs O(log N).
+    ///
+    /// # Errors
+    /// [`QueryError`] when the store fails or times out.
+    pub async fn count(&self) -> Result<u64, QueryError> {
+        self.view().count().await
+    }
+
+    /// The number of distinct active values of an indexed field: `count_distinct("user_id")`
+    /// is the number of active users. Costs O(log N).
+    ///
+    /// # Errors
+    /// [`QueryError::UnknownField`], [`QueryError::NotIndexed`], or the store's failure.
+    pub async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
+        self.view().count_distinct(field).await
+    }
+
+    /// The number of active entries per value of an indexed field, largest first.
+    ///
+    /// # Errors
+    /// As [`count_distinct`](Tracker::count_distinct).
+    pub async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
+        self.view().count_by(field).await
+    }
+
+    /// A page of at most `limit` (capped at [`MAX_PAGE`]) active entries, least recently seen
+    /// first, starting at `cursor`.
+    ///
+    /// # Errors
+    /// [`QueryError`] when the store fails or times out.
+    pub async fn list(&self, limit: usize, cursor: Option<Cursor>) -> Result<Page<E>, QueryError> {
+        self.view().list(limit, cursor).await
+    }
+
+    /// When `entry` was last seen, if it is active.
+    ///
+    /// # Errors
+    /// [`QueryError`] when the store fails or times out.
+    pub async fn last_seen(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
+        self.view().last_seen(entry).await
+    }
+}
+
+/// Queries over a chosen window; see [`Tracker::within`]. The methods are those of
+/// [`Tracker`].
+#[derive(Debug)]
+pub struct View<'a, E> {
+    inner: &'a Inner<E>,
+    window: Duration,
+}
+
+impl<E> fmt::Debug for Inner<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner").finish_non_exhaustive()
+    }
+}
+
+fn to_system_time(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+impl<E: ActiveUserEntry> View<'_, E> {
+    async fn timed<T>(&self, future: StoreFuture<'_, T>) -> Result<T, QueryError> {
+        if self.window > self.inner.config.window {
+            return Err(QueryError::WindowTooLong {
+                asked: self.window,
+                kept: self.inner.config.window,
+            });
+        }
+        let timeout = self.inner.config.query_timeout;
+        match tokio::time::timeout(timeout, future).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(QueryError::Timeout(timeout)),
+        }
+    }
+
+    fn indexed_field(&self, field: &str) -> Result<&'static str, QueryError> {
+        let def = E::fields()
+            .iter()
+            .find(|f| f.name == field)
+            .ok_or_else(|| QueryError::UnknownField(field.to_owned()))?;
+        if def.indexed {
+            Ok(def.name)
+        } else {
+            Err(QueryError::NotIndexed(field.to_owned()))
+        }
+    }
+
+    /// See [`Tracker::count`].
+    ///
+    /// # Errors
+    /// As [`Tracker::count`].
+    pub async fn count(&self) -> Result<u64, QueryError> {
+        let store = &self.inner.store;
+        self.timed(store.count(&self.inner.active_key, self.window))
+            .await
+    }
+
+    /// See [`Tracker::count_distinct`].
+    ///
+    /// # Errors
+    /// As [`Tracker::count_distinct`].
+    pub async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
+        let name = self.indexed_field(field)?;
+        let key = self.inner.keys.values(name);
+        self.timed(self.inner.store.count(&key, self.window)).await
+    }
+
+    /// See [`Tracker::count_by`]. Reads the active values (up to 10,000) and counts each.
+    ///
+    /// # Errors
+    /// As [`Tracker::count_by`].
+    pub async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
+        let name = self.indexed_field(field)?;
+        let values_key = self.inner.keys.values(name);
+        let mut values = Vec::new();
+        let mut from = None;
+        while values.len() < 10_000 {
+            let page = self
+                .timed(
+                    self.inner
+                        .store
+                        .range(&values_key, self.window, from, MAX_PAGE),
+                )
+                .await?;
+            let done = page.len() < MAX_PAGE;
+            from = next_position(from, &page);
+            values.extend(
+                page.into_iter()
+                    .filter_map(|s| String::from_utf8(s.member).ok()),
+            );
+            if done {
+                break;
+            }
+        }
+        let keys: Vec<String> = values
+            .iter()
+            .map(|v| self.inner.keys.by_value(name, v))
+            .collect();
+        let counts = self
+            .timed(self.inner.store.count_each(&keys, self.window))
+            .await?;
+        let mut out: Vec<(String, u64)> = values
+            .into_iter()
+            .zip(counts)
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// See [`Tracker::list`].
+    ///
+    /// # Errors
+    /// As [`Tracker::list`].
+    pub async fn list(&self, limit: usize, cursor: Option<Cursor>) -> Result<Page<E>, QueryError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let from = cursor.map(|c| c.0);
+        let store = &self.inner.store;
+        let raw = self
+            .timed(store.range(&self.inner.active_key, self.window, from, limit))
+            .await?;
+        let next = if raw.len() < limit {
+            None
+        } else {
+            next_position(from, &raw).map(Cursor)
+        };
+        let mut undecodable = 0;
+        let entries = raw
+            .into_iter()
+            .filter_map(|scored| match E::decode(&scored.member) {
+                Ok(entry) => Some(ActiveEntry {
+                    entry,
+                    last_seen: to_system_time(scored.score),
+                }),
+                Err(_) => {
+                    undecodable += 1;
+                    None
+                }
+            })
+            .collect();
+        bump(&self.inner.counters.undecodable, undecodable as u64);
+        Ok(Page {
+            entries,
+            next,
+            undecodable,
+        })
+    }
+
+    /// See [`Tracker::last_seen`].
+    ///
+    /// # Errors
+    /// As [`Tracker::last_seen`].
+    pub async fn last_seen(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
+        let member = entry.encode()?;
+        let store = &self.inner.store;
+        let score = self
+            .timed(store.score(&self.inner.active_key, &member, self.window))
+            .await?;
+        Ok(score.map(to_system_time))
+    }
+}
+
+/// The position after a page that started at `from`.
+fn next_position(from: Option<Position>, page: &[crate::store::Scored]) -> Option<Position> {
+    let last = page.last()?.score;
+    let same = page.iter().rev().take_while(|s| s.score == last).count() as u64;
+    let carried = match from {
+        Some(p) if p.score == last => p.skip,
+        _ => 0,
+    };
+    Some(Position {
+        score: last,
+        skip: same + carried,
+    })
+}
+
+impl<E: ActiveUserEntry> Inner<E> {
+    fn lock_buffer(&self) -> MutexGuard<'_, Buffer> {
+        // The buffer stays consistent between statements, so a panic elsewhere does not
+        // poison its meaning.
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The store writes for one batch: the active set, and for each indexed field the set of
+    /// its values and the set of entries per value.
+    fn touches(&self, batch: &[Box<[u8]>]) -> Vec<Touch> {
+        let mut touches = vec![Touch {
+            key: self.active_key.clone(),
+            members: batch.iter().map(|m| m.to_vec()).collect(),
+        }];
+        if self.indexed.is_empty() {
+            return touches;
+        }
+        let mut values: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
+        let mut by_value: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        for member in batch {
+            let Ok(entry) = E::decode(member) else {
+                continue;
+            };
+            let texts = entry.values();
+            for &(index, name) in &self.indexed {
+                if let Some(Some(text)) = texts.get(index) {
+                    by_value
+                        .entry(self.keys.by_value(name, text))
+                        .or_default()
+                        .push(member.to_vec());
+                    values.entry(name).or_default().insert(text.clone());
+                }
+            }
+        }
+        for (name, set) in values {
+            touches.push(Touch {
+                key: self.keys.values(name),
+                members: set.into_iter().map(String::into_bytes).collect(),
+            });
+        }
+        touches.extend(
+            by_value
+                .into_iter()
+                .map(|(key, members)| Touch { key, members }),
+        );
+        touches
+    }
+
+    async fn flush_pending(&self) -> Result<(), StoreError> {
+        let _serial = self.flush_lock.lock().await;
+        let policy = WritePolicy::new(self.config.window);
+        let batch_size = self.config.batch_size;
+        // Flush what is pending now; under steady traffic newer records wait for the next flush.
+        let rounds = self.lock_buffer().pending().div_ceil(batch_size);
+        for _ in 0..rounds {
+            let batch = self.lock_buffer().take(batch_size, Instant::now());
+            if batch.is_empty() {
+                break;
+            }
+            let touches = self.touches(&batch);
+            match self.store.touch(&touches, policy).await {
+                Ok(()) => bump(&self.counters.written, batch.len() as u64),
+                Err(err) => {
+                    bump(&self.counters.write_errors, 1);
+                    let dropped = self.lock_buffer().restore(batch);
+                    bump(&self.counters.dropped, dropped);
+                    self.log_error(&err);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs a store failure at most once per [`ERROR_LOG_INTERVAL`], with the number of
+    /// failures not logged since the last line.
+    fn log_error(&self, err: &StoreError) {
+        let mut log = self.error_log.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        match log.0 {
+            Some(last) if now.saturating_duration_since(last) < ERROR_LOG_INTERVAL => log.1 += 1,
+            _ => {
+                tracing::warn!(
+                    error = %err,
+                    failures_not_logged = log.1,
+                    pending = self.lock_buffer().pending(),
+                    "active-users: cannot write to the store; entries stay buffered and are retried"
+                );
+                *log = (Some(now), 0);
+            }
+        }
+    }
+}
+
+/// Flushes every `interval`, or sooner when woken, until the tracker is dropped or shut down.
+async fn background_writer<E: ActiveUserEntry>(
+    inner: Weak<Inner<E>>,
+    wake: Arc<Notify>,
+    interval: Duration,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = wake.notified() => {}
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        // Failures are counted and logged inside; the entries stay buffered for the next round.
+        let _ = inner.flush_pending().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Scored;
+
+    fn scored(score: u64) -> Scored {
+        Scored {
+            member: vec![],
+            score,
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = Cursor(Position {
+            score: 1_700_000_000_000,
+            skip: 3,
+        });
+        assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
+        for bad in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "a-1",
+            "1-2-3",
+            "99999999999999999999999-1",
+            "1 -2",
+        ] {
+            assert!(bad.parse::<Cursor>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn next_position_counts_members_sharing_the_last_score() {
+        let page = [scored(1), scored(2), scored(2)];
+        assert_eq!(
+            next_position(None, &page),
+            Some(Position { score: 2, skip: 2 })
+        );
+        let same = [scored(5), scored(5)];
+        let from = Some(Position { score: 5, skip: 4 });
+        assert_eq!(
+            next_position(from, &same),
+            Some(Position { score: 5, skip: 6 })
+        );
+    }
+}
