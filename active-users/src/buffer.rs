@@ -32,6 +32,8 @@ pub(crate) struct Buffer {
     slots: HashMap<Box<[u8]>, Slot>,
     /// The members waiting to be written; each dirty slot appears here exactly once.
     dirty: Vec<Box<[u8]>>,
+    /// Members taken by a flush whose write has not finished.
+    in_flight: usize,
     capacity: usize,
     refresh: Duration,
     last_prune: Instant,
@@ -42,15 +44,26 @@ impl Buffer {
         Buffer {
             slots: HashMap::new(),
             dirty: Vec::new(),
+            in_flight: 0,
             capacity,
             refresh,
             last_prune: Instant::now(),
         }
     }
 
-    /// How many members wait to be written.
+    /// How many members wait for the next flush.
     pub(crate) fn pending(&self) -> usize {
         self.dirty.len()
+    }
+
+    /// How many members are not in the store yet: waiting, or being written.
+    pub(crate) fn unwritten(&self) -> usize {
+        self.dirty.len() + self.in_flight
+    }
+
+    /// Reports that `n` taken members were written.
+    pub(crate) fn written(&mut self, n: usize) {
+        self.in_flight = self.in_flight.saturating_sub(n);
     }
 
     pub(crate) fn offer(&mut self, member: &[u8], now: Instant) -> Offer {
@@ -88,6 +101,7 @@ impl Buffer {
     pub(crate) fn take(&mut self, max: usize, now: Instant) -> Vec<Box<[u8]>> {
         let n = self.dirty.len().min(max);
         let taken = self.dirty.split_off(self.dirty.len() - n);
+        self.in_flight += taken.len();
         for member in &taken {
             if let Some(slot) = self.slots.get_mut(member) {
                 slot.dirty = false;
@@ -109,6 +123,7 @@ impl Buffer {
 
     /// Puts back members whose write failed; returns how many did not fit and were dropped.
     pub(crate) fn restore(&mut self, members: Vec<Box<[u8]>>) -> u64 {
+        self.in_flight = self.in_flight.saturating_sub(members.len());
         let mut dropped = 0;
         for member in members {
             match self.slots.get_mut(&member) {
@@ -180,7 +195,9 @@ mod tests {
         buf.offer(b"b", now);
         let taken = buf.take(10, now);
         assert_eq!(buf.pending(), 0);
+        assert_eq!(buf.unwritten(), 2);
         assert_eq!(buf.restore(taken), 0);
+        assert_eq!(buf.unwritten(), 2);
         assert_eq!(buf.pending(), 2);
         assert_eq!(buf.offer(b"a", now), Offer::Coalesced);
     }

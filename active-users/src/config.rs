@@ -280,7 +280,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// How long a query waits for the store before failing with a timeout (default 3 s).
+    /// How long a query or a write waits for the store before failing with a timeout
+    /// (default 3 s). A write that times out is retried at the next flush.
     pub fn query_timeout(mut self, timeout: Duration) -> Self {
         self.query_timeout = timeout;
         self

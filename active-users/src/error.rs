@@ -79,6 +79,9 @@ pub enum StoreError {
     /// The store must be created inside a Tokio runtime.
     #[error("the store must be created inside a Tokio runtime")]
     NoRuntime,
+    /// A write did not finish within the timeout (the tracker's query timeout).
+    #[error("the store did not finish a write within {0:?}")]
+    Timeout(Duration),
 }
 
 /// A query that could not be answered.

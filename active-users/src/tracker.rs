@@ -73,7 +73,7 @@ pub struct Stats {
     pub write_errors: u64,
     /// Stored members that did not decode as this entry type and were skipped.
     pub undecodable: u64,
-    /// Entries waiting to be written now.
+    /// Entries not in the store yet: waiting for a flush or being written.
     pub pending: u64,
 }
 
@@ -394,7 +394,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
             written: get(&c.written),
             write_errors: get(&c.write_errors),
             undecodable: get(&c.undecodable),
-            pending: self.inner.lock_buffer().pending() as u64,
+            pending: self.inner.lock_buffer().unwritten() as u64,
         }
     }
 
@@ -689,8 +689,15 @@ impl<E: ActiveUserEntry> Inner<E> {
                 break;
             }
             let touches = self.touches(&batch);
-            match self.store.touch(&touches, policy).await {
-                Ok(()) => bump(&self.counters.written, batch.len() as u64),
+            let timeout = self.config.query_timeout;
+            let written = tokio::time::timeout(timeout, self.store.touch(&touches, policy))
+                .await
+                .unwrap_or(Err(StoreError::Timeout(timeout)));
+            match written {
+                Ok(()) => {
+                    self.lock_buffer().written(batch.len());
+                    bump(&self.counters.written, batch.len() as u64);
+                }
                 Err(err) => {
                     bump(&self.counters.write_errors, 1);
                     let dropped = self.lock_buffer().restore(batch);
@@ -714,7 +721,7 @@ impl<E: ActiveUserEntry> Inner<E> {
                 tracing::warn!(
                     error = %err,
                     failures_not_logged = log.1,
-                    pending = self.lock_buffer().pending(),
+                    pending = self.lock_buffer().unwritten(),
                     "active-users: cannot write to the store; entries stay buffered and are retried"
                 );
                 *log = (Some(now), 0);

@@ -132,7 +132,7 @@ impl RedisStore {
     ///
     /// It does not connect yet: the first operation does, and a server that is down at start-up
     /// is retried in the background, so an application can start before its Redis. Operations
-    /// time out after 2 s and reconnects back off up to 5 s.
+    /// time out after 2 s and reconnects back off up to 2 s.
     ///
     /// # Errors
     /// [`StoreError::Redis`] when the URL is invalid, [`StoreError::NoRuntime`] outside a Tokio
@@ -149,7 +149,7 @@ impl RedisStore {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_max_delay(Duration::from_secs(5));
+            .set_max_delay(Duration::from_secs(2));
         Self::from_client_with_config(client, config)
     }
 

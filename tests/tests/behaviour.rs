@@ -1,0 +1,467 @@
+//! The tracker's behaviour, run unchanged on the in-memory store and on a real `redis-server`
+//! that each test starts for itself.
+
+mod support;
+
+use active_users::store::Touch;
+use active_users::{
+    ActiveUserEntry, Config, ConfigBuilder, DefaultEntry, Outcome, PeerAddr, QueryError, Tracker,
+    User,
+};
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::Duration;
+use support::Backend;
+
+/// The Python package's custom entry: the default dimensions plus a service id header.
+#[derive(Debug, Clone, PartialEq, ActiveUserEntry)]
+struct ServiceEntry {
+    #[active_users(flatten)]
+    base: DefaultEntry,
+    #[from_header("X-Service-Id")]
+    #[active_users(index)]
+    service_id: Option<String>,
+}
+
+fn config(backend: &Backend) -> ConfigBuilder {
+    Config::builder().namespace(backend.namespace.clone())
+}
+
+fn tracker<E: ActiveUserEntry>(backend: &Backend, builder: ConfigBuilder) -> Tracker<E> {
+    Tracker::with_store(builder.build().expect("valid config"), backend.store())
+        .expect("tracker builds inside the runtime")
+}
+
+fn request(path: &str, user: Option<(&str, &str)>, session: &str, peer: &str) -> http::Request<()> {
+    let mut request = http::Request::get(path)
+        .header("cookie", format!("sessionid={session}"))
+        .body(())
+        .expect("request");
+    if let Some((id, name)) = user {
+        request
+            .extensions_mut()
+            .insert(User::new(id).with_name(name));
+    }
+    request
+        .extensions_mut()
+        .insert(PeerAddr(peer.parse().expect("peer address")));
+    request
+}
+
+async fn record_then_count_and_list(backend: Backend) {
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, config(&backend));
+    assert_eq!(tracker.count().await.expect("count"), 0);
+    let r1 = request("/", Some(("1", "ann")), "s1", "10.0.0.1:1000");
+    let r2 = request("/x", Some(("2", "bob")), "s2", "[2001:db8::2]:1000");
+    assert_eq!(tracker.record(&r1), Outcome::Queued);
+    assert_eq!(tracker.record(&r2), Outcome::Queued);
+    let anonymous = request("/", None, "s3", "10.0.0.3:1000");
+    assert_eq!(tracker.record(&anonymous), Outcome::NoEntry);
+    tracker.flush().await.expect("flush");
+
+    assert_eq!(tracker.count().await.expect("count"), 2);
+    let page = tracker.list(10, None).await.expect("list");
+    assert!(page.next.is_none());
+    let mut users: Vec<_> = page
+        .entries
+        .iter()
+        .map(|a| {
+            (
+                a.entry.user_id.clone(),
+                a.entry.username.clone(),
+                a.entry.ip,
+            )
+        })
+        .collect();
+    users.sort();
+    assert_eq!(
+        users,
+        vec![
+            (
+                "1".into(),
+                Some("ann".into()),
+                Some("10.0.0.1".parse().expect("ip"))
+            ),
+            (
+                "2".into(),
+                Some("bob".into()),
+                Some("2001:db8::2".parse().expect("ip"))
+            ),
+        ]
+    );
+    let stats = tracker.stats();
+    assert_eq!((stats.queued, stats.written, stats.no_entry), (2, 2, 1));
+}
+
+async fn entries_expire_after_the_window(backend: Backend) {
+    let window = Duration::from_millis(400);
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, config(&backend).key_expire(window));
+    tracker.record(&request("/", Some(("1", "ann")), "s1", "10.0.0.1:1"));
+    tracker.flush().await.expect("flush");
+    assert_eq!(tracker.count().await.expect("count"), 1);
+    assert_eq!(
+        tracker.count_distinct("user_id").await.expect("distinct"),
+        1
+    );
+    tokio::time::sleep(window + Duration::from_millis(150)).await;
+    assert_eq!(tracker.count().await.expect("count"), 0);
+    assert_eq!(
+        tracker.count_distinct("user_id").await.expect("distinct"),
+        0
+    );
+    assert!(
+        tracker
+            .list(10, None)
+            .await
+            .expect("list")
+            .entries
+            .is_empty()
+    );
+    assert!(tracker.count_by("user_id").await.expect("by").is_empty());
+}
+
+async fn excluded_paths_are_not_recorded(backend: Backend) {
+    let builder = config(&backend).exclude_url_patterns([r"/static/", r"/health$"]);
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, builder);
+    let user = Some(("1", "ann"));
+    assert_eq!(
+        tracker.record(&request("/static/app.js", user, "s", "10.0.0.1:1")),
+        Outcome::Excluded
+    );
+    assert_eq!(
+        tracker.record(&request("/health", user, "s", "10.0.0.1:1")),
+        Outcome::Excluded
+    );
+    assert_eq!(
+        tracker.record(&request("/healthy", user, "s", "10.0.0.1:1")),
+        Outcome::Queued
+    );
+    tracker.flush().await.expect("flush");
+    assert_eq!(tracker.count().await.expect("count"), 1);
+    assert_eq!(tracker.stats().excluded, 2);
+}
+
+async fn custom_entry_with_a_header_dimension(backend: Backend) {
+    let tracker: Tracker<ServiceEntry> = tracker(&backend, config(&backend));
+    for (user, service) in [("1", "billing"), ("2", "billing"), ("3", "search")] {
+        let mut r = request("/", Some((user, user)), &format!("s{user}"), "10.0.0.1:1");
+        r.headers_mut()
+            .insert("x-service-id", service.parse().expect("header"));
+        assert_eq!(tracker.record(&r), Outcome::Queued);
+    }
+    tracker.record(&request("/", Some(("4", "d")), "s4", "10.0.0.1:1"));
+    tracker.flush().await.expect("flush");
+    assert_eq!(tracker.count().await.expect("count"), 4);
+    assert_eq!(
+        tracker.count_by("service_id").await.expect("by service"),
+        vec![("billing".to_owned(), 2), ("search".to_owned(), 1)]
+    );
+    assert_eq!(
+        tracker
+            .count_distinct("service_id")
+            .await
+            .expect("distinct"),
+        2
+    );
+    let page = tracker.list(10, None).await.expect("list");
+    let services: HashSet<_> = page
+        .entries
+        .iter()
+        .map(|a| a.entry.service_id.clone())
+        .collect();
+    assert_eq!(
+        services,
+        HashSet::from([Some("billing".into()), Some("search".into()), None])
+    );
+}
+
+async fn distinct_users_are_not_sessions(backend: Backend) {
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, config(&backend));
+    // One user on three devices, another on one: four entries, two users.
+    for (session, peer) in [("a", "10.0.0.1:1"), ("b", "10.0.0.2:1"), ("c", "[::1]:1")] {
+        tracker.record(&request("/", Some(("1", "ann")), session, peer));
+    }
+    tracker.record(&request("/", Some(("2", "bob")), "d", "10.0.0.9:1"));
+    tracker.flush().await.expect("flush");
+    assert_eq!(tracker.count().await.expect("count"), 4);
+    assert_eq!(
+        tracker.count_distinct("user_id").await.expect("distinct"),
+        2
+    );
+    assert_eq!(
+        tracker.count_by("user_id").await.expect("by user"),
+        vec![("1".to_owned(), 3), ("2".to_owned(), 1)]
+    );
+    assert!(matches!(
+        tracker.count_distinct("username").await,
+        Err(QueryError::NotIndexed(f)) if f == "username"
+    ));
+    assert!(matches!(
+        tracker.count_by("nope").await,
+        Err(QueryError::UnknownField(f)) if f == "nope"
+    ));
+}
+
+async fn two_trackers_share_a_namespace(backend: Backend) {
+    let a: Tracker<DefaultEntry> = tracker(&backend, config(&backend));
+    let b: Tracker<DefaultEntry> = tracker(&backend, config(&backend));
+    a.record(&request("/", Some(("1", "ann")), "s1", "10.0.0.1:1"));
+    b.record(&request("/", Some(("2", "bob")), "s2", "10.0.0.2:1"));
+    // The same visitor seen by both servers is one entry.
+    b.record(&request("/", Some(("1", "ann")), "s1", "10.0.0.1:1"));
+    a.flush().await.expect("flush a");
+    b.flush().await.expect("flush b");
+    for t in [&a, &b] {
+        assert_eq!(t.count().await.expect("count"), 2);
+        assert_eq!(t.count_distinct("user_id").await.expect("distinct"), 2);
+    }
+}
+
+async fn two_namespaces_are_separate(backend: Backend) {
+    let a: Tracker<DefaultEntry> = tracker(&backend, config(&backend).namespace("shop"));
+    let b: Tracker<DefaultEntry> = tracker(&backend, config(&backend).namespace("blog"));
+    a.record(&request("/", Some(("1", "ann")), "s1", "10.0.0.1:1"));
+    a.record(&request("/", Some(("2", "bob")), "s2", "10.0.0.2:1"));
+    b.record(&request("/", Some(("3", "cy")), "s3", "10.0.0.3:1"));
+    a.flush().await.expect("flush");
+    b.flush().await.expect("flush");
+    assert_eq!(a.count().await.expect("count"), 2);
+    assert_eq!(b.count().await.expect("count"), 1);
+    assert_eq!(b.count_distinct("user_id").await.expect("distinct"), 1);
+}
+
+fn nasty_entries() -> Vec<DefaultEntry> {
+    let ip = |s: &str| Some(s.parse::<IpAddr>().expect("ip"));
+    vec![
+        DefaultEntry {
+            user_id: "1:2:3".into(),
+            session_id: Some("a:b".into()),
+            ip: ip("2001:db8::ff00:42:8329"),
+            username: Some("eve:admin".into()),
+        },
+        DefaultEntry {
+            user_id: "\0\n\r\\".into(),
+            session_id: Some(String::new()),
+            ip: ip("::ffff:10.0.0.1"),
+            username: Some("日本語 ünïcödé".into()),
+        },
+        DefaultEntry {
+            user_id: String::new(),
+            session_id: None,
+            ip: None,
+            username: None,
+        },
+        DefaultEntry {
+            user_id: "x".repeat(256),
+            session_id: Some("}{au:*".into()),
+            ip: ip("0.0.0.0"),
+            username: Some(" ".into()),
+        },
+    ]
+}
+
+async fn nasty_values_round_trip_through_the_store(backend: Backend) {
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, config(&backend));
+    let entries = nasty_entries();
+    for entry in &entries {
+        assert_eq!(tracker.record_entry(entry), Outcome::Queued);
+    }
+    tracker.flush().await.expect("flush");
+    let page = tracker.list(100, None).await.expect("list");
+    let mut got: Vec<_> = page.entries.into_iter().map(|a| a.entry).collect();
+    let mut want = entries.clone();
+    got.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    want.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    assert_eq!(got, want);
+    assert_eq!(
+        tracker.count_distinct("user_id").await.expect("distinct"),
+        4
+    );
+    for entry in &entries {
+        assert!(tracker.last_seen(entry).await.expect("last seen").is_some());
+    }
+}
+
+async fn pages_cover_every_entry_once(backend: Backend) {
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, config(&backend).batch_size(7));
+    let n = 53;
+    for i in 0..n {
+        tracker.record(&request(
+            "/",
+            Some((&i.to_string(), "u")),
+            "s",
+            "10.0.0.1:1",
+        ));
+    }
+    tracker.flush().await.expect("flush");
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = tracker.list(10, cursor).await.expect("page");
+        pages += 1;
+        assert!(page.entries.len() <= 10);
+        seen.extend(page.entries.into_iter().map(|a| a.entry.user_id));
+        match page.next {
+            Some(next) => {
+                // The cursor survives a round trip through text, as an HTTP API hands it out.
+                cursor = Some(next.to_string().parse().expect("cursor"));
+            }
+            None => break,
+        }
+        assert!(pages < 20, "pagination does not end");
+    }
+    let unique: HashSet<_> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), n, "no entry twice");
+    assert_eq!(unique.len(), n, "every entry");
+}
+
+async fn repeats_are_coalesced(backend: Backend) {
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, config(&backend));
+    let r = request("/", Some(("1", "ann")), "s1", "10.0.0.1:1");
+    assert_eq!(tracker.record(&r), Outcome::Queued);
+    for _ in 0..49 {
+        assert_eq!(tracker.record(&r), Outcome::Coalesced);
+    }
+    tracker.flush().await.expect("flush");
+    for _ in 0..50 {
+        assert_eq!(tracker.record(&r), Outcome::Coalesced);
+    }
+    tracker.flush().await.expect("flush");
+    let stats = tracker.stats();
+    assert_eq!((stats.written, stats.coalesced), (1, 99));
+    assert_eq!(tracker.count().await.expect("count"), 1);
+}
+
+async fn last_seen_and_shorter_windows(backend: Backend) {
+    let tracker: Tracker<DefaultEntry> = tracker(
+        &backend,
+        config(&backend)
+            .key_expire(Duration::from_secs(5))
+            .refresh_interval(Duration::from_millis(10)),
+    );
+    let old = request("/", Some(("1", "ann")), "s1", "10.0.0.1:1");
+    tracker.record(&old);
+    tracker.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    tracker.record(&request("/", Some(("2", "bob")), "s2", "10.0.0.2:1"));
+    tracker.flush().await.expect("flush");
+
+    assert_eq!(tracker.count().await.expect("count"), 2);
+    let recent = tracker.within(Duration::from_millis(300));
+    assert_eq!(recent.count().await.expect("count"), 1);
+    assert_eq!(recent.count_distinct("user_id").await.expect("distinct"), 1);
+    assert_eq!(recent.list(10, None).await.expect("list").entries.len(), 1);
+    assert!(matches!(
+        tracker.within(Duration::from_secs(60)).count().await,
+        Err(QueryError::WindowTooLong { .. })
+    ));
+
+    let entry = DefaultEntry::from_request(&old, tracker.extract_context()).expect("entry");
+    let seen = tracker
+        .last_seen(&entry)
+        .await
+        .expect("query")
+        .expect("active");
+    let age = seen.elapsed().unwrap_or_default();
+    assert!(
+        age >= Duration::from_millis(300) && age < Duration::from_secs(5),
+        "{age:?}"
+    );
+    assert!(recent.last_seen(&entry).await.expect("query").is_none());
+    let stranger = DefaultEntry {
+        user_id: "nobody".into(),
+        session_id: None,
+        ip: None,
+        username: None,
+    };
+    assert!(tracker.last_seen(&stranger).await.expect("query").is_none());
+}
+
+async fn undecodable_members_are_skipped_and_counted(backend: Backend) {
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, config(&backend));
+    tracker.record(&request("/", Some(("1", "ann")), "s1", "10.0.0.1:1"));
+    tracker.flush().await.expect("flush");
+    // Another version or corruption put members here that are not DefaultEntry members.
+    let key = format!("au:{{{}}}:active", backend.namespace);
+    let junk = Touch {
+        key,
+        members: vec![b"\xff\x00junk".to_vec(), vec![], b"\x01\x05ab".to_vec()],
+    };
+    backend
+        .store()
+        .touch(
+            &[junk],
+            active_users::store::WritePolicy::new(Duration::from_secs(20)),
+        )
+        .await
+        .expect("write junk");
+    let page = tracker.list(100, None).await.expect("list");
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.undecodable, 3);
+    assert_eq!(tracker.stats().undecodable, 3);
+}
+
+async fn shutdown_writes_what_is_buffered(backend: Backend) {
+    let builder = config(&backend).flush_interval(Duration::from_secs(3600));
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, builder.clone());
+    tracker.record(&request("/", Some(("1", "ann")), "s1", "10.0.0.1:1"));
+    assert_eq!(tracker.stats().pending, 1);
+    tracker.shutdown().await.expect("shutdown");
+    let reader: Tracker<DefaultEntry> = tracker_for_reading(&backend, builder);
+    assert_eq!(reader.count().await.expect("count"), 1);
+}
+
+fn tracker_for_reading(backend: &Backend, builder: ConfigBuilder) -> Tracker<DefaultEntry> {
+    tracker(backend, builder)
+}
+
+async fn the_background_writer_flushes_by_itself(backend: Backend) {
+    let builder = config(&backend).flush_interval(Duration::from_millis(20));
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, builder);
+    tracker.record(&request("/", Some(("1", "ann")), "s1", "10.0.0.1:1"));
+    let mut count = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        count = tracker.count().await.expect("count");
+        if count == 1 {
+            break;
+        }
+    }
+    assert_eq!(count, 1, "the entry was written without an explicit flush");
+}
+
+macro_rules! behaviour_suite {
+    ($store:ident, $backend:expr) => {
+        mod $store {
+            use super::*;
+            behaviour_suite!(@tests $backend;
+                record_then_count_and_list,
+                entries_expire_after_the_window,
+                excluded_paths_are_not_recorded,
+                custom_entry_with_a_header_dimension,
+                distinct_users_are_not_sessions,
+                two_trackers_share_a_namespace,
+                two_namespaces_are_separate,
+                nasty_values_round_trip_through_the_store,
+                pages_cover_every_entry_once,
+                repeats_are_coalesced,
+                last_seen_and_shorter_windows,
+                undecodable_members_are_skipped_and_counted,
+                shutdown_writes_what_is_buffered,
+                the_background_writer_flushes_by_itself,
+            );
+        }
+    };
+    (@tests $backend:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($backend).await;
+            }
+        )*
+    };
+}
+
+behaviour_suite!(memory, Backend::memory());
+behaviour_suite!(redis, Backend::redis());

@@ -1,0 +1,239 @@
+//! What only a real Redis shows: no KEYS or SCAN, keys that expire, bounded trimming, one
+//! clock, and a tracker that survives a Redis that is not there yet.
+
+mod support;
+
+use active_users::store::{Store, Touch, WritePolicy};
+use active_users::{Config, DefaultEntry, Outcome, RedisStore, Tracker, User};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+use support::{RedisServer, unique_namespace};
+
+fn user_request(id: &str) -> http::Request<()> {
+    let mut request = http::Request::get("/")
+        .header("cookie", format!("sessionid=s{id}"))
+        .body(())
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(User::new(id).with_name(format!("user {id}")));
+    request
+}
+
+fn integer_reply(reply: &str) -> i64 {
+    reply
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap_or_else(|_| panic!("not an integer reply: {reply:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_query_or_write_uses_keys_or_scan() {
+    let server = RedisServer::start();
+    if std::env::var(support::REDIS_URL_VAR).is_err() {
+        server.command("CONFIG RESETSTAT");
+    }
+    let ns = unique_namespace("nokeys");
+    let config = Config::builder().namespace(ns).build().expect("config");
+    let tracker = Tracker::<DefaultEntry>::new(config, server.store()).expect("tracker");
+    for i in 0..20 {
+        tracker.record(&user_request(&i.to_string()));
+    }
+    tracker.flush().await.expect("flush");
+    assert_eq!(tracker.count().await.expect("count"), 20);
+    assert_eq!(
+        tracker.count_distinct("user_id").await.expect("distinct"),
+        20
+    );
+    assert_eq!(tracker.count_by("user_id").await.expect("by").len(), 20);
+    let page = tracker.list(5, None).await.expect("list");
+    tracker.list(5, page.next).await.expect("list");
+    tracker
+        .last_seen(&page.entries[0].entry)
+        .await
+        .expect("last seen");
+
+    let stats = server.command("INFO commandstats");
+    assert!(
+        stats.contains("cmdstat_evalsha"),
+        "the scripts ran: {stats}"
+    );
+    for forbidden in ["cmdstat_keys:", "cmdstat_scan:", "cmdstat_zscan:"] {
+        assert!(!stats.contains(forbidden), "{forbidden} was used:\n{stats}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_application_leaves_nothing_behind() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("gone");
+    let window = Duration::from_millis(300);
+    let config = Config::builder()
+        .namespace(ns.clone())
+        .key_expire(window)
+        .build()
+        .expect("config");
+    let tracker = Tracker::<DefaultEntry>::new(config, server.store()).expect("tracker");
+    tracker.record(&user_request("7"));
+    tracker.shutdown().await.expect("flush");
+    let keys = [
+        format!("au:{{{ns}}}:active"),
+        format!("au:{{{ns}}}:values:user_id"),
+        format!("au:{{{ns}}}:by:user_id:7"),
+    ];
+    for key in &keys {
+        assert_eq!(
+            integer_reply(&server.command(&format!("EXISTS {key}"))),
+            1,
+            "{key}"
+        );
+        let ttl = integer_reply(&server.command(&format!("PTTL {key}")));
+        assert!(
+            ttl > 0 && ttl <= 1000,
+            "{key} expires within the key TTL, got {ttl}"
+        );
+    }
+    drop(tracker);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for key in &keys {
+        assert_eq!(
+            integer_reply(&server.command(&format!("EXISTS {key}"))),
+            0,
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_write_trims_a_bounded_number_of_stale_members() {
+    let server = RedisServer::start();
+    let store = server.store();
+    let key = format!("au:{{{}}}:active", unique_namespace("trim"));
+    let window = Duration::from_millis(200);
+    let policy = WritePolicy::new(window);
+    let members: Vec<Vec<u8>> = (0..2500u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    store
+        .touch(
+            &[Touch {
+                key: key.clone(),
+                members,
+            }],
+            policy,
+        )
+        .await
+        .expect("write");
+    assert_eq!(
+        integer_reply(&server.command(&format!("ZCARD {key}"))),
+        2500
+    );
+    tokio::time::sleep(window + Duration::from_millis(50)).await;
+
+    let fresh = Touch {
+        key: key.clone(),
+        members: vec![b"fresh".to_vec()],
+    };
+    store
+        .touch(std::slice::from_ref(&fresh), policy)
+        .await
+        .expect("write");
+    // 1000 stale members trimmed (the limit), one fresh member added.
+    assert_eq!(
+        integer_reply(&server.command(&format!("ZCARD {key}"))),
+        1501
+    );
+    store
+        .touch(std::slice::from_ref(&fresh), policy)
+        .await
+        .expect("write");
+    store
+        .touch(std::slice::from_ref(&fresh), policy)
+        .await
+        .expect("write");
+    assert_eq!(integer_reply(&server.command(&format!("ZCARD {key}"))), 1);
+    assert_eq!(store.count(&key, window).await.expect("count"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scores_come_from_the_redis_clock() {
+    let server = RedisServer::start();
+    let config = Config::builder()
+        .namespace(unique_namespace("clock"))
+        .build()
+        .expect("config");
+    let tracker = Tracker::<DefaultEntry>::new(config, server.store()).expect("tracker");
+    tracker.record(&user_request("1"));
+    tracker.flush().await.expect("flush");
+    let page = tracker.list(1, None).await.expect("list");
+    let seen = page.entries[0]
+        .last_seen
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch");
+    let time = server.command("TIME");
+    let secs: u64 = time
+        .lines()
+        .nth(2)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("TIME reply {time:?}"));
+    let diff = secs.abs_diff(seen.as_secs());
+    assert!(diff <= 2, "score {seen:?} vs server time {secs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_is_down_at_start_up_is_retried() {
+    if std::env::var(support::REDIS_URL_VAR).is_ok() {
+        // This test owns the server's lifetime; with a shared server there is nothing to start.
+        return;
+    }
+    let port = support::free_port();
+    let store = RedisStore::open(&format!("redis://127.0.0.1:{port}/")).expect("store");
+    let config = Config::builder()
+        .namespace(unique_namespace("late"))
+        .query_timeout(Duration::from_millis(500))
+        .flush_interval(Duration::from_millis(50))
+        .build()
+        .expect("config");
+    // Builds although nothing listens yet.
+    let tracker = Tracker::<DefaultEntry>::new(config, store).expect("tracker");
+
+    let started = Instant::now();
+    assert_eq!(tracker.record(&user_request("1")), Outcome::Queued);
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "record never waits for Redis"
+    );
+    let started = Instant::now();
+    assert!(tracker.flush().await.is_err(), "nothing to write to");
+    // At most one write in flight (the background writer's) plus ours, each bounded.
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    assert!(
+        tracker.count().await.is_err(),
+        "a query fails rather than hangs"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    assert_eq!(tracker.stats().pending, 1, "the entry waits in the buffer");
+
+    let _server = RedisServer::start_on(port);
+    let up = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut count = 0;
+    while Instant::now() < deadline {
+        if let Ok(n) = tracker.count().await {
+            count = n;
+            if n == 1 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("recovered {:?} after Redis came up", up.elapsed());
+    assert_eq!(
+        count, 1,
+        "the buffered entry was written once Redis came up"
+    );
+    assert!(tracker.stats().write_errors >= 1);
+}
