@@ -3,9 +3,9 @@
 //! Do not depend on this crate directly: use `active_users::ActiveUserEntry`, which re-exports the
 //! derive next to the trait it implements. The attributes are documented there.
 //!
-//! The expansion runs in stages, one module each: [`attr`] parses the field attributes, [`ast`]
-//! builds a model of the struct, [`valid`] checks it, [`expand`] writes the impl (it cannot fail),
-//! and [`fallback`] writes a stub impl when there were errors, so the user sees the errors we
+//! The expansion runs in stages, one module each: `attr` parses the field attributes, `ast`
+//! builds a model of the struct, `valid` checks it, `expand` writes the impl (it cannot fail),
+//! and `fallback` writes a stub impl when there were errors, so the user sees the errors we
 //! report and not a cascade of "trait not implemented" errors after them.
 
 mod ast;

@@ -99,7 +99,7 @@ impl Config {
         ConfigBuilder::default()
     }
 
-    /// Reads the settings from the environment (names in [`env`]), with defaults for the
+    /// Reads the settings from the environment (names in [`env`](mod@crate::env)), with defaults for the
     /// variables that are not set.
     ///
     /// # Errors

@@ -70,6 +70,11 @@ pub struct Field {
 /// let names: Vec<_> = ServiceEntry::fields().iter().map(|f| f.name).collect();
 /// assert_eq!(names, ["user_id", "session_id", "ip", "username", "service_id"]);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an entry",
+    label = "#[active_users(flatten)] embeds an entry: derive `ActiveUserEntry` for this type",
+    note = "only types that implement `active_users::ActiveUserEntry` can be flattened"
+)]
 pub trait ActiveUserEntry: Sized + Send + Sync + 'static {
     /// The fields in stored order, embedded entries' fields in place.
     fn fields() -> &'static [Field];

@@ -94,9 +94,25 @@ pub fn extension<T: Clone + Send + Sync + 'static>(head: &RequestHead<'_>) -> Op
     head.extensions().get::<T>().cloned()
 }
 
+/// The types a `#[from_client_ip]` field may have.
+#[diagnostic::on_unimplemented(
+    message = "#[from_client_ip] fills a field of type `IpAddr` or `Option<IpAddr>`, not `{Self}`",
+    label = "use `std::net::IpAddr` here"
+)]
+pub trait ClientIpValue {
+    /// Converts the resolved address.
+    fn from_ip(ip: IpAddr) -> Self;
+}
+
+impl ClientIpValue for IpAddr {
+    fn from_ip(ip: IpAddr) -> Self {
+        ip
+    }
+}
+
 /// The client IP under the context's proxy policy.
-pub fn client_ip<T: From<IpAddr>>(head: &RequestHead<'_>, cx: &ExtractContext) -> Option<T> {
-    cx.client_ip(head).map(T::from)
+pub fn client_ip<T: ClientIpValue>(head: &RequestHead<'_>, cx: &ExtractContext) -> Option<T> {
+    cx.client_ip(head).map(T::from_ip)
 }
 
 /// Calls a `#[from_fn]` function; the signature is spelled out so a wrong one fails here.

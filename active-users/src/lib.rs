@@ -82,7 +82,9 @@ pub use redis;
 /// release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::extract::{call_fn, client_ip, cookie, extension, header, query, text};
+    pub use crate::extract::{
+        ClientIpValue, call_fn, client_ip, cookie, extension, header, query, text,
+    };
     pub use http::HeaderName;
     pub use std::string::String;
     pub use std::sync::OnceLock;

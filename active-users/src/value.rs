@@ -35,6 +35,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// assert_eq!(Plan::parse("PRO"), Some(Plan("pro".into())));
 /// assert_eq!(Plan::parse("gold"), None);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the value of an entry field",
+    label = "this type does not implement `active_users::FieldValue`",
+    note = "fields hold String, integers, bool, IpAddr, Uuid (feature `uuid`) or a type that implements `FieldValue`"
+)]
 pub trait FieldValue: Sized {
     /// Parses request text (a header, cookie or query value). `None` makes the field absent.
     fn parse(text: &str) -> Option<Self>;

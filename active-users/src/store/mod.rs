@@ -8,7 +8,7 @@
 //! in what it returns.
 //!
 //! **The clock.** Scores come from the store's own clock: the Redis server's `TIME` for
-//! [`RedisStore`](crate::RedisStore), the process clock for [`MemoryStore`]. With several
+//! [`RedisStore`], the process clock for [`MemoryStore`]. With several
 //! application servers writing to one Redis, their clocks never enter into it, so a skewed app
 //! server cannot make its users look older or newer than the others.
 
