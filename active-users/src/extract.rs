@@ -63,7 +63,7 @@ pub fn query<T: FieldValue>(head: &RequestHead<'_>, name: &str) -> Option<T> {
 }
 
 /// Decodes `application/x-www-form-urlencoded` text; `None` when the result is not UTF-8.
-fn form_decode(text: &str) -> Option<String> {
+pub(crate) fn form_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -45,6 +45,8 @@
 // Lets the derive's `::active_users::...` paths resolve inside this crate too.
 extern crate self as active_users;
 
+#[cfg(feature = "api")]
+pub mod api;
 mod buffer;
 mod client_ip;
 pub mod codec;
@@ -53,18 +55,24 @@ mod default_entry;
 mod entry;
 mod error;
 mod extract;
+#[cfg(feature = "layer")]
+pub mod layer;
 mod request;
 pub mod store;
 mod tracker;
 mod value;
 
 pub use active_users_derive::ActiveUserEntry;
+#[cfg(feature = "api")]
+pub use api::ActiveUsersApi;
 pub use client_ip::{ExtractContext, IpNetwork, IpNetworkError, PeerAddr, TrustedProxies};
 pub use codec::{DecodeError, EncodeError};
 pub use config::{Config, ConfigBuilder, env};
 pub use default_entry::{DefaultEntry, SESSION_COOKIE, User};
 pub use entry::{ActiveUserEntry, Field};
 pub use error::{BuildError, ConfigError, CursorError, QueryError, StoreError};
+#[cfg(feature = "layer")]
+pub use layer::{ActiveUsersLayer, RecordOn};
 pub use request::RequestHead;
 #[cfg(feature = "redis")]
 pub use store::RedisStore;

@@ -313,18 +313,24 @@ impl<E: ActiveUserEntry> Tracker<E> {
 
     /// Records a request from its borrowed head.
     pub fn record_head(&self, head: &RequestHead<'_>) -> Outcome {
+        match self.prepare(head) {
+            Ok(entry) => self.record_entry(&entry),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// The first half of recording: the exclusion check and the extraction, counted. The
+    /// layer calls it before the response and `record_entry` after.
+    pub(crate) fn prepare(&self, head: &RequestHead<'_>) -> Result<E, Outcome> {
         let counters = &self.inner.counters;
         if self.inner.config.is_excluded(head.uri().path()) {
             bump(&counters.excluded, 1);
-            return Outcome::Excluded;
+            return Err(Outcome::Excluded);
         }
-        match E::extract(head, &self.inner.cx) {
-            Some(entry) => self.record_entry(&entry),
-            None => {
-                bump(&counters.no_entry, 1);
-                Outcome::NoEntry
-            }
-        }
+        E::extract(head, &self.inner.cx).ok_or_else(|| {
+            bump(&counters.no_entry, 1);
+            Outcome::NoEntry
+        })
     }
 
     /// Records an entry built by the application.

@@ -1,0 +1,39 @@
+//! [`ActiveUsersApi`]: the JSON API over a tracker, as a tower / `http` service.
+//!
+//! Mount it under any path (axum's `nest_service`, or [`base_path`](ActiveUsersApi::base_path)
+//! for stacks that do not strip the prefix). It answers `GET` only:
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/` | `{"count": N, "data": [{field: value, ...}], "next": cursor}`: the Python package's shape plus a cursor; `?limit=` (1 to 1000, default 100) and `?cursor=` page through the entries |
+//! | `/count` | `{"count": N, "distinct": {field: M}}`: distinct counts of every indexed field |
+//! | `/by/<field>` | `{"field": f, "counts": [{"value": v, "count": n}]}` for an indexed field |
+//!
+//! Values are JSON strings, absent fields `null`; fields marked `#[active_users(hidden)]` (the
+//! session id of [`DefaultEntry`](crate::DefaultEntry)) or hidden with
+//! [`hide_field`](ActiveUsersApi::hide_field) are never shown.
+//!
+//! **Closed by default.** A new API answers 401 to everything until you choose who may read it:
+//! [`bearer_token`](ActiveUsersApi::bearer_token) (compared in constant time),
+//! [`authorize`](ActiveUsersApi::authorize) (your own rule over the request), or
+//! [`public`](ActiveUsersApi::public). Errors are JSON `{"error": code, "message": text}`:
+//! 400 for bad parameters, 401 without authorization, 404 for unknown paths and fields, 405 for
+//! other methods, 503 when the store fails.
+//!
+//! # Examples
+//!
+//! ```
+//! use active_users::{ActiveUsersApi, Config, DefaultEntry, MemoryStore, Tracker};
+//! use axum::Router;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let tracker: Tracker<DefaultEntry> = Tracker::new(Config::default(), MemoryStore::new())?;
+//! let api = ActiveUsersApi::new(tracker).bearer_token("s3cret-token");
+//! let app: Router = Router::new().nest_service("/active-users", api);
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod service;
+
+pub use self::service::{ActiveUsersApi, ApiBody, ResponseFuture};

@@ -1,0 +1,354 @@
+use super::auth::Access;
+use crate::extract::form_decode;
+use crate::{ActiveUserEntry, Cursor, MAX_PAGE, QueryError, RequestHead, Tracker};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower_service::Service;
+
+/// The body of every API response: one JSON document.
+pub type ApiBody = http_body_util::Full<Bytes>;
+
+/// The future of an API call.
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ApiBody>, Infallible>> + Send + 'static>>;
+
+/// The page size when the request gives no `limit`.
+const DEFAULT_LIMIT: usize = 100;
+
+/// The JSON API over a tracker; see the [module documentation](crate::api).
+pub struct ActiveUsersApi<E> {
+    tracker: Tracker<E>,
+    access: Access,
+    hidden: Arc<HashSet<String>>,
+    base_path: Arc<str>,
+}
+
+impl<E> Clone for ActiveUsersApi<E> {
+    fn clone(&self) -> Self {
+        ActiveUsersApi {
+            tracker: self.tracker.clone(),
+            access: self.access.clone(),
+            hidden: Arc::clone(&self.hidden),
+            base_path: Arc::clone(&self.base_path),
+        }
+    }
+}
+
+impl<E> fmt::Debug for ActiveUsersApi<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActiveUsersApi")
+            .field("access", &self.access)
+            .field("hidden", &self.hidden)
+            .field("base_path", &self.base_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request the API will answer, decided before any store call.
+enum Route {
+    List {
+        limit: usize,
+        cursor: Option<Cursor>,
+    },
+    Count,
+    By(&'static str),
+}
+
+/// An error response.
+struct Failure {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Failure::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Failure::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn into_response(self) -> Response<ApiBody> {
+        let mut response = json_response(
+            self.status,
+            &json!({ "error": self.code, "message": self.message }),
+        );
+        match self.status {
+            StatusCode::UNAUTHORIZED => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"active-users\""),
+                );
+            }
+            StatusCode::METHOD_NOT_ALLOWED => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<QueryError> for Failure {
+    fn from(err: QueryError) -> Self {
+        match err {
+            QueryError::UnknownField(_) | QueryError::NotIndexed(_) => {
+                Failure::not_found(err.to_string())
+            }
+            QueryError::WindowTooLong { .. } => Failure::bad_request(err.to_string()),
+            other => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("the active-users store cannot answer now: {other}"),
+            ),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<ApiBody> {
+    let mut response = Response::new(ApiBody::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+impl<E: ActiveUserEntry> ActiveUsersApi<E> {
+    /// A closed API over `tracker`: it answers 401 until [`bearer_token`](Self::bearer_token),
+    /// [`authorize`](Self::authorize) or [`public`](Self::public) says who may read it.
+    pub fn new(tracker: Tracker<E>) -> Self {
+        ActiveUsersApi {
+            tracker,
+            access: Access::Closed,
+            hidden: Arc::new(HashSet::new()),
+            base_path: Arc::from(""),
+        }
+    }
+
+    /// Allows requests with `Authorization: Bearer <token>`, compared in constant time.
+    /// An empty token allows nobody.
+    #[must_use]
+    pub fn bearer_token(mut self, token: impl AsRef<[u8]>) -> Self {
+        let token = token.as_ref();
+        self.access = if token.is_empty() {
+            Access::Closed
+        } else {
+            Access::Bearer(Arc::from(token))
+        };
+        self
+    }
+
+    /// Allows the requests `rule` accepts (your session check, an IP allow-list, ...).
+    #[must_use]
+    pub fn authorize<F>(mut self, rule: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.access = Access::Rule(Arc::new(rule));
+        self
+    }
+
+    /// Allows everybody. Only for APIs that are not reachable from outside, or demos.
+    #[must_use]
+    pub fn public(mut self) -> Self {
+        self.access = Access::Public;
+        self
+    }
+
+    /// Never shows this field (in addition to the fields marked `#[active_users(hidden)]`).
+    #[must_use]
+    pub fn hide_field(mut self, name: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.hidden).insert(name.into());
+        self
+    }
+
+    /// The path the API is mounted at, for stacks that pass the full path (axum's
+    /// `nest_service` strips it, so leave this empty there).
+    #[must_use]
+    pub fn base_path(mut self, path: impl AsRef<str>) -> Self {
+        self.base_path = Arc::from(path.as_ref().trim_end_matches('/'));
+        self
+    }
+
+    fn is_hidden(&self, name: &str) -> bool {
+        self.hidden.contains(name) || E::fields().iter().any(|f| f.name == name && f.hidden)
+    }
+
+    /// Decides what a request asks for, without touching the store.
+    fn route(&self, head: &RequestHead<'_>) -> Result<Route, Failure> {
+        if !self.access.allows(head) {
+            return Err(Failure::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this API needs authorization (Authorization: Bearer <token>)",
+            ));
+        }
+        if head.method() != Method::GET && head.method() != Method::HEAD {
+            return Err(Failure::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not supported; use GET", head.method()),
+            ));
+        }
+        let path = head.uri().path();
+        let path = path.strip_prefix(&*self.base_path).unwrap_or(path);
+        let path = path.trim_end_matches('/');
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        match segments.as_slice() {
+            [] => {
+                let (limit, cursor) = page_params(head.uri().query())?;
+                Ok(Route::List { limit, cursor })
+            }
+            ["count"] => Ok(Route::Count),
+            ["by", field] => {
+                let def = E::fields()
+                    .iter()
+                    .find(|f| f.name == *field && !self.is_hidden(f.name))
+                    .ok_or_else(|| Failure::not_found(format!("no field named {field:?}")))?;
+                if !def.indexed {
+                    return Err(Failure::not_found(format!(
+                        "field {:?} is not indexed, so it cannot be counted per value",
+                        def.name
+                    )));
+                }
+                Ok(Route::By(def.name))
+            }
+            _ => Err(Failure::not_found(
+                "unknown path; the API answers /, /count and /by/<field>",
+            )),
+        }
+    }
+
+    async fn answer(&self, route: Route) -> Result<Value, Failure> {
+        let tracker = &self.tracker;
+        match route {
+            Route::List { limit, cursor } => {
+                let count = tracker.count().await?;
+                let page = tracker.list(limit, cursor).await?;
+                let data: Vec<Value> = page
+                    .entries
+                    .iter()
+                    .map(|active| {
+                        let object: Map<String, Value> = active
+                            .entry
+                            .named_values()
+                            .into_iter()
+                            .filter(|(name, _)| !self.is_hidden(name))
+                            .map(|(name, value)| {
+                                (name.to_owned(), value.map_or(Value::Null, Value::String))
+                            })
+                            .collect();
+                        Value::Object(object)
+                    })
+                    .collect();
+                let next = page.next.map(|c| c.to_string());
+                Ok(json!({ "count": count, "data": data, "next": next }))
+            }
+            Route::Count => {
+                let count = tracker.count().await?;
+                let mut distinct = Map::new();
+                for field in E::fields().iter().filter(|f| f.indexed) {
+                    let n = tracker.count_distinct(field.name).await?;
+                    distinct.insert(field.name.to_owned(), json!(n));
+                }
+                Ok(json!({ "count": count, "distinct": distinct }))
+            }
+            Route::By(field) => {
+                let counts: Vec<Value> = tracker
+                    .count_by(field)
+                    .await?
+                    .into_iter()
+                    .map(|(value, count)| json!({ "value": value, "count": count }))
+                    .collect();
+                Ok(json!({ "field": field, "counts": counts }))
+            }
+        }
+    }
+}
+
+/// Reads `limit` and `cursor`; other parameters are ignored.
+fn page_params(query: Option<&str>) -> Result<(usize, Option<Cursor>), Failure> {
+    let mut limit = DEFAULT_LIMIT;
+    let mut cursor = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = form_decode(value)
+            .ok_or_else(|| Failure::bad_request(format!("parameter {key:?} is not UTF-8")))?;
+        match key {
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|l| (1..=MAX_PAGE).contains(l))
+                    .ok_or_else(|| {
+                        Failure::bad_request(format!(
+                            "limit must be a whole number from 1 to {MAX_PAGE}, got {:?}",
+                            value.chars().take(32).collect::<String>()
+                        ))
+                    })?;
+            }
+            "cursor" => {
+                cursor = Some(
+                    value
+                        .parse::<Cursor>()
+                        .map_err(|err| Failure::bad_request(err.to_string()))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok((limit, cursor))
+}
+
+impl<E: ActiveUserEntry, B> Service<Request<B>> for ActiveUsersApi<E> {
+    type Response = Response<ApiBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let route = self.route(&RequestHead::from(&request));
+        let head_only = request.method() == Method::HEAD;
+        let api = self.clone();
+        Box::pin(async move {
+            let mut response = match route {
+                Err(failure) => failure.into_response(),
+                Ok(route) => match api.answer(route).await {
+                    Ok(body) => json_response(StatusCode::OK, &body),
+                    Err(failure) => failure.into_response(),
+                },
+            };
+            if head_only {
+                *response.body_mut() = ApiBody::new(Bytes::new());
+            }
+            Ok(response)
+        })
+    }
+}
