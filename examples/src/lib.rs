@@ -1,1 +1,179 @@
-//! Runnable examples of active-users live next to this file; this library is empty.
+//! The demo application of `cargo run --example axum-app`, as a library so that the tests
+//! serve exactly the app the demo runs.
+//!
+//! It is an axum server with:
+//! - a tiny login: a middleware that reads the user id from the `x-user-id` header or the
+//!   `user_id` cookie (and a name from `x-user-name`) and inserts an [`active_users::User`];
+//! - [`ActiveUsersLayer`] inside it, recording every successful request;
+//! - the JSON API at `/active-users/`, behind a bearer token (or public, for the demo);
+//! - pages: `/` (hello), `/static/app.js` (excluded from recording), `/boom` (a 500).
+
+use active_users::{
+    ActiveUserEntry, ActiveUsersApi, ActiveUsersLayer, Config, DefaultEntry, PeerAddr, Tracker,
+    User,
+};
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// What the demo records: the default dimensions plus the calling service, as in the Python
+/// package's custom-entry example.
+#[derive(Debug, Clone, PartialEq, ActiveUserEntry)]
+pub struct DemoEntry {
+    /// `user_id`, `session_id`, `ip`, `username`.
+    #[active_users(flatten)]
+    pub base: DefaultEntry,
+    /// The `X-Service-Id` header.
+    #[from_header("X-Service-Id")]
+    #[active_users(index)]
+    pub service_id: Option<String>,
+}
+
+/// The demo's configuration: 20 s window, static files excluded.
+///
+/// # Errors
+/// Never for these settings; the type is the builder's.
+pub fn config(namespace: &str) -> Result<Config, active_users::ConfigError> {
+    Config::builder()
+        .exclude_url_patterns(["/static/", "/favicon.ico$"])
+        .namespace(namespace)
+        .build()
+}
+
+/// Who may read the API.
+#[derive(Debug, Clone)]
+pub enum ApiAccess {
+    /// `Authorization: Bearer <token>`.
+    Token(String),
+    /// Anybody (demo only).
+    Public,
+}
+
+/// Reads the logged-in user from the `x-user-id` header or the `user_id` cookie.
+async fn login(mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let from_cookie = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix("user_id=").map(str::to_owned));
+    let id = headers
+        .get("x-user-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(from_cookie);
+    if let Some(id) = id.filter(|id| !id.is_empty()) {
+        let mut user = User::new(id);
+        if let Some(name) = headers.get("x-user-name").and_then(|v| v.to_str().ok()) {
+            user = user.with_name(name);
+        }
+        request.extensions_mut().insert(user);
+    }
+    next.run(request).await
+}
+
+async fn hello(request: Request) -> String {
+    match request.extensions().get::<User>() {
+        Some(user) => format!("hello {}\n", user.name().unwrap_or(user.id())),
+        None => "hello, anonymous visitor\n".to_owned(),
+    }
+}
+
+async fn boom() -> (StatusCode, &'static str) {
+    (StatusCode::INTERNAL_SERVER_ERROR, "something broke\n")
+}
+
+/// The whole application. The API is mounted after the layers, so reading it is not a visit.
+pub fn app(tracker: Tracker<DemoEntry>, access: ApiAccess) -> Router {
+    let api = ActiveUsersApi::new(tracker.clone());
+    let api = match access {
+        ApiAccess::Token(token) => api.bearer_token(token),
+        ApiAccess::Public => api.public(),
+    };
+    Router::new()
+        .route("/", get(hello))
+        .route("/static/app.js", get(|| async { "console.log('hi');\n" }))
+        .route("/boom", get(boom))
+        .layer(ActiveUsersLayer::new(tracker))
+        .layer(middleware::from_fn(login))
+        .nest_service("/active-users", api)
+}
+
+/// A small deterministic random generator, so the simulation needs no extra crate.
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        XorShift(seed | 1)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+const SERVICES: &[&str] = &["web", "billing", "search", "mobile"];
+const NAMES: &[&str] = &[
+    "ann", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo",
+];
+
+/// Simulates `users` visitors coming and going, sending requests through `app` in process
+/// (through the layer, as real requests would), every `tick`, for `rounds` rounds (or forever
+/// with `None`).
+pub async fn simulate(app: Router, users: u32, tick: Duration, rounds: Option<u64>) {
+    let mut rng = XorShift::new(0x5eed_1234);
+    let mut online: Vec<bool> = (0..users).map(|_| rng.below(2) == 0).collect();
+    let mut round = 0;
+    while rounds.is_none_or(|r| round < r) {
+        for (i, state) in online.iter_mut().enumerate() {
+            // Each round a tenth of the visitors leave or arrive.
+            if rng.below(10) == 0 {
+                *state = !*state;
+            }
+            if !*state || rng.below(3) == 0 {
+                continue;
+            }
+            let id = i as u32 + 1;
+            let name = NAMES[i % NAMES.len()];
+            let service = SERVICES[(id as usize * 7) % SERVICES.len()];
+            let path = if rng.below(5) == 0 {
+                "/static/app.js"
+            } else {
+                "/"
+            };
+            let request = axum::http::Request::get(path)
+                .header("x-user-id", id.to_string())
+                .header("x-user-name", format!("{name}{id}"))
+                .header("x-service-id", service)
+                .header("cookie", format!("sessionid=sim{id}"))
+                .body(axum::body::Body::empty());
+            let Ok(mut request) = request else { continue };
+            let octets = id.to_be_bytes();
+            let ip = IpAddr::V4(Ipv4Addr::new(10, octets[1], octets[2], octets[3]));
+            request
+                .extensions_mut()
+                .insert(PeerAddr(SocketAddr::new(ip, 40_000)));
+            let _ = app.clone().oneshot(request).await;
+        }
+        round += 1;
+        tokio::time::sleep(tick).await;
+    }
+}

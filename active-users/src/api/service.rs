@@ -89,7 +89,7 @@ impl Failure {
     fn into_response(self) -> Response<ApiBody> {
         let mut response = json_response(
             self.status,
-            &json!({ "error": self.code, "message": self.message }),
+            to_body(&json!({ "error": self.code, "message": self.message })),
         );
         match self.status {
             StatusCode::UNAUTHORIZED => {
@@ -125,8 +125,14 @@ impl From<QueryError> for Failure {
     }
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response<ApiBody> {
-    let mut response = Response::new(ApiBody::new(Bytes::from(body.to_string())));
+/// Serializes a response body. Our bodies are maps of strings and numbers, which always
+/// serialize; should one ever fail, the client gets an empty object rather than a panic.
+fn to_body<T: serde::Serialize>(body: &T) -> Bytes {
+    serde_json::to_vec(body).map_or_else(|_| Bytes::from_static(b"{}"), Bytes::from)
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response<ApiBody> {
+    let mut response = Response::new(ApiBody::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -243,30 +249,23 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
         }
     }
 
-    async fn answer(&self, route: Route) -> Result<Value, Failure> {
+    async fn answer(&self, route: Route) -> Result<Bytes, Failure> {
         let tracker = &self.tracker;
         match route {
             Route::List { limit, cursor } => {
                 let count = tracker.count().await?;
                 let page = tracker.list(limit, cursor).await?;
-                let data: Vec<Value> = page
+                let data: Vec<Shown> = page
                     .entries
                     .iter()
                     .map(|active| {
-                        let object: Map<String, Value> = active
-                            .entry
-                            .named_values()
-                            .into_iter()
-                            .filter(|(name, _)| !self.is_hidden(name))
-                            .map(|(name, value)| {
-                                (name.to_owned(), value.map_or(Value::Null, Value::String))
-                            })
-                            .collect();
-                        Value::Object(object)
+                        let mut pairs = active.entry.named_values();
+                        pairs.retain(|(name, _)| !self.is_hidden(name));
+                        Shown(pairs)
                     })
                     .collect();
                 let next = page.next.map(|c| c.to_string());
-                Ok(json!({ "count": count, "data": data, "next": next }))
+                Ok(to_body(&ListBody { count, data, next }))
             }
             Route::Count => {
                 let count = tracker.count().await?;
@@ -275,7 +274,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                     let n = tracker.count_distinct(field.name).await?;
                     distinct.insert(field.name.to_owned(), json!(n));
                 }
-                Ok(json!({ "count": count, "distinct": distinct }))
+                Ok(to_body(&json!({ "count": count, "distinct": distinct })))
             }
             Route::By(field) => {
                 let counts: Vec<Value> = tracker
@@ -284,9 +283,31 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                     .into_iter()
                     .map(|(value, count)| json!({ "value": value, "count": count }))
                     .collect();
-                Ok(json!({ "field": field, "counts": counts }))
+                Ok(to_body(&json!({ "field": field, "counts": counts })))
             }
         }
+    }
+}
+
+/// The body of `GET /`: the Python package's `count` and `data`, and the next cursor.
+#[derive(serde::Serialize)]
+struct ListBody {
+    count: u64,
+    data: Vec<Shown>,
+    next: Option<String>,
+}
+
+/// The shown fields of one entry, serialized as a JSON object in field order.
+struct Shown(Vec<(&'static str, Option<String>)>);
+
+impl serde::Serialize for Shown {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
     }
 }
 
@@ -341,7 +362,7 @@ impl<E: ActiveUserEntry, B> Service<Request<B>> for ActiveUsersApi<E> {
             let mut response = match route {
                 Err(failure) => failure.into_response(),
                 Ok(route) => match api.answer(route).await {
-                    Ok(body) => json_response(StatusCode::OK, &body),
+                    Ok(body) => json_response(StatusCode::OK, body),
                     Err(failure) => failure.into_response(),
                 },
             };

@@ -24,7 +24,10 @@
 //! ```
 
 mod future;
-#[allow(clippy::module_inception, reason = "tower-http's layout: layer.rs, service.rs, future.rs")]
+#[allow(
+    clippy::module_inception,
+    reason = "tower-http's layout: layer.rs, service.rs, future.rs"
+)]
 mod layer;
 mod service;
 
