@@ -86,6 +86,11 @@ pub use http;
 #[cfg(feature = "redis")]
 pub use redis;
 
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// Used by the code `#[derive(ActiveUserEntry)]` writes. Not public API: it may change in any
 /// release.
 #[doc(hidden)]

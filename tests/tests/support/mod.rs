@@ -1,6 +1,8 @@
 //! Test support: a private `redis-server` per test, and the two stores behind one interface.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod client;
+
 use active_users::store::Store;
 use active_users::{MemoryStore, RedisStore};
 use std::io::{Read, Write};

@@ -1,0 +1,325 @@
+//! The layer and the API over real HTTP: the demo app served on 127.0.0.1:0, requests from a
+//! real client, on the in-memory store and on a redis-server each test starts.
+
+mod support;
+
+use active_users::{ActiveUsersApi, ActiveUsersLayer, Config, DefaultEntry, RedisStore, Tracker};
+use active_users_examples::{ApiAccess, DemoEntry, app, config};
+use axum::Router;
+use std::net::SocketAddr;
+use std::time::Duration;
+use support::Backend;
+use support::client::{get, send};
+
+const TOKEN: &str = "test-token-4f2a";
+const AUTH: (&str, &str) = ("authorization", "Bearer test-token-4f2a");
+
+/// Serves `router` with connect info on a free port of 127.0.0.1.
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    addr
+}
+
+/// The demo app on `backend`, and its tracker.
+async fn demo(backend: &Backend) -> (SocketAddr, Tracker<DemoEntry>) {
+    let config = config(&backend.namespace).expect("config");
+    let tracker = Tracker::with_store(config, backend.store()).expect("tracker");
+    let addr = serve(app(tracker.clone(), ApiAccess::Token(TOKEN.to_owned()))).await;
+    (addr, tracker)
+}
+
+async fn visit(addr: SocketAddr, path: &str, user: &str, extra: &[(&str, &str)]) -> u16 {
+    let cookie = format!("sessionid=s-{user}");
+    let mut headers = vec![("x-user-id", user), ("cookie", cookie.as_str())];
+    headers.extend_from_slice(extra);
+    get(addr, path, &headers).await.status.as_u16()
+}
+
+async fn records_logged_in_visitors_and_lists_them(backend: Backend) {
+    let (addr, tracker) = demo(&backend).await;
+    assert_eq!(
+        visit(addr, "/", "7", &[("x-user-name", "ann:admin")]).await,
+        200
+    );
+    assert_eq!(visit(addr, "/", "8", &[]).await, 200);
+    assert_eq!(get(addr, "/", &[]).await.status, 200, "anonymous");
+    tracker.flush().await.expect("flush");
+
+    let reply = get(addr, "/active-users/", &[AUTH]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    let body = reply.json();
+    assert_eq!(body["count"], 2);
+    let data = body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 2);
+    let ann = data
+        .iter()
+        .find(|d| d["user_id"] == "7")
+        .expect("user 7 listed");
+    assert_eq!(ann["username"], "ann:admin");
+    assert_eq!(
+        ann["ip"], "127.0.0.1",
+        "the socket peer, from axum's ConnectInfo"
+    );
+    assert!(ann["service_id"].is_null(), "absent fields are null");
+    assert!(ann.get("session_id").is_none(), "session ids are hidden");
+    assert!(body["next"].is_null());
+
+    let count = get(addr, "/active-users/count", &[AUTH]).await.json();
+    assert_eq!(count["count"], 2);
+    assert_eq!(count["distinct"]["user_id"], 2);
+}
+
+async fn excluded_paths_and_error_responses_are_not_visits(backend: Backend) {
+    let (addr, tracker) = demo(&backend).await;
+    assert_eq!(visit(addr, "/static/app.js", "1", &[]).await, 200);
+    assert_eq!(visit(addr, "/boom", "2", &[]).await, 500);
+    assert_eq!(visit(addr, "/no-such-page", "3", &[]).await, 404);
+    assert_eq!(visit(addr, "/", "4", &[]).await, 200);
+    tracker.flush().await.expect("flush");
+    let body = get(addr, "/active-users/", &[AUTH]).await.json();
+    assert_eq!(body["count"], 1);
+    assert_eq!(body["data"][0]["user_id"], "4");
+    assert_eq!(tracker.stats().excluded, 1);
+}
+
+async fn a_custom_header_dimension_is_counted_per_value(backend: Backend) {
+    let (addr, tracker) = demo(&backend).await;
+    for (user, service) in [("1", "billing"), ("2", "billing"), ("3", "search")] {
+        assert_eq!(
+            visit(addr, "/", user, &[("x-service-id", service)]).await,
+            200
+        );
+    }
+    tracker.flush().await.expect("flush");
+    let by = get(addr, "/active-users/by/service_id", &[AUTH]).await;
+    assert_eq!(by.status, 200);
+    assert_eq!(
+        by.json(),
+        serde_json::json!({
+            "field": "service_id",
+            "counts": [{"value": "billing", "count": 2}, {"value": "search", "count": 1}]
+        })
+    );
+}
+
+async fn the_api_is_closed_without_the_token(backend: Backend) {
+    let (addr, tracker) = demo(&backend).await;
+    visit(addr, "/", "1", &[]).await;
+    tracker.flush().await.expect("flush");
+    for path in [
+        "/active-users/",
+        "/active-users/count",
+        "/active-users/by/service_id",
+    ] {
+        let none = get(addr, path, &[]).await;
+        assert_eq!(none.status, 401, "{path}");
+        assert_eq!(
+            none.headers["www-authenticate"],
+            "Bearer realm=\"active-users\""
+        );
+        assert_eq!(none.json()["error"], "unauthorized");
+        assert!(
+            !none.body.contains("\"data\""),
+            "no data leaks: {}",
+            none.body
+        );
+        for wrong in [
+            "Bearer test-token-4f2b",
+            "Bearer test-token-4f2",
+            "Basic dGVzdA==",
+            "Bearer",
+        ] {
+            let reply = get(addr, path, &[("authorization", wrong)]).await;
+            assert_eq!(reply.status, 401, "{path} with {wrong:?}");
+        }
+        assert_eq!(get(addr, path, &[AUTH]).await.status, 200, "{path}");
+    }
+}
+
+async fn pages_follow_the_cursor(backend: Backend) {
+    let (addr, tracker) = demo(&backend).await;
+    for user in 1..=7 {
+        visit(addr, "/", &user.to_string(), &[]).await;
+    }
+    tracker.flush().await.expect("flush");
+    let mut seen = Vec::new();
+    let mut path = "/active-users/?limit=3".to_owned();
+    for _ in 0..10 {
+        let body = get(addr, &path, &[AUTH]).await.json();
+        assert_eq!(body["count"], 7);
+        let data = body["data"].as_array().expect("data");
+        assert!(data.len() <= 3);
+        seen.extend(
+            data.iter()
+                .map(|d| d["user_id"].as_str().unwrap_or("").to_owned()),
+        );
+        match body["next"].as_str() {
+            Some(next) => path = format!("/active-users/?limit=3&cursor={next}"),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["1", "2", "3", "4", "5", "6", "7"]);
+}
+
+async fn bad_requests_get_clear_errors(backend: Backend) {
+    let (addr, _tracker) = demo(&backend).await;
+    for query in [
+        "limit=abc",
+        "limit=0",
+        "limit=1001",
+        "limit=99999999999999999999",
+        "cursor=zzz",
+        "cursor=1-2-3",
+        "limit=%ff",
+    ] {
+        let reply = get(addr, &format!("/active-users/?{query}"), &[AUTH]).await;
+        assert_eq!(reply.status, 400, "{query}");
+        let body = reply.json();
+        assert_eq!(body["error"], "bad_request");
+        assert!(!body["message"].as_str().unwrap_or("").is_empty());
+    }
+    assert!(
+        get(addr, "/active-users/?limit=1001", &[AUTH]).await.json()["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1 to 1000")
+    );
+    for path in [
+        "/active-users/nope",
+        "/active-users/by/nope",
+        "/active-users/by/username",
+        "/active-users/by/session_id",
+        "/active-users/by/service_id%2F..",
+        "/active-users/count/extra",
+    ] {
+        let reply = get(addr, path, &[AUTH]).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert_eq!(reply.json()["error"], "not_found");
+    }
+    let post = send(addr, http::Method::POST, "/active-users/", &[AUTH]).await;
+    assert_eq!(post.status, 405);
+    assert_eq!(post.headers["allow"], "GET");
+}
+
+async fn a_spoofed_forwarded_header_does_not_choose_the_ip(backend: Backend) {
+    let (addr, tracker) = demo(&backend).await;
+    visit(addr, "/", "1", &[("x-forwarded-for", "6.6.6.6")]).await;
+    tracker.flush().await.expect("flush");
+    let body = get(addr, "/active-users/", &[AUTH]).await.json();
+    assert_eq!(body["data"][0]["ip"], "127.0.0.1");
+}
+
+macro_rules! http_suite {
+    ($store:ident, $backend:expr) => {
+        mod $store {
+            use super::*;
+            http_suite!(@tests $backend;
+                records_logged_in_visitors_and_lists_them,
+                excluded_paths_and_error_responses_are_not_visits,
+                a_custom_header_dimension_is_counted_per_value,
+                the_api_is_closed_without_the_token,
+                pages_follow_the_cursor,
+                bad_requests_get_clear_errors,
+                a_spoofed_forwarded_header_does_not_choose_the_ip,
+            );
+        }
+    };
+    (@tests $backend:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($backend).await;
+            }
+        )*
+    };
+}
+
+http_suite!(memory, Backend::memory());
+http_suite!(redis, Backend::redis());
+
+/// The README's axum snippet: the layer and the API in a handful of lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_setup_works() {
+    use axum::routing::get as route_get;
+    let backend = Backend::memory();
+    // --- as in the README ---
+    let tracker: Tracker<DefaultEntry> =
+        Tracker::with_store(Config::default(), backend.store()).expect("tracker");
+    let app = Router::new()
+        .route("/", route_get(|| async { "hello" }))
+        .layer(ActiveUsersLayer::new(tracker.clone()))
+        .layer(axum::middleware::from_fn(support_auth))
+        .nest_service(
+            "/active-users",
+            ActiveUsersApi::new(tracker.clone()).bearer_token(TOKEN),
+        );
+    // ---
+    let addr = serve(app).await;
+    assert_eq!(get(addr, "/", &[("x-user", "42")]).await.status, 200);
+    tracker.flush().await.expect("flush");
+    let body = get(addr, "/active-users/", &[AUTH]).await.json();
+    assert_eq!(body["data"][0]["user_id"], "42");
+}
+
+/// A stand-in for the application's auth layer.
+async fn support_auth(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(id) = request
+        .headers()
+        .get("x-user")
+        .and_then(|v| v.to_str().ok())
+    {
+        let user = active_users::User::new(id);
+        request.extensions_mut().insert(user);
+    }
+    next.run(request).await
+}
+
+/// With Redis down, the application answers as usual; only the API says it cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_does_not_fail_the_application() {
+    let mut server = support::RedisServer::start();
+    if std::env::var(support::REDIS_URL_VAR).is_ok() {
+        return; // the server is not ours to stop
+    }
+    let config = Config::builder()
+        .namespace(support::unique_namespace("down"))
+        .exclude_url_patterns(["/static/"])
+        .query_timeout(Duration::from_millis(500))
+        .build()
+        .expect("config");
+    let store = RedisStore::open(&server.url).expect("store");
+    let tracker: Tracker<DemoEntry> = Tracker::new(config, store).expect("tracker");
+    let addr = serve(app(tracker.clone(), ApiAccess::Token(TOKEN.to_owned()))).await;
+    assert_eq!(visit(addr, "/", "1", &[]).await, 200);
+    tracker.flush().await.expect("flush while up");
+    assert_eq!(get(addr, "/active-users/count", &[AUTH]).await.status, 200);
+
+    server.stop();
+    for user in 2..40 {
+        let started = std::time::Instant::now();
+        assert_eq!(visit(addr, "/", &user.to_string(), &[]).await, 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "requests are not slowed"
+        );
+    }
+    let reply = get(addr, "/active-users/count", &[AUTH]).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.json()["error"], "store_unavailable");
+    assert!(tracker.stats().pending >= 38, "entries wait in the buffer");
+}

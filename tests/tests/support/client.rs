@@ -1,0 +1,59 @@
+//! A minimal HTTP/1.1 client over a real TCP connection, for tests against served apps.
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// The body as JSON; panics with the body when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// Sends one request with `headers` and returns the response.
+pub async fn send(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the test server");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP handshake");
+    tokio::spawn(connection);
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, addr.to_string());
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder.body(Empty::<Bytes>::new()).expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.expect("body").to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// `GET path` with headers.
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send(addr, http::Method::GET, path, headers).await
+}
