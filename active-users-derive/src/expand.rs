@@ -58,7 +58,7 @@ fn impl_entry(input: &Input<'_>) -> TokenStream {
                 ::core::option::Option::Some(Self { #(#extract,)* })
             }
 
-            fn encode_fields(&self, __enc: &mut ::active_users::codec::Encoder) {
+            fn encode_fields(&self, __enc: &mut ::active_users::codec::Encoder<'_>) {
                 #(#encode)*
             }
 

@@ -20,7 +20,7 @@ pub(crate) fn stub(input: &DeriveInput) -> TokenStream {
             ) -> ::core::option::Option<Self> {
                 ::core::option::Option::None
             }
-            fn encode_fields(&self, _: &mut ::active_users::codec::Encoder) {}
+            fn encode_fields(&self, _: &mut ::active_users::codec::Encoder<'_>) {}
             fn decode_fields(
                 _: &mut ::active_users::codec::Decoder<'_>,
             ) -> ::core::result::Result<Self, ::active_users::DecodeError> {

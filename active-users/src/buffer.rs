@@ -6,7 +6,11 @@
 //! while members already waiting keep their place.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A member as the buffer holds it: one allocation, shared by the map and the dirty list.
+pub(crate) type Member = Arc<[u8]>;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -29,9 +33,9 @@ pub(crate) enum Offer {
 
 #[derive(Debug)]
 pub(crate) struct Buffer {
-    slots: HashMap<Box<[u8]>, Slot>,
+    slots: HashMap<Member, Slot>,
     /// The members waiting to be written; each dirty slot appears here exactly once.
-    dirty: Vec<Box<[u8]>>,
+    dirty: Vec<Member>,
     /// Members taken by a flush whose write has not finished.
     in_flight: usize,
     capacity: usize,
@@ -75,7 +79,11 @@ impl Buffer {
                 return Offer::Coalesced;
             }
             slot.dirty = true;
-            self.dirty.push(member.into());
+            let key = self
+                .slots
+                .get_key_value(member)
+                .map_or_else(|| Member::from(member), |(key, _)| Arc::clone(key));
+            self.dirty.push(key);
             return Offer::Queued;
         }
         if self.slots.len() >= self.capacity {
@@ -85,8 +93,8 @@ impl Buffer {
             // Clean slots only remember recent writes; forgetting them costs a rewrite at most.
             self.slots.retain(|_, slot| slot.dirty);
         }
-        let key: Box<[u8]> = member.into();
-        self.dirty.push(key.clone());
+        let key = Member::from(member);
+        self.dirty.push(Arc::clone(&key));
         self.slots.insert(
             key,
             Slot {
@@ -98,7 +106,7 @@ impl Buffer {
     }
 
     /// Takes up to `max` waiting members, marking them written at `now`.
-    pub(crate) fn take(&mut self, max: usize, now: Instant) -> Vec<Box<[u8]>> {
+    pub(crate) fn take(&mut self, max: usize, now: Instant) -> Vec<Member> {
         let n = self.dirty.len().min(max);
         let taken = self.dirty.split_off(self.dirty.len() - n);
         self.in_flight += taken.len();
@@ -122,7 +130,7 @@ impl Buffer {
     }
 
     /// Puts back members whose write failed; returns how many did not fit and were dropped.
-    pub(crate) fn restore(&mut self, members: Vec<Box<[u8]>>) -> u64 {
+    pub(crate) fn restore(&mut self, members: Vec<Member>) -> u64 {
         self.in_flight = self.in_flight.saturating_sub(members.len());
         let mut dropped = 0;
         for member in members {
@@ -135,7 +143,7 @@ impl Buffer {
                 }
                 None if self.dirty.len() < self.capacity => {
                     self.slots.insert(
-                        member.clone(),
+                        Arc::clone(&member),
                         Slot {
                             written_at: None,
                             dirty: true,

@@ -103,21 +103,19 @@ pub enum DecodeError {
 
 /// Writes the fields of one entry; used by the derived [`encode_fields`](crate::ActiveUserEntry::encode_fields).
 #[derive(Debug)]
-pub struct Encoder {
-    buf: Vec<u8>,
-    scratch: Vec<u8>,
+pub struct Encoder<'a> {
+    buf: &'a mut Vec<u8>,
     field: usize,
     error: Option<EncodeError>,
 }
 
-impl Encoder {
-    /// An encoder whose output starts with the version byte.
-    pub(crate) fn new() -> Self {
-        let mut buf = Vec::with_capacity(64);
+impl<'a> Encoder<'a> {
+    /// An encoder that replaces the contents of `buf` with a member, version byte first.
+    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
+        buf.clear();
         buf.push(VERSION);
         Encoder {
             buf,
-            scratch: Vec::new(),
             field: 0,
             error: None,
         }
@@ -125,17 +123,26 @@ impl Encoder {
 
     /// Writes a present value.
     pub fn put<T: FieldValue>(&mut self, value: &T) {
-        self.scratch.clear();
-        value.encode(&mut self.scratch);
-        let len = self.scratch.len();
+        // Reserve one length byte, write the value after it, then fix the prefix up: most
+        // values are shorter than 127 bytes, whose length prefix takes one byte.
+        let start = self.buf.len();
+        self.buf.push(0);
+        value.encode(self.buf);
+        let len = self.buf.len() - start - 1;
         if len > MAX_VALUE_LEN {
             self.error.get_or_insert(EncodeError::ValueTooLong {
                 field: self.field,
                 len,
             });
         }
-        write_varint(&mut self.buf, len as u64 + 1);
-        self.buf.extend_from_slice(&self.scratch);
+        let tag = len as u64 + 1;
+        if tag < 0x80 {
+            self.buf[start] = tag as u8;
+        } else {
+            let mut prefix = Vec::with_capacity(3);
+            write_varint(&mut prefix, tag);
+            self.buf.splice(start..=start, prefix);
+        }
         self.field += 1;
     }
 
@@ -150,13 +157,25 @@ impl Encoder {
         }
     }
 
-    /// The member, or the first error met.
-    pub(crate) fn finish(self) -> Result<Vec<u8>, EncodeError> {
+    /// Ends the member: the first error met, if any.
+    pub(crate) fn finish(self) -> Result<(), EncodeError> {
         match self.error {
             Some(err) => Err(err),
-            None => Ok(self.buf),
+            None => Ok(()),
         }
     }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's reusable encoding buffer (a fresh one if it is already in use).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// Reads the fields of one member; used by the derived [`decode_fields`](crate::ActiveUserEntry::decode_fields).
@@ -312,8 +331,24 @@ mod tests {
     }
 
     #[test]
+    fn long_values_get_multi_byte_length_prefixes() {
+        let mut buf = Vec::new();
+        let mut enc = Encoder::new(&mut buf);
+        enc.put(&"a".repeat(200));
+        enc.put(&"b".to_owned());
+        enc.finish().expect("within the limit");
+        // version, 2-byte prefix (201), 200 bytes, 1-byte prefix (2), 1 byte
+        assert_eq!(buf.len(), 1 + 2 + 200 + 1 + 1);
+        let mut dec = Decoder::new(&buf).expect("version");
+        assert_eq!(dec.take::<String>(), Ok("a".repeat(200)));
+        assert_eq!(dec.take::<String>(), Ok("b".to_owned()));
+        dec.finish().expect("nothing left");
+    }
+
+    #[test]
     fn encoder_refuses_values_over_the_limit() {
-        let mut enc = Encoder::new();
+        let mut buf = Vec::new();
+        let mut enc = Encoder::new(&mut buf);
         enc.put(&"x".repeat(MAX_VALUE_LEN));
         enc.put(&"y".repeat(MAX_VALUE_LEN + 1));
         assert_eq!(

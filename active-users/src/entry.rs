@@ -83,7 +83,7 @@ pub trait ActiveUserEntry: Sized + Send + Sync + 'static {
     fn extract(head: &RequestHead<'_>, cx: &ExtractContext) -> Option<Self>;
 
     /// Writes every field, in order. Called by [`encode`](ActiveUserEntry::encode).
-    fn encode_fields(&self, enc: &mut Encoder);
+    fn encode_fields(&self, enc: &mut Encoder<'_>);
 
     /// Reads every field, in order. Called by [`decode`](ActiveUserEntry::decode).
     ///
@@ -109,7 +109,17 @@ pub trait ActiveUserEntry: Sized + Send + Sync + 'static {
     /// # Errors
     /// [`EncodeError::ValueTooLong`] when a value is longer than the codec allows.
     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut enc = Encoder::new();
+        let mut member = Vec::with_capacity(64);
+        self.encode_into(&mut member)?;
+        Ok(member)
+    }
+
+    /// Encodes the entry into `out`, replacing its contents; reuses its allocation.
+    ///
+    /// # Errors
+    /// As [`encode`](ActiveUserEntry::encode); `out` then holds an incomplete member.
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut enc = Encoder::new(out);
         self.encode_fields(&mut enc);
         enc.finish()
     }

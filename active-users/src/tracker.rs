@@ -2,7 +2,7 @@
 //! answers who is active.
 
 use crate::EncodeError;
-use crate::buffer::{Buffer, Offer};
+use crate::buffer::{Buffer, Member, Offer};
 use crate::client_ip::ExtractContext;
 use crate::config::Config;
 use crate::entry::ActiveUserEntry;
@@ -336,17 +336,19 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// Records an entry built by the application.
     pub fn record_entry(&self, entry: &E) -> Outcome {
         let counters = &self.inner.counters;
-        let member = match entry.encode() {
-            Ok(member) => member,
+        // Encode into this thread's scratch buffer: a repeat visitor costs no allocation.
+        let offered = crate::codec::with_scratch(|scratch| {
+            entry.encode_into(scratch)?;
+            let mut buffer = self.inner.lock_buffer();
+            let offer = buffer.offer(scratch, Instant::now());
+            Ok((offer, buffer.pending()))
+        });
+        let (offer, pending) = match offered {
+            Ok(offered) => offered,
             Err(err) => {
                 bump(&counters.invalid, 1);
                 return Outcome::Invalid(err);
             }
-        };
-        let (offer, pending) = {
-            let mut buffer = self.inner.lock_buffer();
-            let offer = buffer.offer(&member, Instant::now());
-            (offer, buffer.pending())
         };
         match offer {
             Offer::Queued => {
@@ -644,7 +646,7 @@ impl<E: ActiveUserEntry> Inner<E> {
 
     /// The store writes for one batch: the active set, and for each indexed field the set of
     /// its values and the set of entries per value.
-    fn touches(&self, batch: &[Box<[u8]>]) -> Vec<Touch> {
+    fn touches(&self, batch: &[Member]) -> Vec<Touch> {
         let mut touches = vec![Touch {
             key: self.active_key.clone(),
             members: batch.iter().map(|m| m.to_vec()).collect(),

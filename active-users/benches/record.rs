@@ -1,0 +1,164 @@
+//! The record path, piece by piece: extraction, encoding, and the whole `record` call into the
+//! buffer, from one thread and from two. Requests are realistic: 10 headers, 3 cookies.
+
+use active_users::{
+    ActiveUserEntry, Config, DefaultEntry, ExtractContext, MemoryStore, PeerAddr, Tracker, User,
+};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// A custom entry with six fields from four kinds of source.
+#[derive(Debug, ActiveUserEntry)]
+struct SixFields {
+    #[from_header("x-user-id")]
+    #[active_users(index)]
+    user_id: u64,
+    #[from_cookie("sessionid")]
+    session_id: Option<String>,
+    #[from_client_ip]
+    ip: Option<IpAddr>,
+    #[from_header("x-service-id")]
+    service_id: Option<String>,
+    #[from_query("ref")]
+    referrer: Option<String>,
+    #[from_header("accept-language")]
+    language: Option<String>,
+}
+
+/// A browser-like request: 10 headers (one of them the cookies), 3 cookies, a logged-in user.
+fn realistic_request(user: u64) -> http::Request<()> {
+    let mut request = http::Request::get("/shop/cart?ref=newsletter&page=2")
+        .header("host", "shop.example.com")
+        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+        .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+        .header("accept-language", "en-GB,en;q=0.5")
+        .header("accept-encoding", "gzip, deflate, br")
+        .header("referer", "https://shop.example.com/shop")
+        .header(
+            "cookie",
+            "csrftoken=Yk3pX9vB2mQ8rT5wZ1aC4dF7gH0jK6lN; sessionid=8f14e45fceea167a5a36dedd4bea2543; theme=dark",
+        )
+        .header("x-user-id", user.to_string())
+        .header("x-service-id", "checkout")
+        .header("x-request-id", "67e55044-10b1-426f-9247-bb680e5fe0c8")
+        .body(())
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(User::new(user.to_string()).with_name("alice"));
+    request
+        .extensions_mut()
+        .insert(PeerAddr("203.0.113.7:52100".parse().expect("peer")));
+    request
+}
+
+/// A tracker whose writer stays idle during the measurement, so only `record` is timed.
+fn new_tracker() -> Tracker<DefaultEntry> {
+    let config = Config::builder()
+        .buffer_capacity(10_000_000)
+        .batch_size(10_000_000)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .expect("config");
+    Tracker::new(config, MemoryStore::new()).expect("tracker")
+}
+
+fn extraction(c: &mut Criterion) {
+    let request = realistic_request(12_345);
+    let cx = ExtractContext::default();
+    let mut group = c.benchmark_group("extract");
+    group.bench_function("default entry", |b| {
+        b.iter(|| DefaultEntry::from_request(black_box(&request), &cx))
+    });
+    group.bench_function("6-field entry", |b| {
+        b.iter(|| SixFields::from_request(black_box(&request), &cx))
+    });
+    group.bench_function("default entry + encode", |b| {
+        b.iter(|| DefaultEntry::from_request(black_box(&request), &cx).map(|e| e.encode()))
+    });
+    group.finish();
+
+    let entry = DefaultEntry::from_request(&request, &cx).expect("entry");
+    let six = SixFields::from_request(&request, &cx).expect("entry");
+    let member = entry.encode().expect("member");
+    let mut group = c.benchmark_group("codec");
+    group.bench_function("encode default entry", |b| {
+        b.iter(|| black_box(&entry).encode())
+    });
+    group.bench_function("encode 6-field entry", |b| {
+        b.iter(|| black_box(&six).encode())
+    });
+    group.bench_function("decode default entry", |b| {
+        b.iter(|| DefaultEntry::decode(black_box(&member)))
+    });
+    group.finish();
+}
+
+fn record(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _guard = runtime.enter();
+    let mut group = c.benchmark_group("record");
+    group.throughput(Throughput::Elements(1));
+
+    // The common case: a visitor seen again within the refresh interval (coalesced).
+    let tracker = new_tracker();
+    let request = realistic_request(1);
+    tracker.record(&request);
+    group.bench_function("repeat visitor, 1 thread", |b| {
+        b.iter(|| tracker.record(black_box(&request)))
+    });
+
+    // A new visitor each time: the entry is queued in the buffer.
+    let requests: Vec<_> = (0..100_000).map(realistic_request).collect();
+    group.bench_function("new visitor, 1 thread", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let tracker = new_tracker();
+                let n = left.min(requests.len() as u64) as usize;
+                let started = Instant::now();
+                for request in &requests[..n] {
+                    black_box(tracker.record(request));
+                }
+                elapsed += started.elapsed();
+                left -= n as u64;
+            }
+            elapsed
+        })
+    });
+
+    let threads = 2usize;
+    group.bench_with_input(
+        BenchmarkId::new("repeat visitors, threads", threads),
+        &threads,
+        |b, &threads| {
+            let tracker = new_tracker();
+            let per_thread: Vec<_> = (0..threads as u64).map(realistic_request).collect();
+            for r in &per_thread {
+                tracker.record(r);
+            }
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                std::thread::scope(|s| {
+                    for request in &per_thread {
+                        let tracker = &tracker;
+                        s.spawn(move || {
+                            for _ in 0..iters {
+                                black_box(tracker.record(request));
+                            }
+                        });
+                    }
+                });
+                // Wall time per record per thread: what each request pays.
+                started.elapsed()
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, extraction, record);
+criterion_main!(benches);
