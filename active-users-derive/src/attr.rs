@@ -2,8 +2,8 @@
 
 use crate::ctxt::Ctxt;
 use crate::symbol::{
-    ACTIVE_USERS, FLATTEN, FROM_CLIENT_IP, FROM_COOKIE, FROM_EXTENSION, FROM_FN, FROM_HEADER,
-    FROM_QUERY, HIDDEN, INDEX, RENAME, SOURCES,
+    ACTIVE_USERS, DISTINCT, FLATTEN, FROM_CLIENT_IP, FROM_COOKIE, FROM_EXTENSION, FROM_FN,
+    FROM_HEADER, FROM_QUERY, HIDDEN, INDEX, RENAME, SOURCES,
 };
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
 
@@ -23,9 +23,9 @@ pub(crate) struct SourceAttr<'a> {
     pub(crate) attr: &'a Attribute,
 }
 
-/// An option given once, with the tokens it was written as.
-pub(crate) struct Flag<'a> {
-    pub(crate) path: &'a Path,
+/// An option given once, with where it was written (for error spans).
+pub(crate) struct Flag {
+    pub(crate) span: proc_macro2::Span,
 }
 
 /// What the attributes of one field say.
@@ -34,10 +34,11 @@ pub(crate) struct FieldAttrs<'a> {
     pub(crate) sources: Vec<SourceAttr<'a>>,
     /// Whether any source attribute was written, even one that did not parse.
     pub(crate) source_written: bool,
-    pub(crate) flatten: Option<Flag<'a>>,
+    pub(crate) flatten: Option<Flag>,
     pub(crate) rename: Option<LitStr>,
-    pub(crate) index: Option<Flag<'a>>,
-    pub(crate) hidden: Option<Flag<'a>>,
+    pub(crate) index: Option<Flag>,
+    pub(crate) distinct: Option<Flag>,
+    pub(crate) hidden: Option<Flag>,
 }
 
 impl<'a> FieldAttrs<'a> {
@@ -85,37 +86,38 @@ impl<'a> FieldAttrs<'a> {
         if metas.is_empty() {
             cx.error_spanned_by(
                 attr,
-                "#[active_users()] is empty; expected one of `flatten`, `rename = \"...\"`, `index`, `hidden`",
+                "#[active_users()] is empty; expected one of `flatten`, `rename = \"...\"`, `index`, `distinct`, `hidden`",
             );
         }
         // The options live as long as the attribute; keep borrowing paths out of `attr`.
         for meta in metas {
-            self.parse_option(cx, attr, meta);
+            self.parse_option(cx, meta);
         }
     }
 
-    fn parse_option(&mut self, cx: &mut Ctxt, attr: &'a Attribute, meta: Meta) {
+    fn parse_option(&mut self, cx: &mut Ctxt, meta: Meta) {
         let path = meta.path();
         let name = path
             .get_ident()
             .map(ToString::to_string)
             .unwrap_or_default();
         match (name.as_str(), &meta) {
-            (FLATTEN | INDEX | HIDDEN, Meta::Path(_)) => {
+            (FLATTEN | INDEX | DISTINCT | HIDDEN, Meta::Path(_)) => {
                 let slot = match name.as_str() {
                     FLATTEN => &mut self.flatten,
                     INDEX => &mut self.index,
+                    DISTINCT => &mut self.distinct,
                     _ => &mut self.hidden,
                 };
                 if slot.is_some() {
                     cx.error_spanned_by(path, format!("duplicate #[active_users({name})] option"));
                 } else {
                     *slot = Some(Flag {
-                        path: attr_path(attr),
+                        span: syn::spanned::Spanned::span(path),
                     });
                 }
             }
-            (FLATTEN | INDEX | HIDDEN, other) => {
+            (FLATTEN | INDEX | DISTINCT | HIDDEN, other) => {
                 cx.error_spanned_by(
                     other,
                     format!("#[active_users({name})] takes no value, write #[active_users({name})]"),
@@ -138,17 +140,12 @@ impl<'a> FieldAttrs<'a> {
             _ => cx.error_spanned_by(
                 path,
                 format!(
-                    "unknown #[active_users] option `{}`; expected one of `flatten`, `rename = \"...\"`, `index`, `hidden`",
+                    "unknown #[active_users] option `{}`; expected one of `flatten`, `rename = \"...\"`, `index`, `distinct`, `hidden`",
                     quote::ToTokens::to_token_stream(path).to_string().replace(' ', "")
                 ),
             ),
         }
     }
-}
-
-/// The path of the attribute itself (`active_users`), used as the span of flags.
-fn attr_path(attr: &Attribute) -> &Path {
-    attr.path()
 }
 
 fn string_literal(expr: &Expr) -> Option<LitStr> {

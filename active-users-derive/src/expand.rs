@@ -91,10 +91,11 @@ fn field_def(field: &Field<'_>) -> TokenStream {
     }
     let name = field.name();
     let optional = field.optional;
-    let index = field.attrs.index.is_some();
+    let grouped = field.attrs.index.is_some();
+    let indexed = grouped || field.attrs.distinct.is_some();
     let hidden = field.attrs.hidden.is_some();
     quote! {
-        __fields.push(::active_users::__private::field(#name, #optional, #index, #hidden));
+        __fields.push(::active_users::__private::field(#name, #optional, #indexed, #grouped, #hidden));
     }
 }
 

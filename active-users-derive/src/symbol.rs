@@ -11,6 +11,7 @@ pub(crate) const ACTIVE_USERS: &str = "active_users";
 pub(crate) const FLATTEN: &str = "flatten";
 pub(crate) const RENAME: &str = "rename";
 pub(crate) const INDEX: &str = "index";
+pub(crate) const DISTINCT: &str = "distinct";
 pub(crate) const HIDDEN: &str = "hidden";
 
 /// Every source attribute, for "expected one of" messages.

@@ -3,7 +3,7 @@
 use crate::ast::{Field, Input};
 use crate::attr::Source;
 use crate::ctxt::Ctxt;
-use crate::symbol::{FLATTEN, HIDDEN, INDEX};
+use crate::symbol::{DISTINCT, FLATTEN, HIDDEN, INDEX};
 use std::collections::HashSet;
 
 /// Checks the whole input; `cx` collects every problem found.
@@ -57,7 +57,7 @@ fn check_field(cx: &mut Ctxt, field: &Field<'_>) {
             ),
         );
     }
-    if let Some(flatten) = &attrs.flatten {
+    if attrs.flatten.is_some() {
         if let Some(source) = attrs.sources.first() {
             cx.error_spanned_by(
                 source.attr,
@@ -70,15 +70,16 @@ fn check_field(cx: &mut Ctxt, field: &Field<'_>) {
                 "#[active_users(flatten)] needs an entry type, not an Option; make the inner entry's fields optional instead",
             );
         }
-        for (option, given) in [
-            (INDEX, attrs.index.is_some()),
-            (HIDDEN, attrs.hidden.is_some()),
+        for (option, flag) in [
+            (INDEX, &attrs.index),
+            (DISTINCT, &attrs.distinct),
+            (HIDDEN, &attrs.hidden),
         ] {
-            if given {
-                cx.error_spanned_by(
-                    flatten.path,
+            if let Some(flag) = flag {
+                cx.syn_error(syn::Error::new(
+                    flag.span,
                     format!("#[active_users({option})] cannot be combined with #[active_users({FLATTEN})]; put it on the embedded entry's fields"),
-                );
+                ));
             }
         }
         if let Some(rename) = &attrs.rename {
@@ -88,6 +89,12 @@ fn check_field(cx: &mut Ctxt, field: &Field<'_>) {
             );
         }
         return;
+    }
+    if let (Some(_), Some(distinct)) = (&attrs.index, &attrs.distinct) {
+        cx.syn_error(syn::Error::new(
+            distinct.span,
+            "#[active_users(index)] already counts distinct values; use `index` (distinct and per-value counts) or `distinct` (distinct counts only), not both",
+        ));
     }
     if !attrs.source_written {
         cx.error_spanned_by(

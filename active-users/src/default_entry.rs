@@ -54,7 +54,7 @@ impl User {
 
 /// The Python package's entry: `user_id`, `session_id`, `ip`, `username`.
 ///
-/// - `user_id` (required, indexed): the id of the [`User`] in the request extensions. A request
+/// - `user_id` (required, `distinct`): the id of the [`User`] in the request extensions. A request
 ///   without a `User` is not recorded: only logged-in users are counted.
 /// - `session_id` (hidden from the JSON API): the [`SESSION_COOKIE`] cookie.
 /// - `ip`: the client IP (`#[from_client_ip]`: the peer address unless proxies are trusted).
@@ -66,7 +66,7 @@ impl User {
 pub struct DefaultEntry {
     /// The user id.
     #[from_fn(user_id)]
-    #[active_users(index)]
+    #[active_users(distinct)]
     pub user_id: String,
     /// The session cookie.
     #[from_cookie("sessionid")]
@@ -143,7 +143,7 @@ mod tests {
             }
         );
         let fields = DefaultEntry::fields();
-        assert!(fields[0].indexed && !fields[0].optional);
+        assert!(fields[0].indexed && !fields[0].grouped && !fields[0].optional);
         assert!(fields[1].hidden);
     }
 }

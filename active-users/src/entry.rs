@@ -12,9 +12,12 @@ pub struct Field {
     pub name: &'static str,
     /// Whether the field may be absent (its type is `Option<_>`).
     pub optional: bool,
-    /// Whether the stores keep an index of its values (`#[active_users(index)]`), which
-    /// distinct counts and per-value counts need.
+    /// Whether the stores keep the set of its active values (`#[active_users(index)]` or
+    /// `#[active_users(distinct)]`), which distinct counts need.
     pub indexed: bool,
+    /// Whether the stores also keep the entries of each value (`#[active_users(index)]`),
+    /// which per-value counts need.
+    pub grouped: bool,
     /// Whether the JSON API must never show it (`#[active_users(hidden)]`).
     pub hidden: bool,
 }
@@ -39,7 +42,8 @@ pub struct Field {
 /// | option | effect |
 /// |---|---|
 /// | `rename = "name"` | the stored and shown name of the field (1 to 64 of `A-Z a-z 0-9 _ - .`) |
-/// | `index` | the store indexes the field's values: needed by distinct and per-value counts |
+/// | `index` | the store keeps the field's active values and the entries of each value: distinct counts and per-value counts (for dimensions with few values, like a service id) |
+/// | `distinct` | the store keeps the field's active values only: distinct counts (for dimensions with many values, like a user id) |
 /// | `hidden` | the JSON API never shows the field |
 ///
 /// A field of type `Option<T>` may be absent. A field of any other type is required: a request

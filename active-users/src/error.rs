@@ -100,6 +100,12 @@ pub enum QueryError {
     /// The field is not marked `#[active_users(index)]`, so its values are not indexed.
     #[error("field `{0}` is not indexed; mark it #[active_users(index)] to count its values")]
     NotIndexed(String),
+    /// The field is indexed with `distinct`, which keeps distinct values but not the entries
+    /// per value.
+    #[error(
+        "field `{0}` keeps distinct values only; mark it #[active_users(index)] to count per value"
+    )]
+    NotGrouped(String),
     /// A window longer than the configured one was asked for; older data is not kept.
     #[error("a window of {asked:?} was asked for, but entries are kept for {kept:?} only")]
     WindowTooLong {

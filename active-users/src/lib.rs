@@ -108,12 +108,14 @@ pub mod __private {
         name: &'static str,
         optional: bool,
         indexed: bool,
+        grouped: bool,
         hidden: bool,
     ) -> crate::Field {
         crate::Field {
             name,
             optional,
             indexed,
+            grouped,
             hidden,
         }
     }

@@ -176,8 +176,8 @@ struct Inner<E> {
     keys: Keys,
     active_key: String,
     cx: ExtractContext,
-    /// (position in the field list, name) of each indexed field.
-    indexed: Vec<(usize, &'static str)>,
+    /// (position in the field list, name, grouped) of each indexed field.
+    indexed: Vec<(usize, &'static str, bool)>,
     buffer: Mutex<Buffer>,
     /// Serialises flushes: the background writer's and explicit ones.
     flush_lock: tokio::sync::Mutex<()>,
@@ -265,7 +265,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
             .iter()
             .enumerate()
             .filter(|(_, f)| f.indexed)
-            .map(|(i, f)| (i, f.name))
+            .map(|(i, f)| (i, f.name, f.grouped))
             .collect();
         let keys = Keys::new(&config);
         let inner = Arc::new(Inner {
@@ -437,10 +437,12 @@ impl<E: ActiveUserEntry> Tracker<E> {
         self.view().count_distinct(field).await
     }
 
-    /// The number of active entries per value of an indexed field, largest first.
+    /// The number of active entries per value of a field marked `#[active_users(index)]`,
+    /// largest first.
     ///
     /// # Errors
-    /// As [`count_distinct`](Tracker::count_distinct).
+    /// As [`count_distinct`](Tracker::count_distinct), and [`QueryError::NotGrouped`] for a
+    /// field marked `distinct`.
     pub async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
         self.view().count_by(field).await
     }
@@ -496,13 +498,13 @@ impl<E: ActiveUserEntry> View<'_, E> {
         }
     }
 
-    fn indexed_field(&self, field: &str) -> Result<&'static str, QueryError> {
+    fn indexed_field(&self, field: &str) -> Result<&'static crate::Field, QueryError> {
         let def = E::fields()
             .iter()
             .find(|f| f.name == field)
             .ok_or_else(|| QueryError::UnknownField(field.to_owned()))?;
         if def.indexed {
-            Ok(def.name)
+            Ok(def)
         } else {
             Err(QueryError::NotIndexed(field.to_owned()))
         }
@@ -523,7 +525,7 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count_distinct`].
     pub async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
-        let name = self.indexed_field(field)?;
+        let name = self.indexed_field(field)?.name;
         let key = self.inner.keys.values(name);
         self.timed(self.inner.store.count(&key, self.window)).await
     }
@@ -533,7 +535,11 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count_by`].
     pub async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
-        let name = self.indexed_field(field)?;
+        let def = self.indexed_field(field)?;
+        if !def.grouped {
+            return Err(QueryError::NotGrouped(field.to_owned()));
+        }
+        let name = def.name;
         let values_key = self.inner.keys.values(name);
         let mut values = Vec::new();
         let mut from = None;
@@ -661,12 +667,14 @@ impl<E: ActiveUserEntry> Inner<E> {
                 continue;
             };
             let texts = entry.values();
-            for &(index, name) in &self.indexed {
+            for &(index, name, grouped) in &self.indexed {
                 if let Some(Some(text)) = texts.get(index) {
-                    by_value
-                        .entry(self.keys.by_value(name, text))
-                        .or_default()
-                        .push(member.to_vec());
+                    if grouped {
+                        by_value
+                            .entry(self.keys.by_value(name, text))
+                            .or_default()
+                            .push(member.to_vec());
+                    }
                     values.entry(name).or_default().insert(text.clone());
                 }
             }

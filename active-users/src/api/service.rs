@@ -112,7 +112,7 @@ impl Failure {
 impl From<QueryError> for Failure {
     fn from(err: QueryError) -> Self {
         match err {
-            QueryError::UnknownField(_) | QueryError::NotIndexed(_) => {
+            QueryError::UnknownField(_) | QueryError::NotIndexed(_) | QueryError::NotGrouped(_) => {
                 Failure::not_found(err.to_string())
             }
             QueryError::WindowTooLong { .. } => Failure::bad_request(err.to_string()),
@@ -235,9 +235,9 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                     .iter()
                     .find(|f| f.name == *field && !self.is_hidden(f.name))
                     .ok_or_else(|| Failure::not_found(format!("no field named {field:?}")))?;
-                if !def.indexed {
+                if !def.grouped {
                     return Err(Failure::not_found(format!(
-                        "field {:?} is not indexed, so it cannot be counted per value",
+                        "field {:?} is not marked #[active_users(index)], so it cannot be counted per value",
                         def.name
                     )));
                 }
