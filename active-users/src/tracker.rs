@@ -21,6 +21,12 @@ use tokio::sync::Notify;
 /// The largest page [`View::list`] returns, whatever limit is asked for.
 pub const MAX_PAGE: usize = 1000;
 
+/// A batch and the result of writing it.
+type BatchWrite = (Vec<Member>, Result<(), StoreError>);
+
+/// How many batch writes a flush keeps in flight at once.
+const MAX_BATCHES_IN_FLIGHT: usize = 4;
+
 /// How often at most a failing store is reported in the log.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -697,33 +703,63 @@ impl<E: ActiveUserEntry> Inner<E> {
         let _serial = self.flush_lock.lock().await;
         let policy = WritePolicy::new(self.config.window);
         let batch_size = self.config.batch_size;
+        let timeout = self.config.query_timeout;
         // Flush what is pending now; under steady traffic newer records wait for the next flush.
         let rounds = self.lock_buffer().pending().div_ceil(batch_size);
+        // Several batches in flight, so preparing the next one overlaps the store's work on
+        // the previous ones.
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut first_error = None;
         for _ in 0..rounds {
             let batch = self.lock_buffer().take(batch_size, Instant::now());
             if batch.is_empty() {
                 break;
             }
             let touches = self.touches(&batch);
-            let timeout = self.config.query_timeout;
-            let written = tokio::time::timeout(timeout, self.store.touch(&touches, policy))
-                .await
-                .unwrap_or(Err(StoreError::Timeout(timeout)));
-            match written {
-                Ok(()) => {
-                    self.lock_buffer().written(batch.len());
-                    bump(&self.counters.written, batch.len() as u64);
-                }
-                Err(err) => {
-                    bump(&self.counters.write_errors, 1);
-                    let dropped = self.lock_buffer().restore(batch);
-                    bump(&self.counters.dropped, dropped);
-                    self.log_error(&err);
-                    return Err(err);
-                }
+            let store = Arc::clone(&self.store);
+            in_flight.spawn(async move {
+                let written = tokio::time::timeout(timeout, store.touch(&touches, policy))
+                    .await
+                    .unwrap_or(Err(StoreError::Timeout(timeout)));
+                (batch, written)
+            });
+            while in_flight.len() >= MAX_BATCHES_IN_FLIGHT {
+                self.settle(in_flight.join_next().await, &mut first_error);
+            }
+            if first_error.is_some() {
+                break; // the store is failing; do not queue more work for it
             }
         }
-        Ok(())
+        while let Some(done) = in_flight.join_next().await {
+            self.settle(Some(done), &mut first_error);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Books the outcome of one batch write: written, or back into the buffer.
+    fn settle(
+        &self,
+        done: Option<Result<BatchWrite, tokio::task::JoinError>>,
+        first_error: &mut Option<StoreError>,
+    ) {
+        let Some(Ok((batch, written))) = done else {
+            // A write task cannot panic in our code; if one was cancelled, its entries are
+            // already counted as in flight and will be rewritten at their next record.
+            return;
+        };
+        match written {
+            Ok(()) => {
+                self.lock_buffer().written(batch.len());
+                bump(&self.counters.written, batch.len() as u64);
+            }
+            Err(err) => {
+                bump(&self.counters.write_errors, 1);
+                let dropped = self.lock_buffer().restore(batch);
+                bump(&self.counters.dropped, dropped);
+                self.log_error(&err);
+                first_error.get_or_insert(err);
+            }
+        }
     }
 
     /// Logs a store failure at most once per [`ERROR_LOG_INTERVAL`], with the number of

@@ -7,10 +7,13 @@
 //! and is at most logarithmic in the size of the set, except [`Store::range`], which is linear
 //! in what it returns.
 //!
-//! **The clock.** Scores come from the store's own clock: the Redis server's `TIME` for
-//! [`RedisStore`], the process clock for [`MemoryStore`]. With several
-//! application servers writing to one Redis, their clocks never enter into it, so a skewed app
-//! server cannot make its users look older or newer than the others.
+//! **The clock.** Scores come from the store's own clock: the Redis server's for
+//! [`RedisStore`], the process clock for [`MemoryStore`]. `RedisStore` reads the server's
+//! `TIME` at most every 5 s and carries it forward with the monotonic clock of the process,
+//! so a score is off by at most half a round trip; queries compute their cutoff from `TIME`
+//! on the server. With several application servers writing to one Redis, their wall clocks
+//! never enter into it, so a skewed app server cannot make its users look older or newer
+//! than the others.
 
 mod memory;
 #[cfg(feature = "redis")]

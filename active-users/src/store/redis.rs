@@ -3,49 +3,34 @@
 use super::{Position, Scored, Store, StoreFuture, Touch, WritePolicy};
 use crate::error::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::sync::LazyLock;
-use std::time::Duration;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
-/// Marks members as seen at the server's `TIME`, trims a bounded number of stale members and
-/// refreshes the expiry of every touched key.
+/// Removes at most a bounded number of stale members from each key, oldest first.
 ///
-/// KEYS: the sets. ARGV: window ms, key ttl ms, trim limit, then for each key its member count
-/// followed by its members.
-static TOUCH: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+/// KEYS: the sets. ARGV: window ms, limit per key. The cutoff comes from the server's `TIME`.
+/// Members are written with plain `ZADD`s; only this bounded trim needs a script, because
+/// `ZREMRANGEBYSCORE` has no limit and one call removing a million members blocks Redis for
+/// most of a second.
+const TRIM: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cutoff = now - tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local trim = tonumber(ARGV[3])
-local pos = 4
+local limit = tonumber(ARGV[2])
 for _, key in ipairs(KEYS) do
-  local n = tonumber(ARGV[pos])
-  pos = pos + 1
-  local args = {}
-  for _ = 1, n do
-    args[#args + 1] = now
-    args[#args + 1] = ARGV[pos]
-    pos = pos + 1
-    if #args >= 512 then
-      redis.call('ZADD', key, unpack(args))
-      args = {}
-    end
-  end
-  if #args > 0 then
-    redis.call('ZADD', key, unpack(args))
-  end
   local stale = redis.call('ZCOUNT', key, '-inf', '(' .. cutoff)
   if stale > 0 then
-    redis.call('ZREMRANGEBYRANK', key, 0, math.min(stale, trim) - 1)
+    redis.call('ZREMRANGEBYRANK', key, 0, math.min(stale, limit) - 1)
   end
-  redis.call('PEXPIRE', key, ttl)
 end
-return now
-",
-    )
-});
+return 0
+";
+
+/// How often the store re-reads the server's clock.
+const CLOCK_RESYNC: Duration = Duration::from_secs(5);
+
+/// Members per `ZADD` command.
+const ZADD_CHUNK: usize = 1000;
 
 /// Counts the members of each key seen within the window. ARGV: window ms.
 static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -115,6 +100,9 @@ return false
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// The server's clock as last read: (local instant at the middle of the `TIME` round trip,
+    /// server milliseconds then).
+    clock: Arc<Mutex<Option<(Instant, u64)>>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -166,12 +154,35 @@ impl RedisStore {
             return Err(StoreError::NoRuntime);
         }
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(RedisStore { conn })
+        Ok(Self::from_connection_manager(conn))
     }
 
     /// A store over a connection manager you built.
     pub fn from_connection_manager(conn: ConnectionManager) -> Self {
-        RedisStore { conn }
+        RedisStore {
+            conn,
+            clock: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The server's time in milliseconds: read with `TIME` at most [`CLOCK_RESYNC`] ago and
+    /// carried forward with this process's monotonic clock, so its error is at most half a
+    /// round trip (plus the drift of two clocks over 5 s), whatever this machine's wall
+    /// clock says.
+    async fn server_now(&self) -> Result<u64, StoreError> {
+        let cached = *self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, server_ms)) = cached
+            && at.elapsed() < CLOCK_RESYNC
+        {
+            return Ok(server_ms + ms(at.elapsed()));
+        }
+        let sent = Instant::now();
+        let mut conn = self.conn.clone();
+        let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
+        let middle = sent + sent.elapsed() / 2;
+        let server_ms = secs * 1000 + micros / 1000;
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = Some((middle, server_ms));
+        Ok(server_ms + ms(middle.elapsed()))
     }
 }
 
@@ -194,19 +205,29 @@ impl Store for RedisStore {
             if touches.is_empty() {
                 return Ok(());
             }
-            let mut invocation = TOUCH.prepare_invoke();
-            invocation
-                .arg(ms(policy.window))
-                .arg(ms(policy.key_ttl).max(1))
-                .arg(policy.trim_limit.max(1));
+            let now = self.server_now().await?;
+            // One round trip: the ZADDs, the expiries, and one bounded trim of every key.
+            let mut pipe = redis::pipe();
+            let mut trim = redis::cmd("EVAL");
+            trim.arg(TRIM).arg(touches.len());
             for touch in &touches {
-                invocation.key(&touch.key).arg(touch.members.len());
-                for member in &touch.members {
-                    invocation.arg(member.as_slice());
+                for chunk in touch.members.chunks(ZADD_CHUNK) {
+                    let zadd = pipe.cmd("ZADD").arg(&touch.key);
+                    for member in chunk {
+                        zadd.arg(now).arg(member.as_slice());
+                    }
+                    zadd.ignore();
                 }
+                pipe.cmd("PEXPIRE")
+                    .arg(&touch.key)
+                    .arg(ms(policy.key_ttl).max(1))
+                    .ignore();
+                trim.arg(&touch.key);
             }
+            trim.arg(ms(policy.window)).arg(policy.trim_limit.max(1));
+            pipe.add_command(trim).ignore();
             let mut conn = self.conn.clone();
-            let _now: u64 = invocation.invoke_async(&mut conn).await?;
+            pipe.query_async::<()>(&mut conn).await?;
             Ok(())
         })
     }

@@ -1,9 +1,9 @@
 //! The record path, piece by piece: extraction, encoding, and the whole `record` call into the
 //! buffer, from one thread and from two. Requests are realistic: 10 headers, 3 cookies.
+#![allow(missing_docs)]
 
-use active_users::{
-    ActiveUserEntry, Config, DefaultEntry, ExtractContext, MemoryStore, PeerAddr, Tracker, User,
-};
+use active_users::{ActiveUserEntry, Config, DefaultEntry, ExtractContext, MemoryStore, Tracker};
+use active_users_bench::realistic_request;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -25,33 +25,6 @@ struct SixFields {
     referrer: Option<String>,
     #[from_header("accept-language")]
     language: Option<String>,
-}
-
-/// A browser-like request: 10 headers (one of them the cookies), 3 cookies, a logged-in user.
-fn realistic_request(user: u64) -> http::Request<()> {
-    let mut request = http::Request::get("/shop/cart?ref=newsletter&page=2")
-        .header("host", "shop.example.com")
-        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
-        .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
-        .header("accept-language", "en-GB,en;q=0.5")
-        .header("accept-encoding", "gzip, deflate, br")
-        .header("referer", "https://shop.example.com/shop")
-        .header(
-            "cookie",
-            "csrftoken=Yk3pX9vB2mQ8rT5wZ1aC4dF7gH0jK6lN; sessionid=8f14e45fceea167a5a36dedd4bea2543; theme=dark",
-        )
-        .header("x-user-id", user.to_string())
-        .header("x-service-id", "checkout")
-        .header("x-request-id", "67e55044-10b1-426f-9247-bb680e5fe0c8")
-        .body(())
-        .expect("request");
-    request
-        .extensions_mut()
-        .insert(User::new(user.to_string()).with_name("alice"));
-    request
-        .extensions_mut()
-        .insert(PeerAddr("203.0.113.7:52100".parse().expect("peer")));
-    request
 }
 
 /// A tracker whose writer stays idle during the measurement, so only `record` is timed.

@@ -1,0 +1,729 @@
+//! The benchmark program: active-users against the Python package's design, every row measured
+//! in the same run on the same `redis-server`, which the program starts itself on a free port.
+//!
+//! ```sh
+//! cargo run --release -p active-users-bench            # the full run (a few minutes)
+//! cargo run --release -p active-users-bench -- --quick # the smoke test (under a minute)
+//! ```
+//!
+//! The Python design is emulated honestly: `SETEX au:{user_id}:{session_id}:{ip}:{username}`
+//! on every request, one round trip each, from several workers at once (as several Django
+//! workers would), and `KEYS au:*` for the count, the distinct count and the list.
+
+use active_users::{
+    ActiveUserEntry, Config, DefaultEntry, ExtractContext, MemoryStore, RedisStore, Tracker,
+};
+use active_users_bench::{entry, python_key, realistic_request};
+use redis::aio::MultiplexedConnection;
+use std::collections::HashSet;
+use std::error::Error;
+use std::hint::black_box;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
+
+/// How much work each part does.
+struct Plan {
+    quick: bool,
+    /// Runs of the in-process measurements; the median is reported.
+    runs: usize,
+    record_iters: u64,
+    zadd_entries: u64,
+    users: u64,
+    requests_per_user: u64,
+    python_workers: usize,
+    query_sizes: Vec<u64>,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Plan {
+                quick,
+                runs: 5,
+                record_iters: 100_000,
+                zadd_entries: 50_000,
+                users: 10_000,
+                requests_per_user: 10,
+                python_workers: 4,
+                query_sizes: vec![1_000, 10_000, 50_000],
+            }
+        } else {
+            Plan {
+                quick,
+                runs: 7,
+                record_iters: 500_000,
+                zadd_entries: 300_000,
+                users: 100_000,
+                requests_per_user: 10,
+                python_workers: 4,
+                query_sizes: vec![1_000, 100_000, 1_000_000],
+            }
+        }
+    }
+}
+
+/// A `redis-server` of our own on a free port of 127.0.0.1, stopped on drop.
+struct Server {
+    child: Child,
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl Server {
+    fn start() -> Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir = std::env::temp_dir().join(format!("active-users-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot start redis-server ({e}); install it: apt-get install redis-server")
+            })?;
+        Ok(Server {
+            child,
+            dir,
+            url: format!("redis://127.0.0.1:{port}/"),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn connect(url: &str) -> Result<MultiplexedConnection> {
+    let client = redis::Client::open(url)?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match client.get_multiplexed_async_connection().await {
+            Ok(conn) => return Ok(conn),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+async fn used_memory(conn: &mut MultiplexedConnection) -> Result<i64> {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| "no used_memory in INFO".into())
+}
+
+async fn flushall(conn: &mut MultiplexedConnection) -> Result<()> {
+    redis::cmd("FLUSHALL")
+        .arg("SYNC")
+        .query_async::<()>(conn)
+        .await?;
+    Ok(())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Median seconds of `runs` runs of an async measurement.
+async fn median_secs<F, Fut>(runs: usize, mut f: F) -> Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        f().await?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    Ok(median(times))
+}
+
+fn fmt_secs(s: f64) -> String {
+    if s < 1e-6 {
+        format!("{:.0} ns", s * 1e9)
+    } else if s < 1e-3 {
+        format!("{:.1} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+fn fmt_int(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One row of the table.
+struct Row {
+    what: String,
+    ours: String,
+    python: String,
+    ratio: String,
+    target: String,
+}
+
+fn verdict(met: bool, rule: &str) -> String {
+    format!("{rule}: {}", if met { "met" } else { "MISSED" })
+}
+
+/// A tracker on Redis whose writer waits for explicit flushes.
+fn redis_tracker(url: &str, namespace: &str, window: Duration) -> Result<Tracker<DefaultEntry>> {
+    let config = Config::builder()
+        .namespace(namespace)
+        .key_expire(window)
+        .buffer_capacity(5_000_000)
+        .batch_size(5_000_000)
+        .flush_interval(Duration::from_secs(3600))
+        .query_timeout(Duration::from_secs(60))
+        .build()?;
+    Ok(Tracker::new(config, RedisStore::open(url)?)?)
+}
+
+fn record_path(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
+    let cx = ExtractContext::default();
+    let request = realistic_request(12_345);
+    let iters = plan.record_iters;
+    let per_op = |f: &mut dyn FnMut()| {
+        let started = Instant::now();
+        f();
+        started.elapsed().as_secs_f64() / iters as f64
+    };
+
+    let extract: Vec<f64> = (0..plan.runs)
+        .map(|_| {
+            per_op(&mut || {
+                for _ in 0..iters {
+                    black_box(
+                        DefaultEntry::from_request(black_box(&request), &cx).map(|e| e.encode()),
+                    );
+                }
+            })
+        })
+        .collect();
+    let extract = median(extract);
+    rows.push(Row {
+        what: "extract + encode `DefaultEntry` (10 headers, 3 cookies)".into(),
+        ours: fmt_secs(extract),
+        python: String::new(),
+        ratio: String::new(),
+        target: verdict(extract <= 400e-9, "≤ 400 ns"),
+    });
+
+    let requests: Vec<_> = (0..iters.min(200_000)).map(realistic_request).collect();
+    let mut new_visitor = Vec::new();
+    let mut repeat = Vec::new();
+    for _ in 0..plan.runs {
+        let tracker = Tracker::<DefaultEntry>::new(
+            Config::builder()
+                .buffer_capacity(10_000_000)
+                .batch_size(10_000_000)
+                .flush_interval(Duration::from_secs(3600))
+                .build()?,
+            MemoryStore::new(),
+        )?;
+        let started = Instant::now();
+        for r in &requests {
+            black_box(tracker.record(r));
+        }
+        new_visitor.push(started.elapsed().as_secs_f64() / requests.len() as f64);
+        repeat.push(per_op(&mut || {
+            for _ in 0..iters {
+                black_box(tracker.record(black_box(&request)));
+            }
+        }));
+    }
+    let (new_visitor, repeat) = (median(new_visitor), median(repeat));
+    rows.push(Row {
+        what: "`record`, new visitor (into the buffer)".into(),
+        ours: fmt_secs(new_visitor),
+        python: "one Redis round trip".into(),
+        ratio: String::new(),
+        target: verdict(new_visitor <= 1e-6, "≤ 1 µs"),
+    });
+    rows.push(Row {
+        what: "`record`, repeat visitor (coalesced)".into(),
+        ours: fmt_secs(repeat),
+        python: "one Redis round trip".into(),
+        ratio: String::new(),
+        target: verdict(repeat <= 1e-6, "≤ 1 µs"),
+    });
+    Ok(())
+}
+
+/// Pipelined single-member ZADDs, 16 per pipeline, 32 pipelines in flight: the rate at which
+/// this server takes sorted-set writes.
+async fn zadd_limit(url: &str, members: Arc<Vec<Vec<u8>>>) -> Result<f64> {
+    let conn = connect(url).await?;
+    let lanes = 32;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for lane in 0..lanes {
+        let mut conn = conn.clone();
+        let members = Arc::clone(&members);
+        tasks.push(tokio::spawn(async move {
+            let mine: Vec<&Vec<u8>> = members.iter().skip(lane).step_by(lanes).collect();
+            for chunk in mine.chunks(16) {
+                let mut pipe = redis::pipe();
+                for member in chunk {
+                    pipe.cmd("ZADD")
+                        .arg("bench:zadd-limit")
+                        .arg(1_700_000_000_000u64)
+                        .arg(member.as_slice())
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut conn).await?;
+            }
+            Ok::<(), redis::RedisError>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(members.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Requests per second of the Python design: one SETEX per request, `workers` at a time.
+async fn python_requests(url: &str, plan: &Plan) -> Result<f64> {
+    let keys: Arc<Vec<String>> = Arc::new((0..plan.users).map(python_key).collect());
+    let total = plan.users * plan.requests_per_user;
+    let workers = plan.python_workers as u64;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let mut conn = connect(url).await?;
+        let keys = Arc::clone(&keys);
+        let users = plan.users;
+        tasks.push(tokio::spawn(async move {
+            let mut n = w;
+            while n < total {
+                let key = &keys[(n % users) as usize];
+                redis::cmd("SETEX")
+                    .arg(key)
+                    .arg(20)
+                    .arg(0)
+                    .query_async::<()>(&mut conn)
+                    .await?;
+                n += workers;
+            }
+            Ok::<(), redis::RedisError>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Requests per second of ours: every request through `record` (extraction included), with the
+/// default settings and the background writer, until the last entry is in Redis.
+async fn our_requests(url: &str, plan: &Plan) -> Result<(f64, u64)> {
+    let config = Config::builder().namespace("bench-requests").build()?;
+    let tracker: Tracker<DefaultEntry> = Tracker::new(config, RedisStore::open(url)?)?;
+    let requests: Vec<_> = (0..plan.users).map(realistic_request).collect();
+    let started = Instant::now();
+    for _ in 0..plan.requests_per_user {
+        for request in &requests {
+            tracker.record(request);
+        }
+    }
+    tracker.flush().await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let count = tracker.count().await?;
+    let rate = (plan.users * plan.requests_per_user) as f64 / elapsed;
+    tracker.shutdown().await?;
+    Ok((rate, count))
+}
+
+/// Latency of PINGs sent while `work` runs: (max, p99). The pinger has its own thread, runtime
+/// and connection, so what it sees is the server's delay, not this process's scheduling.
+async fn ping_during<F, Fut>(url: &str, work: F) -> Result<(f64, f64)>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let url = url.to_owned();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let pinger = std::thread::spawn(move || -> Result<Vec<f64>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let mut conn = connect(&url).await?;
+            let _ = ready_tx.send(());
+            let mut latencies = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                redis::cmd("PING").query_async::<String>(&mut conn).await?;
+                latencies.push(started.elapsed().as_secs_f64());
+            }
+            Ok(latencies)
+        })
+    });
+    let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let worked = work().await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = pinger.join().map_err(|_| "the pinger thread panicked")??;
+    worked?;
+    latencies.sort_by(f64::total_cmp);
+    let max = latencies.last().copied().unwrap_or(f64::NAN);
+    let p99 = latencies
+        .get(latencies.len() * 99 / 100)
+        .copied()
+        .unwrap_or(f64::NAN);
+    Ok((max, p99))
+}
+
+/// Everything measured at one number of active entries.
+struct AtSize {
+    size: u64,
+    ours: [f64; 3],
+    python: [f64; 3],
+    ours_memory: f64,
+    ours_active_set_memory: f64,
+    python_memory: f64,
+    ping: Option<((f64, f64), (f64, f64))>,
+}
+
+async fn python_keys(conn: &mut MultiplexedConnection) -> Result<Vec<String>> {
+    Ok(redis::cmd("KEYS").arg("au:*").query_async(conn).await?)
+}
+
+async fn queries_at(url: &str, size: u64, with_ping: bool, quick: bool) -> Result<AtSize> {
+    let mut conn = connect(url).await?;
+    let runs_keys = if size >= 1_000_000 { 3 } else { 5 };
+    let runs_ours = 21;
+
+    // The Python design alone in the server.
+    flushall(&mut conn).await?;
+    let before = used_memory(&mut conn).await?;
+    for start in (0..size).step_by(1000) {
+        let mut pipe = redis::pipe();
+        for i in start..(start + 1000).min(size) {
+            pipe.cmd("SETEX")
+                .arg(python_key(i))
+                .arg(600)
+                .arg(0)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+    }
+    let python_memory = (used_memory(&mut conn).await? - before) as f64 / size as f64;
+    let count = median_secs(runs_keys, || {
+        let mut conn = conn.clone();
+        async move {
+            black_box(python_keys(&mut conn).await?.len());
+            Ok(())
+        }
+    })
+    .await?;
+    let distinct = median_secs(runs_keys, || {
+        let mut conn = conn.clone();
+        async move {
+            let keys = python_keys(&mut conn).await?;
+            let users: HashSet<&str> = keys.iter().filter_map(|k| k.split(':').nth(1)).collect();
+            black_box(users.len());
+            Ok(())
+        }
+    })
+    .await?;
+    let page = median_secs(runs_keys, || {
+        let mut conn = conn.clone();
+        async move {
+            let keys = python_keys(&mut conn).await?;
+            let page: Vec<Vec<&str>> = keys
+                .iter()
+                .take(100)
+                .map(|k| k.split(':').collect())
+                .collect();
+            black_box(page.len());
+            Ok(())
+        }
+    })
+    .await?;
+    let python_ping = if with_ping {
+        let conn = conn.clone();
+        Some(
+            ping_during(url, || async move {
+                let mut conn = conn;
+                for _ in 0..runs_keys {
+                    black_box(python_keys(&mut conn).await?.len());
+                }
+                Ok(())
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+
+    // Ours alone in the server.
+    flushall(&mut conn).await?;
+    let before = used_memory(&mut conn).await?;
+    let tracker = redis_tracker(url, "bench", Duration::from_secs(600))?;
+    for i in 0..size {
+        tracker.record_entry(&entry(i));
+    }
+    tracker.flush().await?;
+    let ours_memory = (used_memory(&mut conn).await? - before) as f64 / size as f64;
+    let active_bytes: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("au:{bench}:active")
+        .arg("SAMPLES")
+        .arg(0)
+        .query_async(&mut conn)
+        .await?;
+    let ours_active_set_memory = active_bytes as f64 / size as f64;
+    let ours_count = median_secs(runs_ours, || async {
+        black_box(tracker.count().await?);
+        Ok(())
+    })
+    .await?;
+    let ours_distinct = median_secs(runs_ours, || async {
+        black_box(tracker.count_distinct("user_id").await?);
+        Ok(())
+    })
+    .await?;
+    let ours_page = median_secs(runs_ours, || async {
+        black_box(tracker.list(100, None).await?.entries.len());
+        Ok(())
+    })
+    .await?;
+    assert_eq!(tracker.count().await?, size, "every entry is active");
+    let ping = match python_ping {
+        Some(python_ping) => {
+            let ours_ping = ping_during(url, || async {
+                for _ in 0..if quick { 50 } else { 200 } {
+                    black_box(tracker.count().await?);
+                    black_box(tracker.count_distinct("user_id").await?);
+                }
+                Ok(())
+            })
+            .await?;
+            Some((ours_ping, python_ping))
+        }
+        None => None,
+    };
+    tracker.shutdown().await?;
+    Ok(AtSize {
+        size,
+        ours: [ours_count, ours_distinct, ours_page],
+        python: [count, distinct, page],
+        ours_memory,
+        ours_active_set_memory,
+        python_memory,
+        ping,
+    })
+}
+
+async fn run(plan: Plan) -> Result<()> {
+    let server = Server::start()?;
+    let mut conn = connect(&server.url).await?;
+    let version: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await?;
+    let version = version
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned();
+    eprintln!(
+        "redis-server {version} at {}, {} mode",
+        server.url,
+        if plan.quick { "quick" } else { "full" }
+    );
+    let mut rows = Vec::new();
+
+    eprintln!("record path ...");
+    tokio::task::block_in_place(|| record_path(&plan, &mut rows))?;
+
+    eprintln!("ZADD limit and flush throughput ...");
+    let members: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..plan.zadd_entries)
+            .map(|i| entry(i).encode())
+            .collect::<std::result::Result<_, _>>()?,
+    );
+    let limit = zadd_limit(&server.url, Arc::clone(&members)).await?;
+    flushall(&mut conn).await?;
+    // Default batches; the writer starts as soon as a batch is full, so this measures from
+    // the first record to the last entry in Redis.
+    let config = Config::builder()
+        .namespace("bench-flush")
+        .key_expire(Duration::from_secs(600))
+        .buffer_capacity(5_000_000)
+        .build()?;
+    let tracker: Tracker<DefaultEntry> = Tracker::new(config, RedisStore::open(&server.url)?)?;
+    let entries: Vec<DefaultEntry> = (0..plan.zadd_entries).map(entry).collect();
+    let started = Instant::now();
+    for e in &entries {
+        tracker.record_entry(e);
+    }
+    tracker.flush().await?;
+    let flush = plan.zadd_entries as f64 / started.elapsed().as_secs_f64();
+    if tracker.count().await? != plan.zadd_entries {
+        return Err("the flush did not write every entry".into());
+    }
+    tracker.shutdown().await?;
+    flushall(&mut conn).await?;
+    rows.push(Row {
+        what: "pipelined `ZADD` limit (16 per pipeline, single member each)".into(),
+        ours: format!("{}/s", fmt_int(limit)),
+        python: String::new(),
+        ratio: String::new(),
+        target: String::new(),
+    });
+    rows.push(Row {
+        what: "flush throughput (distinct `DefaultEntry`s written, with the user index)".into(),
+        ours: format!("{}/s", fmt_int(flush)),
+        python: String::new(),
+        ratio: format!("{:.2}x the limit", flush / limit),
+        target: verdict(flush >= 0.7 * limit, "≥ 0.7x limit"),
+    });
+
+    eprintln!(
+        "{} users x {} requests, both designs ...",
+        plan.users, plan.requests_per_user
+    );
+    let python_rate = python_requests(&server.url, &plan).await?;
+    flushall(&mut conn).await?;
+    let (our_rate, active) = our_requests(&server.url, &plan).await?;
+    flushall(&mut conn).await?;
+    if active != plan.users {
+        return Err(format!("expected {} active entries, counted {active}", plan.users).into());
+    }
+    rows.push(Row {
+        what: format!(
+            "{} users x {} requests: requests recorded per second (Python: {} workers)",
+            fmt_int(plan.users as f64),
+            plan.requests_per_user,
+            plan.python_workers
+        ),
+        ours: format!("{}/s", fmt_int(our_rate)),
+        python: format!("{}/s", fmt_int(python_rate)),
+        ratio: format!("{:.0}x", our_rate / python_rate),
+        target: verdict(our_rate >= 20.0 * python_rate, "≥ 20x"),
+    });
+
+    let largest = plan.query_sizes.iter().copied().max().unwrap_or(0);
+    let mut results = Vec::new();
+    for &size in &plan.query_sizes {
+        eprintln!("queries at {size} active entries ...");
+        results.push(queries_at(&server.url, size, size == largest, plan.quick).await?);
+    }
+    for (i, name) in ["count", "distinct-user count", "100-entry page"]
+        .iter()
+        .enumerate()
+    {
+        for at in &results {
+            let (ours, python) = (at.ours[i], at.python[i]);
+            let target = if at.size >= 1_000_000 {
+                if i < 2 {
+                    verdict(
+                        ours <= 1e-3 && python / ours >= 1000.0,
+                        "≤ 1 ms and ≥ 1000x",
+                    )
+                } else {
+                    verdict(ours <= 2e-3, "≤ 2 ms")
+                }
+            } else {
+                String::new()
+            };
+            rows.push(Row {
+                what: format!("{name} at {} active entries", fmt_int(at.size as f64)),
+                ours: fmt_secs(ours),
+                python: fmt_secs(python),
+                ratio: format!("{}x", fmt_int(python / ours)),
+                target,
+            });
+        }
+    }
+    if let Some(at) = results.iter().find(|a| a.size == largest) {
+        rows.push(Row {
+            what: format!(
+                "Redis memory per active entry at {} (ours: all keys; active set alone: {:.0} B)",
+                fmt_int(at.size as f64),
+                at.ours_active_set_memory
+            ),
+            ours: format!("{:.0} B", at.ours_memory),
+            python: format!("{:.0} B", at.python_memory),
+            ratio: format!("{:.2}x", at.ours_memory / at.python_memory),
+            target: verdict(at.ours_memory <= at.python_memory, "≤ Python"),
+        });
+        if let Some(((ours_max, ours_p99), (python_max, python_p99))) = at.ping {
+            rows.push(Row {
+                what: format!(
+                    "concurrent `PING` during counts at {} (max; p99 ours {}, Python {})",
+                    fmt_int(at.size as f64),
+                    fmt_secs(ours_p99),
+                    fmt_secs(python_p99)
+                ),
+                ours: fmt_secs(ours_max),
+                python: fmt_secs(python_max),
+                ratio: String::new(),
+                target: verdict(ours_max < 1e-3, "< 1 ms"),
+            });
+        }
+    }
+
+    println!("| measurement | active-users | Python design | ratio | target |");
+    println!("|---|---|---|---|---|");
+    for row in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            row.what, row.ours, row.python, row.ratio, row.target
+        );
+    }
+    println!(
+        "\nredis-server {version}, {} cores, {} mode; medians of {} runs (in-process) and 21 / 5 / 3 runs (queries)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if plan.quick { "quick" } else { "full" },
+        plan.runs
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let mut quick = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            other => {
+                return Err(format!("unknown argument {other:?}; use --quick or nothing").into());
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(Plan::new(quick)))
+}
