@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A member as the buffer holds it: one allocation, shared by the map and the dirty list.
-pub(crate) type Member = Arc<[u8]>;
+pub(crate) use crate::store::Member;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {

@@ -661,13 +661,13 @@ impl<E: ActiveUserEntry> Inner<E> {
     fn touches(&self, batch: &[Member]) -> Vec<Touch> {
         let mut touches = vec![Touch {
             key: self.active_key.clone(),
-            members: batch.iter().map(|m| m.to_vec()).collect(),
+            members: batch.to_vec(),
         }];
         if self.indexed.is_empty() {
             return touches;
         }
         let mut values: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
-        let mut by_value: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        let mut by_value: HashMap<String, Vec<Member>> = HashMap::new();
         for member in batch {
             let Ok(entry) = E::decode(member) else {
                 continue;
@@ -679,7 +679,7 @@ impl<E: ActiveUserEntry> Inner<E> {
                         by_value
                             .entry(self.keys.by_value(name, text))
                             .or_default()
-                            .push(member.to_vec());
+                            .push(Arc::clone(member));
                     }
                     values.entry(name).or_default().insert(text.clone());
                 }
@@ -688,7 +688,10 @@ impl<E: ActiveUserEntry> Inner<E> {
         for (name, set) in values {
             touches.push(Touch {
                 key: self.keys.values(name),
-                members: set.into_iter().map(String::into_bytes).collect(),
+                members: set
+                    .into_iter()
+                    .map(|v| Member::from(v.as_bytes()))
+                    .collect(),
             });
         }
         touches.extend(

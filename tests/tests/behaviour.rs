@@ -3,7 +3,7 @@
 
 mod support;
 
-use active_users::store::Touch;
+use active_users::store::{Member, Touch};
 use active_users::{
     ActiveUserEntry, Config, ConfigBuilder, DefaultEntry, Outcome, PeerAddr, QueryError, Tracker,
     User,
@@ -387,7 +387,11 @@ async fn undecodable_members_are_skipped_and_counted(backend: Backend) {
     let key = format!("au:{{{}}}:active", backend.namespace);
     let junk = Touch {
         key,
-        members: vec![b"\xff\x00junk".to_vec(), vec![], b"\x01\x05ab".to_vec()],
+        members: vec![
+            Member::from(&b"\xff\x00junk"[..]),
+            Member::from(&b""[..]),
+            Member::from(&b"\x01\x05ab"[..]),
+        ],
     };
     backend
         .store()

@@ -3,7 +3,7 @@
 
 mod support;
 
-use active_users::store::{Store, Touch, WritePolicy};
+use active_users::store::{Member, Store, Touch, WritePolicy};
 use active_users::{Config, DefaultEntry, Outcome, RedisStore, Tracker, User};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use support::{RedisServer, unique_namespace};
@@ -109,7 +109,9 @@ async fn each_write_trims_a_bounded_number_of_stale_members() {
     let key = format!("au:{{{}}}:active", unique_namespace("trim"));
     let window = Duration::from_millis(200);
     let policy = WritePolicy::new(window);
-    let members: Vec<Vec<u8>> = (0..2500u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    let members: Vec<Member> = (0..2500u32)
+        .map(|i| Member::from(&i.to_be_bytes()[..]))
+        .collect();
     store
         .touch(
             &[Touch {
@@ -128,7 +130,7 @@ async fn each_write_trims_a_bounded_number_of_stale_members() {
 
     let fresh = Touch {
         key: key.clone(),
-        members: vec![b"fresh".to_vec()],
+        members: vec![Member::from(&b"fresh"[..])],
     };
     store
         .touch(std::slice::from_ref(&fresh), policy)

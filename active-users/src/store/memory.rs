@@ -102,7 +102,7 @@ impl Store for MemoryStore {
         for touch in touches {
             let set = sets.entry(touch.key.clone()).or_default();
             for member in &touch.members {
-                set.add(member, now);
+                set.add(member.as_ref(), now);
             }
             set.trim(cutoff(now, policy.window), policy.trim_limit);
             set.expires_at = now.saturating_add(ttl);

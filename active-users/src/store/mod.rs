@@ -32,13 +32,16 @@ use std::time::Duration;
 /// The future a store operation returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
+/// A stored member: shared, so that the buffer and a write hold one copy.
+pub type Member = std::sync::Arc<[u8]>;
+
 /// Members to mark as seen now in one set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Touch {
     /// The set's key.
     pub key: String,
     /// The members seen.
-    pub members: Vec<Vec<u8>>,
+    pub members: Vec<Member>,
 }
 
 /// The policy of a write: how long members count, how long keys live, how much to trim.

@@ -214,7 +214,7 @@ impl Store for RedisStore {
                 for chunk in touch.members.chunks(ZADD_CHUNK) {
                     let zadd = pipe.cmd("ZADD").arg(&touch.key);
                     for member in chunk {
-                        zadd.arg(now).arg(member.as_slice());
+                        zadd.arg(now).arg(member.as_ref());
                     }
                     zadd.ignore();
                 }
