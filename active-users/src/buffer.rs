@@ -2,10 +2,11 @@
 //!
 //! One slot per member. A member recorded again while it waits to be written, or within the
 //! refresh interval after it was written, costs nothing more. The number of members waiting to
-//! be written is bounded; at the bound new members are refused (and counted by the caller),
-//! while members already waiting keep their place.
+//! be written is bounded; at the bound the oldest waiting member makes room for the new one
+//! (the newest state is kept, and the caller counts the drop). Members are written oldest
+//! first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,17 +25,18 @@ struct Slot {
 pub(crate) enum Offer {
     /// It will be written at the next flush.
     Queued,
+    /// It will be written at the next flush, and the oldest waiting member was dropped to
+    /// make room for it.
+    QueuedDroppingOldest,
     /// It was already waiting, or was written less than a refresh interval ago.
     Coalesced,
-    /// The buffer is full of members waiting to be written.
-    Full,
 }
 
 #[derive(Debug)]
 pub(crate) struct Buffer {
     slots: HashMap<Member, Slot>,
-    /// The members waiting to be written; each dirty slot appears here exactly once.
-    dirty: Vec<Member>,
+    /// The members waiting to be written, oldest first; each dirty slot appears here once.
+    dirty: VecDeque<Member>,
     /// Members taken by a flush whose write has not finished.
     in_flight: usize,
     capacity: usize,
@@ -46,7 +48,7 @@ impl Buffer {
     pub(crate) fn new(capacity: usize, refresh: Duration) -> Self {
         Buffer {
             slots: HashMap::new(),
-            dirty: Vec::new(),
+            dirty: VecDeque::new(),
             in_flight: 0,
             capacity,
             refresh,
@@ -82,18 +84,25 @@ impl Buffer {
                 .slots
                 .get_key_value(member)
                 .map_or_else(|| Member::from(member), |(key, _)| Arc::clone(key));
-            self.dirty.push(key);
+            self.dirty.push_back(key);
             return Offer::Queued;
         }
+        let mut offer = Offer::Queued;
         if self.slots.len() >= self.capacity {
             if self.dirty.len() >= self.capacity {
-                return Offer::Full;
+                // Full of members waiting for the store: the oldest gives way to the newest.
+                if let Some(oldest) = self.dirty.pop_front() {
+                    self.slots.remove(&oldest);
+                }
+                offer = Offer::QueuedDroppingOldest;
+            } else {
+                // Clean slots only remember recent writes; forgetting them costs a rewrite at
+                // most.
+                self.slots.retain(|_, slot| slot.dirty);
             }
-            // Clean slots only remember recent writes; forgetting them costs a rewrite at most.
-            self.slots.retain(|_, slot| slot.dirty);
         }
         let key = Member::from(member);
-        self.dirty.push(Arc::clone(&key));
+        self.dirty.push_back(Arc::clone(&key));
         self.slots.insert(
             key,
             Slot {
@@ -101,13 +110,13 @@ impl Buffer {
                 dirty: true,
             },
         );
-        Offer::Queued
+        offer
     }
 
-    /// Takes up to `max` waiting members, marking them written at `now`.
+    /// Takes up to `max` waiting members, oldest first, marking them written at `now`.
     pub(crate) fn take(&mut self, max: usize, now: Instant) -> Vec<Member> {
         let n = self.dirty.len().min(max);
-        let taken = self.dirty.split_off(self.dirty.len() - n);
+        let taken: Vec<Member> = self.dirty.drain(..n).collect();
         self.in_flight += taken.len();
         for member in &taken {
             if let Some(slot) = self.slots.get_mut(member) {
@@ -128,17 +137,19 @@ impl Buffer {
         taken
     }
 
-    /// Puts back members whose write failed; returns how many did not fit and were dropped.
+    /// Puts back members whose write failed, as the oldest waiting ones; returns how many
+    /// did not fit (the buffer filled with newer members meanwhile) and were dropped.
     pub(crate) fn restore(&mut self, members: Vec<Member>) -> u64 {
         self.in_flight = self.in_flight.saturating_sub(members.len());
         let mut dropped = 0;
-        for member in members {
+        // In reverse, so that pushing each to the front keeps their order.
+        for member in members.into_iter().rev() {
             match self.slots.get_mut(&member) {
                 Some(slot) if slot.dirty => {}
                 Some(slot) => {
                     slot.dirty = true;
                     slot.written_at = None;
-                    self.dirty.push(member);
+                    self.dirty.push_front(member);
                 }
                 None if self.dirty.len() < self.capacity => {
                     self.slots.insert(
@@ -148,7 +159,7 @@ impl Buffer {
                             dirty: true,
                         },
                     );
-                    self.dirty.push(member);
+                    self.dirty.push_front(member);
                 }
                 None => dropped += 1,
             }
@@ -179,19 +190,42 @@ mod tests {
     }
 
     #[test]
-    fn the_bound_counts_waiting_members_only() {
+    fn when_full_the_oldest_waiting_member_gives_way() {
         let now = Instant::now();
         let mut buf = Buffer::new(2, Duration::from_secs(2));
         assert_eq!(buf.offer(b"a", now), Offer::Queued);
         assert_eq!(buf.offer(b"b", now), Offer::Queued);
-        assert_eq!(buf.offer(b"c", now), Offer::Full);
-        assert_eq!(buf.take(1, now).len(), 1);
-        assert_eq!(
-            buf.offer(b"c", now),
-            Offer::Queued,
-            "a written slot makes room"
-        );
+        assert_eq!(buf.offer(b"c", now), Offer::QueuedDroppingOldest);
         assert_eq!(buf.pending(), 2);
+        let taken = buf.take(10, now);
+        assert_eq!(
+            taken,
+            vec![Member::from(&b"b"[..]), Member::from(&b"c"[..])]
+        );
+        // Written slots are forgotten before anything waiting is dropped.
+        assert_eq!(buf.offer(b"d", now), Offer::Queued);
+        assert_eq!(buf.offer(b"e", now), Offer::Queued);
+    }
+
+    #[test]
+    fn members_are_written_oldest_first() {
+        let now = Instant::now();
+        let mut buf = Buffer::new(10, Duration::from_secs(2));
+        for m in [b"1", b"2", b"3"] {
+            buf.offer(m, now);
+        }
+        let first = buf.take(2, now);
+        assert_eq!(
+            first,
+            vec![Member::from(&b"1"[..]), Member::from(&b"2"[..])]
+        );
+        assert_eq!(buf.restore(first), 0);
+        let again: Vec<Member> = buf.take(10, now);
+        let want: Vec<Member> = [b"1", b"2", b"3"]
+            .iter()
+            .map(|m| Member::from(&m[..]))
+            .collect();
+        assert_eq!(again, want);
     }
 
     #[test]

@@ -262,7 +262,8 @@ impl ConfigBuilder {
     }
 
     /// How many entries wait to be written at most (default 100,000). When Redis is down and
-    /// the buffer is full, new entries are dropped and counted.
+    /// the buffer is full, the oldest waiting entry gives way to each new one, and the drop is
+    /// counted in [`Stats::dropped`](crate::Stats::dropped).
     pub fn buffer_capacity(mut self, capacity: usize) -> Self {
         self.buffer_capacity = capacity;
         self

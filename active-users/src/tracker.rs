@@ -45,9 +45,6 @@ pub enum Outcome {
     NoEntry,
     /// A value is too long to store.
     Invalid(EncodeError),
-    /// The buffer is full of entries waiting for the store (the store is down or slow);
-    /// the entry is dropped and counted in [`Stats::dropped`].
-    Dropped,
 }
 
 impl Outcome {
@@ -71,7 +68,8 @@ pub struct Stats {
     pub no_entry: u64,
     /// Entries with a value too long to store.
     pub invalid: u64,
-    /// Entries dropped because the buffer was full.
+    /// Waiting entries dropped because the buffer was full (the store down or slow for
+    /// long): the oldest waiting entry gives way to the newest.
     pub dropped: u64,
     /// Entries written to the store.
     pub written: u64,
@@ -368,9 +366,10 @@ impl<E: ActiveUserEntry> Tracker<E> {
                 bump(&counters.coalesced, 1);
                 Outcome::Coalesced
             }
-            Offer::Full => {
+            Offer::QueuedDroppingOldest => {
+                bump(&counters.queued, 1);
                 bump(&counters.dropped, 1);
-                Outcome::Dropped
+                Outcome::Queued
             }
         }
     }

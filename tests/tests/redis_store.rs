@@ -237,3 +237,52 @@ async fn a_redis_that_is_down_at_start_up_is_retried() {
     );
     assert!(tracker.stats().write_errors >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_buffer_keeps_the_newest_visitors() {
+    if std::env::var(support::REDIS_URL_VAR).is_ok() {
+        return; // needs a port with no server behind it, then a server of its own
+    }
+    let port = support::free_port();
+    let store = RedisStore::open(&format!("redis://127.0.0.1:{port}/")).expect("store");
+    let config = Config::builder()
+        .namespace(unique_namespace("full"))
+        .buffer_capacity(10)
+        .flush_interval(Duration::from_secs(3600))
+        .query_timeout(Duration::from_millis(500))
+        .build()
+        .expect("config");
+    let tracker = Tracker::<DefaultEntry>::new(config, store).expect("tracker");
+    for user in 1..=50 {
+        assert_eq!(
+            tracker.record(&user_request(&user.to_string())),
+            Outcome::Queued
+        );
+    }
+    let stats = tracker.stats();
+    assert_eq!(
+        (stats.pending, stats.dropped),
+        (10, 40),
+        "bounded, drops counted"
+    );
+
+    let _server = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tracker.flush().await.is_err() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut users: Vec<u32> = tracker
+        .list(100, None)
+        .await
+        .expect("list")
+        .entries
+        .iter()
+        .filter_map(|a| a.entry.user_id.parse().ok())
+        .collect();
+    users.sort_unstable();
+    assert_eq!(
+        users,
+        (41..=50).collect::<Vec<u32>>(),
+        "the newest ten were kept"
+    );
+}
