@@ -1,6 +1,7 @@
 //! The tracker's behaviour, run unchanged on the in-memory store and on a real `redis-server`
 //! that each test starts for itself.
 
+#[macro_use]
 mod support;
 
 use active_users::store::{Member, Touch};
@@ -13,15 +14,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 use support::Backend;
 
-/// The Python package's custom entry: the default dimensions plus a service id header.
-#[derive(Debug, Clone, PartialEq, ActiveUserEntry)]
-struct ServiceEntry {
-    #[active_users(flatten)]
-    base: DefaultEntry,
-    #[from_header("X-Service-Id")]
-    #[active_users(index)]
-    service_id: Option<String>,
-}
+/// The Python package's custom entry (the default dimensions plus a service id header), as
+/// the demo app defines it.
+use active_users_examples::DemoEntry as ServiceEntry;
 
 fn config(backend: &Backend) -> ConfigBuilder {
     Config::builder().namespace(backend.namespace.clone())
@@ -438,33 +433,22 @@ async fn the_background_writer_flushes_by_itself(backend: Backend) {
 
 macro_rules! behaviour_suite {
     ($store:ident, $backend:expr) => {
-        mod $store {
-            use super::*;
-            behaviour_suite!(@tests $backend;
-                record_then_count_and_list,
-                entries_expire_after_the_window,
-                excluded_paths_are_not_recorded,
-                custom_entry_with_a_header_dimension,
-                distinct_users_are_not_sessions,
-                two_trackers_share_a_namespace,
-                two_namespaces_are_separate,
-                nasty_values_round_trip_through_the_store,
-                pages_cover_every_entry_once,
-                repeats_are_coalesced,
-                last_seen_and_shorter_windows,
-                undecodable_members_are_skipped_and_counted,
-                shutdown_writes_what_is_buffered,
-                the_background_writer_flushes_by_itself,
-            );
-        }
-    };
-    (@tests $backend:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name($backend).await;
-            }
-        )*
+        store_suite!($store, $backend;
+            record_then_count_and_list,
+            entries_expire_after_the_window,
+            excluded_paths_are_not_recorded,
+            custom_entry_with_a_header_dimension,
+            distinct_users_are_not_sessions,
+            two_trackers_share_a_namespace,
+            two_namespaces_are_separate,
+            nasty_values_round_trip_through_the_store,
+            pages_cover_every_entry_once,
+            repeats_are_coalesced,
+            last_seen_and_shorter_windows,
+            undecodable_members_are_skipped_and_counted,
+            shutdown_writes_what_is_buffered,
+            the_background_writer_flushes_by_itself,
+        );
     };
 }
 

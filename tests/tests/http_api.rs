@@ -1,6 +1,7 @@
 //! The layer and the API over real HTTP: the demo app served on 127.0.0.1:0, requests from a
 //! real client, on the in-memory store and on a redis-server each test starts.
 
+#[macro_use]
 mod support;
 
 use active_users::{ActiveUsersApi, ActiveUsersLayer, Config, DefaultEntry, RedisStore, Tracker};
@@ -223,26 +224,15 @@ async fn a_spoofed_forwarded_header_does_not_choose_the_ip(backend: Backend) {
 
 macro_rules! http_suite {
     ($store:ident, $backend:expr) => {
-        mod $store {
-            use super::*;
-            http_suite!(@tests $backend;
-                records_logged_in_visitors_and_lists_them,
-                excluded_paths_and_error_responses_are_not_visits,
-                a_custom_header_dimension_is_counted_per_value,
-                the_api_is_closed_without_the_token,
-                pages_follow_the_cursor,
-                bad_requests_get_clear_errors,
-                a_spoofed_forwarded_header_does_not_choose_the_ip,
-            );
-        }
-    };
-    (@tests $backend:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name($backend).await;
-            }
-        )*
+        store_suite!($store, $backend;
+            records_logged_in_visitors_and_lists_them,
+            excluded_paths_and_error_responses_are_not_visits,
+            a_custom_header_dimension_is_counted_per_value,
+            the_api_is_closed_without_the_token,
+            pages_follow_the_cursor,
+            bad_requests_get_clear_errors,
+            a_spoofed_forwarded_header_does_not_choose_the_ip,
+        );
     };
 }
 

@@ -3,6 +3,24 @@
 
 pub mod client;
 
+/// Runs each named `async fn(Backend)` of the calling file once per store:
+/// `store_suite!(memory, Backend::memory(); test_a, test_b)` makes `memory::test_a`, ...
+#[macro_export]
+macro_rules! store_suite {
+    ($store:ident, $backend:expr; $($name:ident),* $(,)?) => {
+        mod $store {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($backend).await;
+                }
+            )*
+        }
+    };
+}
+
 use active_users::store::Store;
 use active_users::{MemoryStore, RedisStore};
 use std::io::{Read, Write};
