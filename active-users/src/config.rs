@@ -37,6 +37,7 @@ pub struct Config {
     pub(crate) batch_size: usize,
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) query_timeout: Duration,
+    pub(crate) shards: usize,
 }
 
 impl Default for Config {
@@ -59,6 +60,7 @@ pub struct ConfigBuilder {
     batch_size: usize,
     trusted_proxies: TrustedProxies,
     query_timeout: Duration,
+    shards: usize,
 }
 
 impl Default for ConfigBuilder {
@@ -74,6 +76,7 @@ impl Default for ConfigBuilder {
             batch_size: 1000,
             trusted_proxies: TrustedProxies::None,
             query_timeout: Duration::from_secs(3),
+            shards: 1,
         }
     }
 }
@@ -91,6 +94,8 @@ pub mod env {
     pub const NAMESPACE: &str = "ACTIVE_USERS_NAMESPACE";
     /// Trusted proxies: a number of hops, or networks separated by commas.
     pub const TRUSTED_PROXIES: &str = "ACTIVE_USERS_TRUSTED_PROXIES";
+    /// The number of shards of the namespace (default 1).
+    pub const SHARDS: &str = "ACTIVE_USERS_SHARDS";
 }
 
 impl Config {
@@ -134,6 +139,13 @@ impl Config {
         if let Some(value) = lookup(env::TRUSTED_PROXIES) {
             builder = builder.trusted_proxies(parse_trusted(&value)?);
         }
+        if let Some(value) = lookup(env::SHARDS) {
+            let shards = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid_env(env::SHARDS, &value, "a whole number from 1 to 1024"))?;
+            builder = builder.shards(shards);
+        }
         builder.build()
     }
 
@@ -155,6 +167,11 @@ impl Config {
     /// The key prefix.
     pub fn key_prefix(&self) -> &str {
         &self.key_prefix
+    }
+
+    /// The number of shards of the namespace.
+    pub fn shards(&self) -> usize {
+        self.shards
     }
 
     /// The trusted-proxy policy.
@@ -281,6 +298,16 @@ impl ConfigBuilder {
         self
     }
 
+    /// Splits the namespace into `n` shards (default 1, at most 1024), each with its own hash
+    /// tag, so that on Redis Cluster its keys and its write load spread over the nodes. An
+    /// entry always goes to the same shard: the one of the value of its first indexed field
+    /// (the user id of `DefaultEntry`), so distinct counts of that field stay exact sums.
+    /// Every application sharing a namespace must use the same number.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = n;
+        self
+    }
+
     /// How long a query or a write waits for the store before failing with a timeout
     /// (default 3 s). A write that times out is retried at the next flush.
     pub fn query_timeout(mut self, timeout: Duration) -> Self {
@@ -302,6 +329,7 @@ impl ConfigBuilder {
             batch_size: self.batch_size,
             trusted_proxies: self.trusted_proxies,
             query_timeout: self.query_timeout,
+            shards: self.shards,
         }
     }
 
@@ -344,6 +372,9 @@ impl ConfigBuilder {
             return Err(ConfigError::ZeroCount {
                 setting: "buffer_capacity",
             });
+        }
+        if !(1..=1024).contains(&self.shards) {
+            return Err(ConfigError::InvalidShards(self.shards));
         }
         if self.batch_size == 0 {
             return Err(ConfigError::ZeroCount {

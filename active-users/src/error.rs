@@ -31,6 +31,9 @@ pub enum ConfigError {
         /// The setting's name.
         setting: &'static str,
     },
+    /// The number of shards is outside 1 to 1024.
+    #[error("shards must be from 1 to 1024, got {0}")]
+    InvalidShards(usize),
     /// The key prefix or namespace contains characters that would break key names.
     #[error("invalid {setting} {value:?}: use 1 to 64 of A-Z a-z 0-9 _ - . (no braces or colons)")]
     InvalidName {
@@ -117,6 +120,9 @@ pub enum QueryError {
     /// The entry could not be encoded (a value is too long), so it cannot be looked up.
     #[error(transparent)]
     Encode(#[from] crate::EncodeError),
+    /// The cursor belongs to another shard layout.
+    #[error(transparent)]
+    Cursor(#[from] CursorError),
 }
 
 /// A page cursor that could not be parsed.

@@ -98,28 +98,48 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
-/// The key names of one namespace. The namespace is the hash tag, so on Redis Cluster all of
-/// them live in one slot.
+/// The key names of one namespace. Each shard's hash tag is the namespace (one shard) or the
+/// namespace and the shard number, so on Redis Cluster a shard's keys share one slot and
+/// different shards land on different slots.
 #[derive(Debug, Clone)]
 struct Keys {
-    base: String,
+    bases: Vec<String>,
 }
 
 impl Keys {
     fn new(config: &Config) -> Self {
-        Keys {
-            base: format!("{}:{{{}}}:", config.key_prefix, config.namespace),
-        }
+        let (prefix, ns, n) = (&config.key_prefix, &config.namespace, config.shards);
+        let bases = (0..n)
+            .map(|i| {
+                if n == 1 {
+                    format!("{prefix}:{{{ns}}}:")
+                } else {
+                    format!("{prefix}:{{{ns}#{i}}}:")
+                }
+            })
+            .collect();
+        Keys { bases }
     }
-    fn active(&self) -> String {
-        format!("{}active", self.base)
+    fn shards(&self) -> usize {
+        self.bases.len()
     }
-    fn values(&self, field: &str) -> String {
-        format!("{}values:{field}", self.base)
+    fn active(&self, shard: usize) -> String {
+        format!("{}active", self.bases[shard])
     }
-    fn by_value(&self, field: &str, value: &str) -> String {
-        format!("{}by:{field}:{value}", self.base)
+    fn values(&self, shard: usize, field: &str) -> String {
+        format!("{}values:{field}", self.bases[shard])
     }
+    fn by_value(&self, shard: usize, field: &str, value: &str) -> String {
+        format!("{}by:{field}:{value}", self.bases[shard])
+    }
+}
+
+/// 64-bit FNV-1a: a hash every app server computes the same, so an entry always goes to the
+/// same shard (std's hasher is seeded per process).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// An entry and when it was last seen.
@@ -146,13 +166,21 @@ pub struct Page<E> {
 
 /// Where a page starts: pass [`Page::next`] back to get the following page.
 ///
-/// Its text form (`Display` / `FromStr`) is what an HTTP API hands to clients.
+/// Its text form (`Display` / `FromStr`) is what an HTTP API hands to clients. With several
+/// shards, pages go through the shards in turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Cursor(Position);
+pub struct Cursor {
+    shard: usize,
+    position: Position,
+}
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.0.score, self.0.skip)
+        write!(f, "{}-{}", self.position.score, self.position.skip)?;
+        if self.shard > 0 {
+            write!(f, "@{}", self.shard)?;
+        }
+        Ok(())
     }
 }
 
@@ -161,16 +189,23 @@ impl FromStr for Cursor {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || CursorError(s.chars().take(64).collect());
-        let (score, skip) = s.split_once('-').ok_or_else(err)?;
+        let (position, shard) = match s.split_once('@') {
+            Some((position, shard)) => (position, Some(shard)),
+            None => (s, None),
+        };
+        let (score, skip) = position.split_once('-').ok_or_else(err)?;
         let digits =
             |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
-        if !digits(score) || !digits(skip) {
+        if !digits(score) || !digits(skip) || shard.is_some_and(|t| !digits(t) || t.len() > 4) {
             return Err(err());
         }
-        Ok(Cursor(Position {
-            score: score.parse().map_err(|_| err())?,
-            skip: skip.parse().map_err(|_| err())?,
-        }))
+        Ok(Cursor {
+            shard: shard.map_or(Ok(0), str::parse).map_err(|_| err())?,
+            position: Position {
+                score: score.parse().map_err(|_| err())?,
+                skip: skip.parse().map_err(|_| err())?,
+            },
+        })
     }
 }
 
@@ -178,7 +213,11 @@ struct Inner<E> {
     config: Config,
     store: Arc<dyn Store>,
     keys: Keys,
-    active_key: String,
+    /// The active set of each shard.
+    active_keys: Vec<String>,
+    /// The position of the field whose value picks the shard: the first indexed field, so that
+    /// its distinct count is an exact sum over shards. `None`: the whole member picks it.
+    shard_field: Option<usize>,
     cx: ExtractContext,
     /// (position in the field list, name, grouped) of each indexed field.
     indexed: Vec<(usize, &'static str, bool)>,
@@ -275,7 +314,8 @@ impl<E: ActiveUserEntry> Tracker<E> {
         let inner = Arc::new(Inner {
             buffer: Mutex::new(Buffer::new(config.buffer_capacity, config.refresh_interval)),
             cx: ExtractContext::new(config.trusted_proxies.clone()),
-            active_key: keys.active(),
+            active_keys: (0..keys.shards()).map(|i| keys.active(i)).collect(),
+            shard_field: E::fields().iter().position(|f| f.indexed),
             keys,
             store,
             indexed,
@@ -515,27 +555,83 @@ impl<E: ActiveUserEntry> View<'_, E> {
         }
     }
 
+    /// Runs `query` on every shard at once and returns the answers in shard order.
+    async fn on_every_shard<T, F, Fut>(&self, query: F) -> Result<Vec<T>, QueryError>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<dyn Store>, usize, Duration) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let shards = self.inner.keys.shards();
+        if shards == 1 {
+            let one = query(Arc::clone(&self.inner.store), 0, self.window);
+            return self.timed(Box::pin(one)).await.map(|t| vec![t]);
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for shard in 0..shards {
+            let answer = query(Arc::clone(&self.inner.store), shard, self.window);
+            set.spawn(async move { (shard, answer.await) });
+        }
+        let all = async move {
+            let mut out: Vec<Option<T>> = (0..shards).map(|_| None).collect();
+            while let Some(done) = set.join_next().await {
+                let (shard, answer) =
+                    done.map_err(|_| StoreError::UnexpectedReply("a shard query was cancelled"))?;
+                out[shard] = Some(answer?);
+            }
+            Ok(out.into_iter().flatten().collect())
+        };
+        self.timed(Box::pin(all)).await
+    }
+
     /// See [`Tracker::count`].
     ///
     /// # Errors
     /// As [`Tracker::count`].
     pub async fn count(&self) -> Result<u64, QueryError> {
-        let store = &self.inner.store;
-        self.timed(store.count(&self.inner.active_key, self.window))
-            .await
+        let keys = self.inner.active_keys.clone();
+        let counts = self
+            .on_every_shard(move |store, shard, window| {
+                let key = keys[shard].clone();
+                async move { store.count(&key, window).await }
+            })
+            .await?;
+        Ok(counts.iter().sum())
     }
 
-    /// See [`Tracker::count_distinct`].
+    /// See [`Tracker::count_distinct`]. For the field that picks the shard (the first indexed
+    /// field) it is a sum of O(log N) counts; for other fields with several shards it is the
+    /// size of the union of the shards' values, linear in them.
     ///
     /// # Errors
     /// As [`Tracker::count_distinct`].
     pub async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
-        let name = self.indexed_field(field)?.name;
-        let key = self.inner.keys.values(name);
-        self.timed(self.inner.store.count(&key, self.window)).await
+        let def = self.indexed_field(field)?;
+        let name = def.name;
+        let keys: Vec<String> = (0..self.inner.keys.shards())
+            .map(|i| self.inner.keys.values(i, name))
+            .collect();
+        let picks_shard = E::fields().iter().position(|f| f.name == name) == self.inner.shard_field;
+        if picks_shard || keys.len() == 1 {
+            let counts = self
+                .on_every_shard(move |store, shard, window| {
+                    let key = keys[shard].clone();
+                    async move { store.count(&key, window).await }
+                })
+                .await?;
+            return Ok(counts.iter().sum());
+        }
+        let values = self
+            .on_every_shard(move |store, shard, window| {
+                shard_values(store, keys[shard].clone(), window)
+            })
+            .await?;
+        let union: HashSet<String> = values.into_iter().flatten().collect();
+        Ok(union.len() as u64)
     }
 
-    /// See [`Tracker::count_by`]. Reads the active values (up to 10,000) and counts each.
+    /// See [`Tracker::count_by`]. Reads the active values (up to 10,000 per shard) and counts
+    /// each, every shard at once.
     ///
     /// # Errors
     /// As [`Tracker::count_by`].
@@ -545,39 +641,27 @@ impl<E: ActiveUserEntry> View<'_, E> {
             return Err(QueryError::NotGrouped(field.to_owned()));
         }
         let name = def.name;
-        let values_key = self.inner.keys.values(name);
-        let mut values = Vec::new();
-        let mut from = None;
-        while values.len() < 10_000 {
-            let page = self
-                .timed(
-                    self.inner
-                        .store
-                        .range(&values_key, self.window, from, MAX_PAGE),
-                )
-                .await?;
-            let done = page.len() < MAX_PAGE;
-            from = next_position(from, &page);
-            values.extend(
-                page.into_iter()
-                    .filter_map(|s| String::from_utf8(s.member).ok()),
-            );
-            if done {
-                break;
-            }
-        }
-        let keys: Vec<String> = values
-            .iter()
-            .map(|v| self.inner.keys.by_value(name, v))
-            .collect();
-        let counts = self
-            .timed(self.inner.store.count_each(&keys, self.window))
+        let keys = self.inner.keys.clone();
+        let per_shard = self
+            .on_every_shard(move |store, shard, window| {
+                let keys = keys.clone();
+                async move {
+                    let values =
+                        shard_values(Arc::clone(&store), keys.values(shard, name), window).await?;
+                    let by: Vec<String> = values
+                        .iter()
+                        .map(|v| keys.by_value(shard, name, v))
+                        .collect();
+                    let counts = store.count_each(&by, window).await?;
+                    Ok(values.into_iter().zip(counts).collect::<Vec<_>>())
+                }
+            })
             .await?;
-        let mut out: Vec<(String, u64)> = values
-            .into_iter()
-            .zip(counts)
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        let mut sums: HashMap<String, u64> = HashMap::new();
+        for (value, n) in per_shard.into_iter().flatten() {
+            *sums.entry(value).or_default() += n;
+        }
+        let mut out: Vec<(String, u64)> = sums.into_iter().filter(|(_, n)| *n > 0).collect();
         out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(out)
     }
@@ -588,16 +672,35 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// As [`Tracker::list`].
     pub async fn list(&self, limit: usize, cursor: Option<Cursor>) -> Result<Page<E>, QueryError> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let from = cursor.map(|c| c.0);
-        let store = &self.inner.store;
-        let raw = self
-            .timed(store.range(&self.inner.active_key, self.window, from, limit))
-            .await?;
-        let next = if raw.len() < limit {
-            None
-        } else {
-            next_position(from, &raw).map(Cursor)
+        let shards = self.inner.keys.shards();
+        let (mut shard, mut from) = match cursor {
+            Some(c) if c.shard < shards => (c.shard, Some(c.position)),
+            Some(c) => {
+                return Err(QueryError::Cursor(CursorError(format!(
+                    "{c} names shard {} of {shards}",
+                    c.shard
+                ))));
+            }
+            None => (0, None),
         };
+        let store = &self.inner.store;
+        let mut raw = Vec::new();
+        let mut next = None;
+        // Fill the page from this shard, then the next ones, until it is full.
+        while shard < shards {
+            let want = limit - raw.len();
+            let page = self
+                .timed(store.range(&self.inner.active_keys[shard], self.window, from, want))
+                .await?;
+            if page.len() == want {
+                next = next_position(from, &page).map(|position| Cursor { shard, position });
+                raw.extend(page);
+                break;
+            }
+            raw.extend(page);
+            shard += 1;
+            from = None;
+        }
         let mut undecodable = 0;
         let entries = raw
             .into_iter()
@@ -626,12 +729,36 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// As [`Tracker::last_seen`].
     pub async fn last_seen(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
         let member = entry.encode()?;
+        let shard = self.inner.shard_of(&member, Some(&entry.values()));
         let store = &self.inner.store;
         let score = self
-            .timed(store.score(&self.inner.active_key, &member, self.window))
+            .timed(store.score(&self.inner.active_keys[shard], &member, self.window))
             .await?;
         Ok(score.map(to_system_time))
     }
+}
+
+/// The active values of an indexed field in one shard (at most 10,000).
+async fn shard_values(
+    store: Arc<dyn Store>,
+    key: String,
+    window: Duration,
+) -> Result<Vec<String>, StoreError> {
+    let mut values = Vec::new();
+    let mut from = None;
+    while values.len() < 10_000 {
+        let page = store.range(&key, window, from, MAX_PAGE).await?;
+        let done = page.len() < MAX_PAGE;
+        from = next_position(from, &page);
+        values.extend(
+            page.into_iter()
+                .filter_map(|s| String::from_utf8(s.member.to_vec()).ok()),
+        );
+        if done {
+            break;
+        }
+    }
+    Ok(values)
 }
 
 /// The position after a page that started at `from`.
@@ -655,50 +782,82 @@ impl<E: ActiveUserEntry> Inner<E> {
         self.buffer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The store writes for one batch: the active set, and for each indexed field the set of
-    /// its values and the set of entries per value.
-    fn touches(&self, batch: &[Member]) -> Vec<Touch> {
-        let mut touches = vec![Touch {
-            key: self.active_key.clone(),
-            members: batch.to_vec(),
-        }];
-        if self.indexed.is_empty() {
-            return touches;
+    /// The shard of a member: by the value of the shard field when it has one, else by the
+    /// whole member.
+    fn shard_of(&self, member: &[u8], values: Option<&[Option<String>]>) -> usize {
+        let shards = self.keys.shards();
+        if shards == 1 {
+            return 0;
         }
-        let mut values: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
-        let mut by_value: HashMap<String, Vec<Member>> = HashMap::new();
+        let key = match (self.shard_field, values) {
+            (Some(i), Some(values)) => match values.get(i) {
+                Some(Some(text)) => text.as_bytes(),
+                _ => member,
+            },
+            _ => member,
+        };
+        (fnv1a(key) % shards as u64) as usize
+    }
+
+    /// The store writes for one batch, one list per shard that has members: the active set,
+    /// and for each indexed field the set of its values and the set of entries per value.
+    fn touches(&self, batch: &[Member]) -> Vec<Vec<Touch>> {
+        let shards = self.keys.shards();
+        let mut active: Vec<Vec<Member>> = vec![Vec::new(); shards];
+        let mut values: Vec<BTreeMap<&str, HashSet<String>>> = vec![BTreeMap::new(); shards];
+        let mut by_value: Vec<HashMap<String, Vec<Member>>> = vec![HashMap::new(); shards];
+        let needs_values = !self.indexed.is_empty();
         for member in batch {
-            let Ok(entry) = E::decode(member) else {
+            let texts = if needs_values {
+                E::decode(member).ok().map(|entry| entry.values())
+            } else {
+                None
+            };
+            let shard = self.shard_of(member, texts.as_deref());
+            active[shard].push(Arc::clone(member));
+            let Some(texts) = texts else {
                 continue;
             };
-            let texts = entry.values();
             for &(index, name, grouped) in &self.indexed {
                 if let Some(Some(text)) = texts.get(index) {
                     if grouped {
-                        by_value
-                            .entry(self.keys.by_value(name, text))
+                        by_value[shard]
+                            .entry(self.keys.by_value(shard, name, text))
                             .or_default()
                             .push(Arc::clone(member));
                     }
-                    values.entry(name).or_default().insert(text.clone());
+                    values[shard].entry(name).or_default().insert(text.clone());
                 }
             }
         }
-        for (name, set) in values {
-            touches.push(Touch {
-                key: self.keys.values(name),
-                members: set
+        let mut out = Vec::new();
+        for (shard, ((active, values), by_value)) in
+            active.into_iter().zip(values).zip(by_value).enumerate()
+        {
+            if active.is_empty() {
+                continue;
+            }
+            let mut touches = vec![Touch {
+                key: self.active_keys[shard].clone(),
+                members: active,
+            }];
+            for (name, set) in values {
+                touches.push(Touch {
+                    key: self.keys.values(shard, name),
+                    members: set
+                        .into_iter()
+                        .map(|v| Member::from(v.as_bytes()))
+                        .collect(),
+                });
+            }
+            touches.extend(
+                by_value
                     .into_iter()
-                    .map(|v| Member::from(v.as_bytes()))
-                    .collect(),
-            });
+                    .map(|(key, members)| Touch { key, members }),
+            );
+            out.push(touches);
         }
-        touches.extend(
-            by_value
-                .into_iter()
-                .map(|(key, members)| Touch { key, members }),
-        );
-        touches
+        out
     }
 
     async fn flush_pending(&self) -> Result<(), StoreError> {
@@ -717,10 +876,18 @@ impl<E: ActiveUserEntry> Inner<E> {
             if batch.is_empty() {
                 break;
             }
-            let touches = self.touches(&batch);
+            let per_shard = self.touches(&batch);
             let store = Arc::clone(&self.store);
             in_flight.spawn(async move {
-                let written = tokio::time::timeout(timeout, store.touch(&touches, policy))
+                // One store write per shard (each shard's keys share a cluster slot); the batch
+                // counts as written when all are. A retry rewrites all, which is harmless.
+                let write_all = async {
+                    for touches in &per_shard {
+                        store.touch(touches, policy).await?;
+                    }
+                    Ok(())
+                };
+                let written = tokio::time::timeout(timeout, write_all)
                     .await
                     .unwrap_or(Err(StoreError::Timeout(timeout)));
                 (batch, written)
@@ -820,12 +987,21 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let cursor = Cursor(Position {
-            score: 1_700_000_000_000,
-            skip: 3,
-        });
-        assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
+        for shard in [0, 7] {
+            let cursor = Cursor {
+                shard,
+                position: Position {
+                    score: 1_700_000_000_000,
+                    skip: 3,
+                },
+            };
+            assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
+        }
+        assert_eq!("5-2".parse::<Cursor>().map(|c| c.shard), Ok(0));
         for bad in [
+            "1-2@",
+            "1-2@x",
+            "1-2@99999",
             "",
             "-",
             "1-",

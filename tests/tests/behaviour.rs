@@ -19,7 +19,9 @@ use support::Backend;
 use active_users_examples::DemoEntry as ServiceEntry;
 
 fn config(backend: &Backend) -> ConfigBuilder {
-    Config::builder().namespace(backend.namespace.clone())
+    Config::builder()
+        .namespace(backend.namespace.clone())
+        .shards(backend.shards)
 }
 
 fn tracker<E: ActiveUserEntry>(backend: &Backend, builder: ConfigBuilder) -> Tracker<E> {
@@ -379,7 +381,7 @@ async fn undecodable_members_are_skipped_and_counted(backend: Backend) {
     tracker.record(&request("/", Some(("1", "ann")), "s1", "10.0.0.1:1"));
     tracker.flush().await.expect("flush");
     // Another version or corruption put members here that are not DefaultEntry members.
-    let key = format!("au:{{{}}}:active", backend.namespace);
+    let key = backend.active_key(0);
     let junk = Touch {
         key,
         members: vec![
@@ -454,3 +456,5 @@ macro_rules! behaviour_suite {
 
 behaviour_suite!(memory, Backend::memory());
 behaviour_suite!(redis, Backend::redis());
+behaviour_suite!(memory_8_shards, Backend::memory().sharded(8));
+behaviour_suite!(redis_8_shards, Backend::redis().sharded(8));

@@ -203,6 +203,8 @@ pub struct Backend {
     pub redis: Option<RedisServer>,
     memory: MemoryStore,
     pub namespace: String,
+    /// The number of shards the suite's trackers use.
+    pub shards: usize,
 }
 
 impl Backend {
@@ -211,6 +213,22 @@ impl Backend {
             redis: None,
             memory: MemoryStore::new(),
             namespace: unique_namespace("mem"),
+            shards: 1,
+        }
+    }
+
+    /// The same backend with its namespace split into `shards` shards.
+    pub fn sharded(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// The key of shard `shard`'s active set, as the tracker names it.
+    pub fn active_key(&self, shard: usize) -> String {
+        if self.shards == 1 {
+            format!("au:{{{}}}:active", self.namespace)
+        } else {
+            format!("au:{{{}#{shard}}}:active", self.namespace)
         }
     }
 
@@ -219,6 +237,7 @@ impl Backend {
             redis: Some(RedisServer::start()),
             memory: MemoryStore::new(),
             namespace: unique_namespace("redis"),
+            shards: 1,
         }
     }
 
