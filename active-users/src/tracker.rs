@@ -99,8 +99,10 @@ fn bump(counter: &AtomicU64, n: u64) {
 }
 
 /// The key names of one namespace. Each shard's hash tag is the namespace (one shard) or the
-/// namespace and the shard number, so on Redis Cluster a shard's keys share one slot and
-/// different shards land on different slots.
+/// namespace, the shard number and a suffix chosen so that shard `i` of `n` hashes into the
+/// `i`-th of `n` equal slices of the 16,384 cluster slots: a cluster that spreads its slots
+/// evenly over its masters (as `redis-cli --cluster create` does) then spreads the shards
+/// evenly too. All of it is computed, so every app server names the same keys.
 #[derive(Debug, Clone)]
 struct Keys {
     bases: Vec<String>,
@@ -114,7 +116,7 @@ impl Keys {
                 if n == 1 {
                     format!("{prefix}:{{{ns}}}:")
                 } else {
-                    format!("{prefix}:{{{ns}#{i}}}:")
+                    format!("{prefix}:{{{}}}:", spread_tag(ns, i, n))
                 }
             })
             .collect();
@@ -132,6 +134,37 @@ impl Keys {
     fn by_value(&self, shard: usize, field: &str, value: &str) -> String {
         format!("{}by:{field}:{value}", self.bases[shard])
     }
+}
+
+/// The hash tag of shard `shard` of `shards`: `{ns}#{shard}.{k}` with the smallest `k` whose
+/// slot lies in the shard's slice of the slot space.
+fn spread_tag(namespace: &str, shard: usize, shards: usize) -> String {
+    let low = shard * CLUSTER_SLOTS / shards;
+    let high = (shard + 1) * CLUSTER_SLOTS / shards;
+    // Each try lands in the slice with probability 1/shards; 64 times that many tries fail
+    // with a probability below e^-64.
+    (0..shards * 64)
+        .map(|k| format!("{namespace}#{shard}.{k}"))
+        .find(|tag| (low..high).contains(&(crc16(tag.as_bytes()) as usize % CLUSTER_SLOTS)))
+        .unwrap_or_else(|| format!("{namespace}#{shard}"))
+}
+
+/// The number of Redis Cluster hash slots.
+const CLUSTER_SLOTS: usize = 16_384;
+
+/// CRC-16/XMODEM, the hash Redis Cluster maps keys to slots with.
+fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0u16, |mut crc, byte| {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+        crc
+    })
 }
 
 /// 64-bit FNV-1a: a hash every app server computes the same, so an entry always goes to the
@@ -338,6 +371,12 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The key of each shard's active set, in shard order (for operators: `MEMORY USAGE`,
+    /// `CLUSTER KEYSLOT`, monitoring).
+    pub fn shard_keys(&self) -> &[String] {
+        &self.inner.active_keys
     }
 
     /// The extraction context (the trusted-proxy policy) entries are extracted with.
@@ -1012,6 +1051,29 @@ mod tests {
             "1 -2",
         ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn crc16_matches_redis_cluster() {
+        // CLUSTER KEYSLOT values reported by Redis.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(crc16(b"foo") as usize % CLUSTER_SLOTS, 12182);
+        assert_eq!(crc16(b"bar") as usize % CLUSTER_SLOTS, 5061);
+    }
+
+    #[test]
+    fn shard_tags_spread_over_the_slot_space() {
+        for shards in [2, 3, 8, 100] {
+            for shard in 0..shards {
+                let tag = spread_tag("shop", shard, shards);
+                let slot = crc16(tag.as_bytes()) as usize % CLUSTER_SLOTS;
+                assert!(
+                    (shard * CLUSTER_SLOTS / shards..(shard + 1) * CLUSTER_SLOTS / shards)
+                        .contains(&slot),
+                    "{tag} -> {slot}"
+                );
+            }
         }
     }
 

@@ -381,7 +381,7 @@ async fn undecodable_members_are_skipped_and_counted(backend: Backend) {
     tracker.record(&request("/", Some(("1", "ann")), "s1", "10.0.0.1:1"));
     tracker.flush().await.expect("flush");
     // Another version or corruption put members here that are not DefaultEntry members.
-    let key = backend.active_key(0);
+    let key = tracker.shard_keys()[0].clone();
     let junk = Touch {
         key,
         members: vec![
@@ -458,3 +458,5 @@ behaviour_suite!(memory, Backend::memory());
 behaviour_suite!(redis, Backend::redis());
 behaviour_suite!(memory_8_shards, Backend::memory().sharded(8));
 behaviour_suite!(redis_8_shards, Backend::redis().sharded(8));
+behaviour_suite!(cluster, Backend::cluster());
+behaviour_suite!(cluster_8_shards, Backend::cluster().sharded(8));

@@ -99,7 +99,7 @@ return false
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     /// The server's clock as last read: (local instant at the middle of the `TIME` round trip,
     /// server milliseconds then).
     clock: Arc<Mutex<Option<(Instant, u64)>>>,
@@ -108,6 +108,48 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+/// A standalone server through a reconnecting manager, or a cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.get_db(),
+        }
     }
 }
 
@@ -159,17 +201,63 @@ impl RedisStore {
 
     /// A store over a connection manager you built.
     pub fn from_connection_manager(conn: ConnectionManager) -> Self {
+        Self::from_conn(Conn::Single(conn))
+    }
+
+    fn from_conn(conn: Conn) -> Self {
         RedisStore {
             conn,
             clock: Arc::new(Mutex::new(None)),
         }
     }
 
+    /// A store on a Redis Cluster, given the URLs of one or more of its nodes
+    /// (`redis://127.0.0.1:7000/`); the client discovers the others and follows failovers and
+    /// slot moves by itself. It does not connect yet: the first operation does, and a cluster
+    /// that is down at start-up is retried.
+    ///
+    /// Every key of a shard carries the shard's hash tag, so each write and each query of one
+    /// shard goes to one node; split the namespace into several shards
+    /// ([`ConfigBuilder::shards`](crate::ConfigBuilder::shards)) to spread it over the nodes.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] when a URL is invalid, [`StoreError::NoRuntime`] outside a Tokio
+    /// runtime.
+    #[cfg(feature = "cluster")]
+    pub fn open_cluster<I, S>(nodes: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        let client = redis::cluster::ClusterClient::builder(nodes)
+            .connection_timeout(Duration::from_secs(1))
+            .response_timeout(Duration::from_secs(2))
+            .build()?;
+        Self::from_cluster_client(&client)
+    }
+
+    /// A store on a cluster client you built (for TLS, credentials, retry settings).
+    ///
+    /// # Errors
+    /// [`StoreError::NoRuntime`] outside a Tokio runtime.
+    #[cfg(feature = "cluster")]
+    pub fn from_cluster_client(client: &redis::cluster::ClusterClient) -> Result<Self, StoreError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(StoreError::NoRuntime);
+        }
+        let config = redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(Duration::from_secs(2));
+        let conn = client.get_pending_async_connection_with_config(config);
+        Ok(Self::from_conn(Conn::Cluster(conn)))
+    }
+
     /// The server's time in milliseconds: read with `TIME` at most [`CLOCK_RESYNC`] ago and
     /// carried forward with this process's monotonic clock, so its error is at most half a
     /// round trip (plus the drift of two clocks over 5 s), whatever this machine's wall
     /// clock says.
-    async fn server_now(&self) -> Result<u64, StoreError> {
+    async fn server_now(&self, key: &str) -> Result<u64, StoreError> {
         let cached = *self.clock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((at, server_ms)) = cached
             && at.elapsed() < CLOCK_RESYNC
@@ -178,7 +266,14 @@ impl RedisStore {
         }
         let sent = Instant::now();
         let mut conn = self.conn.clone();
-        let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
+        // Asked through a script on `key`, so that on a cluster it is the clock of the node
+        // that owns the key's slot.
+        let (secs, micros): (u64, u64) = redis::cmd("EVAL")
+            .arg("local t = redis.call('TIME') return {tonumber(t[1]), tonumber(t[2])}")
+            .arg(1)
+            .arg(key)
+            .query_async(&mut conn)
+            .await?;
         let middle = sent + sent.elapsed() / 2;
         let server_ms = secs * 1000 + micros / 1000;
         *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = Some((middle, server_ms));
@@ -205,7 +300,7 @@ impl Store for RedisStore {
             if touches.is_empty() {
                 return Ok(());
             }
-            let now = self.server_now().await?;
+            let now = self.server_now(&touches[0].key).await?;
             // One round trip: the ZADDs, the expiries, and one bounded trim of every key.
             let mut pipe = redis::pipe();
             let mut trim = redis::cmd("EVAL");

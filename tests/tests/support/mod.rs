@@ -43,7 +43,7 @@ at the binary, or set ACTIVE_USERS_REDIS_URL to a server to use";
 /// A `redis-server` started for one test on a free port of 127.0.0.1, with its own empty data
 /// directory; stopped and removed on drop. Or, with `ACTIVE_USERS_REDIS_URL`, that server.
 pub struct RedisServer {
-    child: Option<Child>,
+    pub(crate) child: Option<Child>,
     dir: Option<PathBuf>,
     pub port: u16,
     pub url: String,
@@ -123,7 +123,26 @@ impl RedisServer {
         Self::start_with(Some(port))
     }
 
+    /// A node for a cluster: cluster mode, a short node timeout so that failover is quick.
+    fn start_cluster_node() -> Self {
+        Self::launch(
+            None,
+            &[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                "1000",
+                "--cluster-config-file",
+                "nodes.conf",
+            ],
+        )
+    }
+
     fn start_with(fixed_port: Option<u16>) -> Self {
+        Self::launch(fixed_port, &[])
+    }
+
+    fn launch(fixed_port: Option<u16>, extra: &[&str]) -> Self {
         let binary = redis_server_binary();
         let mut last_error = String::new();
         for _ in 0..5 {
@@ -137,6 +156,7 @@ impl RedisServer {
                 .arg("--dir")
                 .arg(&dir)
                 .args(["--protected-mode", "yes"])
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn();
@@ -198,9 +218,155 @@ impl Drop for RedisServer {
     }
 }
 
+/// A Redis Cluster of our own: `masters` masters and `replicas` replicas per master, each a
+/// `redis-server --cluster-enabled yes` on a free port of 127.0.0.1 with its own directory,
+/// joined with `redis-cli --cluster create`; all stopped and removed on drop.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start(masters: usize, replicas: usize) -> Self {
+        let cli = redis_cli_binary();
+        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
+            .map(|_| RedisServer::start_cluster_node())
+            .collect();
+        let mut create = Command::new(&cli);
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let status = create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}; {INSTALL_HINT}", cli.display()));
+        assert!(
+            status.success(),
+            "redis-cli --cluster create failed: {status}"
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok(Duration::from_secs(20));
+        cluster
+    }
+
+    /// Waits until every running node says `cluster_state:ok` and knows all slots.
+    pub fn wait_until_ok(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let ok = self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
+                raw_command(n.port, "CLUSTER INFO").is_ok_and(|info| {
+                    info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                })
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The URLs of all nodes.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.url.clone()).collect()
+    }
+
+    /// The nodes (for commands and for stopping one).
+    pub fn nodes(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    /// The ports of the nodes that are masters now, asked of a running node.
+    pub fn master_ports(&self) -> Vec<u16> {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.child.is_some())
+            .expect("a running node");
+        let listing = raw_command_full(node.port, "CLUSTER NODES");
+        listing
+            .lines()
+            .filter(|l| l.contains("master") && !l.contains("fail"))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter_map(|addr| addr.split('@').next()?.rsplit(':').next()?.parse().ok())
+            .collect()
+    }
+
+    /// The port of the master that owns `slot`.
+    pub fn owner_of_slot(&self, slot: u16) -> Option<u16> {
+        let node = self.nodes.iter().find(|n| n.child.is_some())?;
+        let listing = raw_command_full(node.port, "CLUSTER NODES");
+        listing.lines().filter(|l| l.contains("master") && !l.contains("fail")).find_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            let port = fields.get(1)?.split('@').next()?.rsplit(':').next()?.parse().ok()?;
+            let owns = fields.iter().skip(8).any(|range| {
+                let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+                matches!((lo.parse::<u16>(), hi.parse::<u16>()), (Ok(lo), Ok(hi)) if lo <= slot && slot <= hi)
+            });
+            owns.then_some(port)
+        })
+    }
+
+    /// The slot of `key`, asked of a running node.
+    pub fn keyslot(&self, key: &str) -> u16 {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.child.is_some())
+            .expect("a running node");
+        raw_command(node.port, &format!("CLUSTER KEYSLOT {key}"))
+            .ok()
+            .and_then(|r| r.trim().trim_start_matches(':').parse().ok())
+            .expect("CLUSTER KEYSLOT answers")
+    }
+}
+
+/// Sends one command and reads until the reply is complete (for long bulk replies).
+pub fn raw_command_full(port: u16, command: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    stream
+        .write_all(format!("{command}\r\n").as_bytes())
+        .expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        // A bulk reply "$len\r\n...\r\n": stop once it is all here.
+        if let Some(text) = std::str::from_utf8(&out).ok()
+            && let Some(rest) = text.strip_prefix('$')
+            && let Some((len, body)) = rest.split_once("\r\n")
+            && len.parse::<usize>().is_ok_and(|len| body.len() >= len + 2)
+        {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn redis_cli_binary() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("redis-cli"))
+            .find(|candidate| candidate.is_file())
+    });
+    match found {
+        Some(path) => path,
+        None => panic!("redis-cli not found on PATH: {INSTALL_HINT}"),
+    }
+}
+
 /// One backend for the behaviour suite: a store (and the server behind it, if any).
 pub struct Backend {
     pub redis: Option<RedisServer>,
+    pub cluster: Option<RedisCluster>,
     memory: MemoryStore,
     pub namespace: String,
     /// The number of shards the suite's trackers use.
@@ -211,6 +377,7 @@ impl Backend {
     pub fn memory() -> Self {
         Backend {
             redis: None,
+            cluster: None,
             memory: MemoryStore::new(),
             namespace: unique_namespace("mem"),
             shards: 1,
@@ -223,26 +390,32 @@ impl Backend {
         self
     }
 
-    /// The key of shard `shard`'s active set, as the tracker names it.
-    pub fn active_key(&self, shard: usize) -> String {
-        if self.shards == 1 {
-            format!("au:{{{}}}:active", self.namespace)
-        } else {
-            format!("au:{{{}#{shard}}}:active", self.namespace)
-        }
-    }
-
     pub fn redis() -> Self {
         Backend {
             redis: Some(RedisServer::start()),
+            cluster: None,
             memory: MemoryStore::new(),
             namespace: unique_namespace("redis"),
             shards: 1,
         }
     }
 
+    /// A cluster of 3 masters of its own.
+    pub fn cluster() -> Self {
+        Backend {
+            redis: None,
+            cluster: Some(RedisCluster::start(3, 0)),
+            memory: MemoryStore::new(),
+            namespace: unique_namespace("cluster"),
+            shards: 1,
+        }
+    }
+
     /// A new handle to the backend's data, as another app server would open.
     pub fn store(&self) -> Arc<dyn Store> {
+        if let Some(cluster) = &self.cluster {
+            return Arc::new(RedisStore::open_cluster(cluster.urls()).expect("cluster URLs"));
+        }
         match &self.redis {
             Some(server) => Arc::new(server.store()),
             None => Arc::new(self.memory.clone()),
