@@ -123,7 +123,9 @@ impl RedisServer {
         Self::start_with(Some(port))
     }
 
-    /// A node for a cluster: cluster mode, a short node timeout so that failover is quick.
+    /// A node for a cluster: cluster mode, a short node timeout so that failover is quick, and
+    /// replication that starts at once (Redis 7 waits 5 s for diskless syncs by default; a
+    /// replica that never synced refuses to fail over).
     fn start_cluster_node() -> Self {
         Self::launch(
             None,
@@ -134,6 +136,8 @@ impl RedisServer {
                 "1000",
                 "--cluster-config-file",
                 "nodes.conf",
+                "--repl-diskless-sync-delay",
+                "0",
             ],
         )
     }
@@ -251,14 +255,19 @@ impl RedisCluster {
         cluster
     }
 
-    /// Waits until every running node says `cluster_state:ok` and knows all slots.
+    /// Waits until every running node says `cluster_state:ok` and knows all slots, and every
+    /// running replica's link to its master is up.
     pub fn wait_until_ok(&self, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
             let ok = self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
-                raw_command(n.port, "CLUSTER INFO").is_ok_and(|info| {
+                let cluster_ok = raw_command(n.port, "CLUSTER INFO").is_ok_and(|info| {
                     info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
-                })
+                });
+                let replication = raw_command_full(n.port, "INFO replication");
+                let synced = !replication.contains("role:slave")
+                    || replication.contains("master_link_status:up");
+                cluster_ok && synced
             });
             if ok {
                 return;
