@@ -918,11 +918,19 @@ impl<E: ActiveUserEntry> Inner<E> {
             let per_shard = self.touches(&batch);
             let store = Arc::clone(&self.store);
             in_flight.spawn(async move {
-                // One store write per shard (each shard's keys share a cluster slot); the batch
-                // counts as written when all are. A retry rewrites all, which is harmless.
+                // One store write per shard (each shard's keys share a cluster slot), all at
+                // once; the batch counts as written when all are. A retry rewrites all, which
+                // is harmless.
                 let write_all = async {
-                    for touches in &per_shard {
-                        store.touch(touches, policy).await?;
+                    let mut writes = tokio::task::JoinSet::new();
+                    for touches in per_shard {
+                        let store = Arc::clone(&store);
+                        writes.spawn(async move { store.touch(&touches, policy).await });
+                    }
+                    while let Some(done) = writes.join_next().await {
+                        done.map_err(|_| {
+                            StoreError::UnexpectedReply("a shard write was cancelled")
+                        })??;
                     }
                     Ok(())
                 };

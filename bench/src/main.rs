@@ -76,14 +76,20 @@ struct Server {
 
 impl Server {
     fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let dir = std::env::temp_dir().join(format!("active-users-bench-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("active-users-bench-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -108,6 +114,65 @@ impl Drop for Server {
 
 /// A connection without a response timeout: `KEYS` over a million keys takes longer than the
 /// client's default of 500 ms, and that slowness is what is being measured.
+/// A Redis Cluster of `masters` masters (no replicas) on free ports, stopped on drop.
+struct Cluster {
+    nodes: Vec<Server>,
+}
+
+impl Cluster {
+    fn start(masters: usize) -> Result<Self> {
+        let nodes = (0..masters)
+            .map(|_| {
+                Server::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                ])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        std::thread::sleep(Duration::from_millis(300));
+        let mut create = Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        for node in &nodes {
+            create.arg(
+                node.url
+                    .trim_start_matches("redis://")
+                    .trim_end_matches('/'),
+            );
+        }
+        let status = create
+            .args(["--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run redis-cli ({e}); install redis-tools"))?;
+        if !status.success() {
+            return Err(format!("redis-cli --cluster create failed: {status}").into());
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &nodes {
+            loop {
+                let info = Command::new("redis-cli")
+                    .args(["-u", &node.url, "CLUSTER", "INFO"])
+                    .output()?;
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err("the benchmark cluster did not become ok".into());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(Cluster { nodes })
+    }
+
+    fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.url.clone()).collect()
+    }
+}
+
 async fn connect(url: &str) -> Result<MultiplexedConnection> {
     let client = redis::Client::open(url)?;
     let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
@@ -322,13 +387,14 @@ async fn zadd_limit(url: &str, members: Arc<Vec<Vec<u8>>>) -> Result<f64> {
 
 /// Distinct entries written per second: default batches, the writer starting as soon as a
 /// batch is full, timed from the first record to the last entry in Redis.
-async fn flush_throughput(url: &str, n: u64) -> Result<f64> {
+async fn flush_throughput(store: RedisStore, shards: usize, n: u64) -> Result<f64> {
     let config = Config::builder()
         .namespace("bench-flush")
         .key_expire(Duration::from_secs(600))
         .buffer_capacity(5_000_000)
+        .shards(shards)
         .build()?;
-    let tracker: Tracker<DefaultEntry> = Tracker::new(config, RedisStore::open(url)?)?;
+    let tracker: Tracker<DefaultEntry> = Tracker::new(config, store)?;
     let entries: Vec<DefaultEntry> = (0..n).map(entry).collect();
     let started = Instant::now();
     for e in &entries {
@@ -656,7 +722,7 @@ async fn run(plan: Plan) -> Result<()> {
     for _ in 0..3 {
         limits.push(zadd_limit(&server.url, Arc::clone(&members)).await?);
         flushall(&mut conn).await?;
-        flushes.push(flush_throughput(&server.url, plan.zadd_entries).await?);
+        flushes.push(flush_throughput(RedisStore::open(&server.url)?, 1, plan.zadd_entries).await?);
         flushall(&mut conn).await?;
     }
     let (limit, flush) = (median(limits), median(flushes));
@@ -673,6 +739,26 @@ async fn run(plan: Plan) -> Result<()> {
         python: String::new(),
         ratio: format!("{:.2}x the limit", flush / limit),
         target: verdict(flush >= 0.7 * limit, "≥ 0.7x limit"),
+    });
+
+    eprintln!("Redis Cluster: 3 masters, 8 shards ...");
+    let cluster = Cluster::start(3)?;
+    let mut cluster_flushes = Vec::new();
+    for _ in 0..3 {
+        let store = RedisStore::open_cluster(cluster.urls())?;
+        cluster_flushes.push(flush_throughput(store, 8, plan.zadd_entries).await?);
+        for url in cluster.urls() {
+            flushall(&mut connect(&url).await?).await?;
+        }
+    }
+    drop(cluster);
+    let cluster_flush = median(cluster_flushes);
+    rows.push(Row {
+        what: "flush throughput on a 3-master Redis Cluster, namespace in 8 shards".into(),
+        ours: format!("{}/s", fmt_int(cluster_flush)),
+        python: String::new(),
+        ratio: format!("{:.2}x one node", cluster_flush / flush),
+        target: String::new(),
     });
 
     eprintln!(
