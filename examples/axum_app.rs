@@ -8,7 +8,8 @@
 //!
 //! Flags: `--port N` (default 3000), `--simulate N` (N synthetic visitors coming and going),
 //! `--public` (no token on the API; otherwise `ACTIVE_USERS_API_TOKEN`, default `demo-token`).
-//! The store is in memory unless `REDIS_URL` is set.
+//! The store is in memory unless `REDIS_URL` (one server) or `REDIS_CLUSTER_NODES` (node URLs
+//! separated by commas; the namespace is then split into 8 shards) is set.
 
 use active_users::{MemoryStore, RedisStore, Tracker};
 use active_users_examples::{ApiAccess, DemoEntry, app, config, simulate};
@@ -50,10 +51,16 @@ fn parse_args() -> Result<Args, String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
-    let config = config("axum-demo")?;
-    let tracker: Tracker<DemoEntry> = match std::env::var("REDIS_URL") {
-        Ok(url) => Tracker::new(config, RedisStore::open(&url)?)?,
-        Err(_) => Tracker::new(config, MemoryStore::new())?,
+    let tracker: Tracker<DemoEntry> = match (
+        std::env::var("REDIS_CLUSTER_NODES"),
+        std::env::var("REDIS_URL"),
+    ) {
+        (Ok(nodes), _) => Tracker::new(
+            config("axum-demo", 8)?,
+            RedisStore::open_cluster(nodes.split(','))?,
+        )?,
+        (_, Ok(url)) => Tracker::new(config("axum-demo", 1)?, RedisStore::open(&url)?)?,
+        _ => Tracker::new(config("axum-demo", 1)?, MemoryStore::new())?,
     };
     let access = if args.public {
         ApiAccess::Public

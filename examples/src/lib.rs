@@ -35,14 +35,16 @@ pub struct DemoEntry {
     pub service_id: Option<String>,
 }
 
-/// The demo's configuration: 20 s window, static files excluded.
+/// The demo's configuration: 20 s window, static files excluded, the namespace in `shards`
+/// shards.
 ///
 /// # Errors
-/// Never for these settings; the type is the builder's.
-pub fn config(namespace: &str) -> Result<Config, active_users::ConfigError> {
+/// [`active_users::ConfigError`] for a namespace or shard count out of range.
+pub fn config(namespace: &str, shards: usize) -> Result<Config, active_users::ConfigError> {
     Config::builder()
         .exclude_url_patterns(["/static/", "/favicon.ico$"])
         .namespace(namespace)
+        .shards(shards)
         .build()
 }
 

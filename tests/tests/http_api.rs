@@ -33,7 +33,7 @@ async fn serve(router: Router) -> SocketAddr {
 
 /// The demo app on `backend`, and its tracker.
 async fn demo(backend: &Backend) -> (SocketAddr, Tracker<DemoEntry>) {
-    let config = config(&backend.namespace).expect("config");
+    let config = config(&backend.namespace, backend.shards).expect("config");
     let tracker = Tracker::with_store(config, backend.store()).expect("tracker");
     let addr = serve(app(tracker.clone(), ApiAccess::Token(TOKEN.to_owned()))).await;
     (addr, tracker)
@@ -238,6 +238,7 @@ macro_rules! http_suite {
 
 http_suite!(memory, Backend::memory());
 http_suite!(redis, Backend::redis());
+http_suite!(cluster_8_shards, Backend::cluster().sharded(8));
 
 /// The README's axum snippet: the layer and the API in a handful of lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
