@@ -96,19 +96,73 @@ impl FromStr for IpNetwork {
     }
 }
 
-/// What extraction needs beyond the request: today, the trusted-proxy policy.
+/// How client IPs are stored: as they are, or truncated to a network prefix so that the
+/// stored address no longer names one machine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IpAnonymization {
+    /// Store the address as it is.
+    #[default]
+    None,
+    /// Keep only the first `v4` bits of IPv4 and `v6` bits of IPv6 addresses (the rest are
+    /// zero). [`IpAnonymization::TRUNCATE`] is /24 and /48, as common analytics tools do.
+    Truncate {
+        /// Prefix length kept for IPv4 (0 to 32).
+        v4: u8,
+        /// Prefix length kept for IPv6 (0 to 128).
+        v6: u8,
+    },
+}
+
+impl IpAnonymization {
+    /// /24 for IPv4, /48 for IPv6.
+    pub const TRUNCATE: IpAnonymization = IpAnonymization::Truncate { v4: 24, v6: 48 };
+
+    /// Applies the rule to one address.
+    pub fn apply(self, ip: IpAddr) -> IpAddr {
+        match (self, ip) {
+            (IpAnonymization::None, ip) => ip,
+            (IpAnonymization::Truncate { v4, .. }, IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(v4.min(32)))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            (IpAnonymization::Truncate { v6, .. }, IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(v6.min(128)))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        }
+    }
+}
+
+/// What extraction needs beyond the request: the trusted-proxy policy and the IP
+/// anonymization rule.
 ///
 /// A [`Tracker`](crate::Tracker) builds one from its config; `ExtractContext::default()` trusts
-/// no proxy.
+/// no proxy and stores addresses as they are.
 #[derive(Debug, Clone, Default)]
 pub struct ExtractContext {
     trusted: TrustedProxies,
+    anonymization: IpAnonymization,
 }
 
 impl ExtractContext {
     /// A context with the given proxy policy.
     pub fn new(trusted: TrustedProxies) -> Self {
-        ExtractContext { trusted }
+        ExtractContext {
+            trusted,
+            anonymization: IpAnonymization::None,
+        }
+    }
+
+    /// The same context, anonymizing client IPs with `rule`.
+    #[must_use]
+    pub fn with_anonymization(mut self, rule: IpAnonymization) -> Self {
+        self.anonymization = rule;
+        self
     }
 
     /// The proxy policy.
@@ -116,8 +170,12 @@ impl ExtractContext {
         &self.trusted
     }
 
-    /// The client IP of a request under this context's proxy policy.
+    /// The client IP of a request under this context's proxy policy, anonymized by its rule.
     pub fn client_ip(&self, head: &RequestHead<'_>) -> Option<IpAddr> {
+        self.resolve(head).map(|ip| self.anonymization.apply(ip))
+    }
+
+    fn resolve(&self, head: &RequestHead<'_>) -> Option<IpAddr> {
         let peer = peer_ip(head);
         match &self.trusted {
             TrustedProxies::None => peer,
@@ -158,9 +216,15 @@ fn peer_ip(head: &RequestHead<'_>) -> Option<IpAddr> {
     None
 }
 
-/// Every address of every `X-Forwarded-For` header, left to right. A list with an entry that
-/// is not an IP address is dropped whole: it was not written by a proxy we trust.
+/// The addresses the proxies reported, left to right: the `for=` parameters of the RFC 7239
+/// `Forwarded` headers if there are any, else every `X-Forwarded-For` address. A list with an
+/// entry that is not an IP address (`unknown`, an obfuscated name, garbage) is dropped whole:
+/// it was not written by a proxy we trust, and the peer address is used instead.
 fn forwarded_for(head: &RequestHead<'_>) -> Vec<IpAddr> {
+    let forwarded = head.headers().get_all(http::header::FORWARDED);
+    if forwarded.iter().next().is_some() {
+        return rfc7239_for(forwarded);
+    }
     let mut out = Vec::new();
     for value in head.headers().get_all("x-forwarded-for") {
         let Ok(text) = value.to_str() else {
@@ -168,6 +232,36 @@ fn forwarded_for(head: &RequestHead<'_>) -> Vec<IpAddr> {
         };
         for item in text.split(',') {
             match parse_forwarded_ip(item.trim()) {
+                Some(ip) => out.push(ip),
+                None => return Vec::new(),
+            }
+        }
+    }
+    out
+}
+
+/// The `for=` addresses of `Forwarded` headers (RFC 7239): elements separated by `,`, pairs by
+/// `;`, values possibly quoted, IPv6 in brackets with an optional port.
+fn rfc7239_for(values: http::header::GetAll<'_, http::HeaderValue>) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for value in values {
+        let Ok(text) = value.to_str() else {
+            return Vec::new();
+        };
+        for element in text.split(',') {
+            let node = element.split(';').find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.trim().eq_ignore_ascii_case("for").then(|| value.trim())
+            });
+            let Some(node) = node else {
+                continue; // an element without for= says nothing about the client
+            };
+            let node = node.trim_matches('"');
+            let ip = node
+                .strip_prefix('[')
+                .and_then(|rest| rest.split_once(']'))
+                .map_or_else(|| parse_forwarded_ip(node), |(v6, _)| v6.parse().ok());
+            match ip {
                 Some(ip) => out.push(ip),
                 None => return Vec::new(),
             }
@@ -233,6 +327,53 @@ mod tests {
         let nets = vec!["10.0.0.0/8".parse().expect("net")];
         let cx = ExtractContext::new(TrustedProxies::Networks(nets));
         assert_eq!(cx.client_ip(&(&req).into()), Some(ip("8.8.8.8")));
+    }
+
+    #[test]
+    fn rfc7239_forwarded_is_read_from_trusted_proxies() {
+        let mut req = http::Request::get("/")
+            .header(
+                "forwarded",
+                "for=6.6.6.6, for=\"[2001:db8:cafe::17]:4711\";proto=https, for=10.0.0.7;by=10.0.0.1",
+            )
+            .header("x-forwarded-for", "9.9.9.9")
+            .body(())
+            .expect("request");
+        req.extensions_mut()
+            .insert(PeerAddr("10.0.0.1:5000".parse().expect("peer")));
+        let nets = vec!["10.0.0.0/8".parse().expect("net")];
+        let cx = ExtractContext::new(TrustedProxies::Networks(nets));
+        assert_eq!(cx.client_ip(&(&req).into()), Some(ip("2001:db8:cafe::17")));
+        // Untrusted: the peer, whatever the headers say.
+        assert_eq!(
+            ExtractContext::default().client_ip(&(&req).into()),
+            Some(ip("10.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_forwarded_node_falls_back_to_the_peer() {
+        let mut req = http::Request::get("/")
+            .header("forwarded", "for=unknown")
+            .body(())
+            .expect("request");
+        req.extensions_mut()
+            .insert(PeerAddr("10.0.0.1:5000".parse().expect("peer")));
+        let cx = ExtractContext::new(TrustedProxies::Hops(1));
+        assert_eq!(cx.client_ip(&(&req).into()), Some(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn anonymization_truncates_addresses() {
+        let rule = IpAnonymization::TRUNCATE;
+        assert_eq!(rule.apply(ip("203.0.113.77")), ip("203.0.113.0"));
+        assert_eq!(rule.apply(ip("2001:db8:abcd:12::1")), ip("2001:db8:abcd::"));
+        assert_eq!(IpAnonymization::None.apply(ip("1.2.3.4")), ip("1.2.3.4"));
+        let all = IpAnonymization::Truncate { v4: 0, v6: 0 };
+        assert_eq!(all.apply(ip("1.2.3.4")), ip("0.0.0.0"));
+        let req = head_with(&[], "198.51.100.23:1");
+        let cx = ExtractContext::default().with_anonymization(rule);
+        assert_eq!(cx.client_ip(&(&req).into()), Some(ip("198.51.100.0")));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! [`Config`]: how long a visitor stays active, what is not recorded, where keys live.
 
-use crate::client_ip::{IpNetwork, TrustedProxies};
+use crate::client_ip::{IpAnonymization, IpNetwork, TrustedProxies};
 use crate::error::ConfigError;
 use regex::{Regex, RegexSet};
 use std::time::Duration;
@@ -31,6 +31,8 @@ pub struct Config {
     pub(crate) refresh_interval: Duration,
     pub(crate) flush_interval: Duration,
     pub(crate) exclude: RegexSet,
+    pub(crate) exclude_agents: RegexSet,
+    pub(crate) anonymization: IpAnonymization,
     pub(crate) key_prefix: String,
     pub(crate) namespace: String,
     pub(crate) buffer_capacity: usize,
@@ -54,6 +56,8 @@ pub struct ConfigBuilder {
     refresh_interval: Option<Duration>,
     flush_interval: Duration,
     exclude: Vec<String>,
+    exclude_agents: Vec<String>,
+    anonymization: IpAnonymization,
     key_prefix: String,
     namespace: String,
     buffer_capacity: usize,
@@ -70,6 +74,8 @@ impl Default for ConfigBuilder {
             refresh_interval: None,
             flush_interval: Duration::from_millis(200),
             exclude: Vec::new(),
+            exclude_agents: Vec::new(),
+            anonymization: IpAnonymization::None,
             key_prefix: "au".to_owned(),
             namespace: "default".to_owned(),
             buffer_capacity: 100_000,
@@ -80,6 +86,27 @@ impl Default for ConfigBuilder {
         }
     }
 }
+
+/// The user agents [`ConfigBuilder::exclude_bots`] excludes (regexes, matched anywhere, case
+/// ignored): search engine and social crawlers, command-line and library HTTP clients, load
+/// balancer and orchestrator health checks, uptime monitors.
+pub const BOT_USER_AGENTS: &[&str] = &[
+    "bot\\b",
+    "crawl",
+    "spider",
+    "slurp",
+    "facebookexternalhit",
+    "^curl/",
+    "^wget/",
+    "python-requests",
+    "go-http-client",
+    "kube-probe",
+    "elb-healthchecker",
+    "googlehc",
+    "pingdom",
+    "uptimerobot",
+    "health.?check",
+];
 
 /// The names of the environment variables [`Config::from_env`] reads.
 pub mod env {
@@ -184,6 +211,16 @@ impl Config {
     pub fn is_excluded(&self, path: &str) -> bool {
         self.exclude.is_match(path)
     }
+
+    /// Whether requests with this `User-Agent` are not recorded.
+    pub fn is_excluded_agent(&self, user_agent: &str) -> bool {
+        self.exclude_agents.is_match(user_agent)
+    }
+
+    /// How client IPs are stored.
+    pub fn ip_anonymization(&self) -> IpAnonymization {
+        self.anonymization
+    }
 }
 
 fn invalid_env(var: &'static str, value: &str, reason: &str) -> ConfigError {
@@ -248,6 +285,31 @@ impl ConfigBuilder {
         S: Into<String>,
     {
         self.exclude = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Regexes of `User-Agent` values that are not recorded (bots, health checks, monitors),
+    /// matched anywhere in the value and ignoring case. Adds to earlier patterns.
+    pub fn exclude_user_agents<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exclude_agents
+            .extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Excludes the user agents of [`BOT_USER_AGENTS`]: crawlers, HTTP libraries, load
+    /// balancer health checks and uptime monitors. Off unless called.
+    pub fn exclude_bots(self) -> Self {
+        self.exclude_user_agents(BOT_USER_AGENTS.iter().copied())
+    }
+
+    /// Stores client IPs truncated (see [`IpAnonymization`]); `IpAnonymization::TRUNCATE` keeps
+    /// /24 of IPv4 and /48 of IPv6. Default: stored as they are.
+    pub fn anonymize_ips(mut self, rule: IpAnonymization) -> Self {
+        self.anonymization = rule;
         self
     }
 
@@ -323,6 +385,8 @@ impl ConfigBuilder {
             window: self.window,
             flush_interval: self.flush_interval,
             exclude: RegexSet::empty(),
+            exclude_agents: RegexSet::empty(),
+            anonymization: self.anonymization,
             key_prefix: self.key_prefix,
             namespace: self.namespace,
             buffer_capacity: self.buffer_capacity,
@@ -408,8 +472,27 @@ impl ConfigBuilder {
             pattern: self.exclude.join(" "),
             source: Box::new(source),
         })?;
+        for pattern in &self.exclude_agents {
+            if let Err(source) = Regex::new(&format!("(?i:{pattern})")) {
+                return Err(ConfigError::InvalidPattern {
+                    pattern: pattern.clone(),
+                    source: Box::new(source),
+                });
+            }
+        }
+        let agents: Vec<String> = self
+            .exclude_agents
+            .iter()
+            .map(|p| format!("(?i:{p})"))
+            .collect();
+        let exclude_agents =
+            RegexSet::new(&agents).map_err(|source| ConfigError::InvalidPattern {
+                pattern: self.exclude_agents.join(" "),
+                source: Box::new(source),
+            })?;
         let mut config = self.unchecked();
         config.exclude = exclude;
+        config.exclude_agents = exclude_agents;
         Ok(config)
     }
 }
@@ -457,6 +540,28 @@ mod tests {
         let config =
             Config::from_lookup(lookup(&[(env::EXCLUDE_URL_PATTERNS, "^/a ^/b")])).expect("valid");
         assert!(config.is_excluded("/b"));
+    }
+
+    #[test]
+    fn bots_are_excluded_only_when_asked() {
+        let googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert!(!Config::default().is_excluded_agent(googlebot));
+        let config = Config::builder().exclude_bots().build().expect("valid");
+        for agent in [
+            googlebot,
+            "curl/8.5.0",
+            "kube-probe/1.29",
+            "ELB-HealthChecker/2.0",
+        ] {
+            assert!(config.is_excluded_agent(agent), "{agent}");
+        }
+        assert!(!config.is_excluded_agent(firefox));
+        let config = Config::builder()
+            .exclude_user_agents(["MyMonitor"])
+            .build()
+            .expect("valid");
+        assert!(config.is_excluded_agent("mymonitor/1.0"), "case is ignored");
     }
 
     #[test]

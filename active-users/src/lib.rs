@@ -65,9 +65,11 @@ mod value;
 pub use active_users_derive::ActiveUserEntry;
 #[cfg(feature = "api")]
 pub use api::ActiveUsersApi;
-pub use client_ip::{ExtractContext, IpNetwork, IpNetworkError, PeerAddr, TrustedProxies};
+pub use client_ip::{
+    ExtractContext, IpAnonymization, IpNetwork, IpNetworkError, PeerAddr, TrustedProxies,
+};
 pub use codec::{DecodeError, EncodeError};
-pub use config::{Config, ConfigBuilder, env};
+pub use config::{BOT_USER_AGENTS, Config, ConfigBuilder, env};
 pub use default_entry::{DefaultEntry, SESSION_COOKIE, User};
 pub use entry::{ActiveUserEntry, Field};
 pub use error::{BuildError, ConfigError, CursorError, QueryError, StoreError};

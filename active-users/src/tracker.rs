@@ -39,7 +39,7 @@ pub enum Outcome {
     /// The entry is already waiting or was written less than a refresh interval ago: it
     /// counts as active and costs no write.
     Coalesced,
-    /// The path matches an exclusion pattern.
+    /// The path or the user agent matches an exclusion pattern.
     Excluded,
     /// The request lacks a required field (usually: no logged-in user).
     NoEntry,
@@ -346,7 +346,8 @@ impl<E: ActiveUserEntry> Tracker<E> {
         let keys = Keys::new(&config);
         let inner = Arc::new(Inner {
             buffer: Mutex::new(Buffer::new(config.buffer_capacity, config.refresh_interval)),
-            cx: ExtractContext::new(config.trusted_proxies.clone()),
+            cx: ExtractContext::new(config.trusted_proxies.clone())
+                .with_anonymization(config.anonymization),
             active_keys: (0..keys.shards()).map(|i| keys.active(i)).collect(),
             shard_field: E::fields().iter().position(|f| f.indexed),
             keys,
@@ -406,7 +407,14 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// layer calls it before the response and `record_entry` after.
     pub(crate) fn prepare(&self, head: &RequestHead<'_>) -> Result<E, Outcome> {
         let counters = &self.inner.counters;
-        if self.inner.config.is_excluded(head.uri().path()) {
+        let config = &self.inner.config;
+        let agent_excluded = || {
+            head.headers()
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|agent| config.is_excluded_agent(agent))
+        };
+        if config.is_excluded(head.uri().path()) || agent_excluded() {
             bump(&counters.excluded, 1);
             return Err(Outcome::Excluded);
         }

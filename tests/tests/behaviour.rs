@@ -433,6 +433,37 @@ async fn the_background_writer_flushes_by_itself(backend: Backend) {
     assert_eq!(count, 1, "the entry was written without an explicit flush");
 }
 
+async fn bots_are_excluded_and_ips_anonymized(backend: Backend) {
+    let builder = config(&backend)
+        .exclude_bots()
+        .anonymize_ips(active_users::IpAnonymization::TRUNCATE);
+    let tracker: Tracker<DefaultEntry> = tracker(&backend, builder);
+    let mut bot = request("/", Some(("1", "crawler")), "s1", "66.249.66.1:1");
+    bot.headers_mut().insert(
+        "user-agent",
+        "Mozilla/5.0 (compatible; Googlebot/2.1)"
+            .parse()
+            .expect("header"),
+    );
+    assert_eq!(tracker.record(&bot), Outcome::Excluded);
+    let mut person = request("/", Some(("2", "ann")), "s2", "[2001:db8:abcd:12::9]:1");
+    person.headers_mut().insert(
+        "user-agent",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0"
+            .parse()
+            .expect("header"),
+    );
+    assert_eq!(tracker.record(&person), Outcome::Queued);
+    tracker.flush().await.expect("flush");
+    let page = tracker.list(10, None).await.expect("list");
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(
+        page.entries[0].entry.ip,
+        Some("2001:db8:abcd::".parse().expect("ip")),
+        "stored as its /48"
+    );
+}
+
 macro_rules! behaviour_suite {
     ($store:ident, $backend:expr) => {
         store_suite!($store, $backend;
@@ -450,6 +481,7 @@ macro_rules! behaviour_suite {
             undecodable_members_are_skipped_and_counted,
             shutdown_writes_what_is_buffered,
             the_background_writer_flushes_by_itself,
+            bots_are_excluded_and_ips_anonymized,
         );
     };
 }
