@@ -1,0 +1,134 @@
+//! Redis faults during traffic: the application keeps answering, `record` never waits, queries
+//! fail with a typed error instead of hanging, and the tracker catches up by itself.
+
+mod support;
+
+use active_users::{Config, QueryError, RedisStore, Tracker};
+use active_users_examples::{ApiAccess, DemoEntry, app};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use support::client::get;
+use support::{RedisServer, unique_namespace};
+
+async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    addr
+}
+
+/// One round of traffic: every user visits once; returns the slowest response time.
+async fn traffic(addr: SocketAddr, users: std::ops::Range<u32>) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for user in users {
+        let id = user.to_string();
+        let started = Instant::now();
+        let reply = get(addr, "/", &[("x-user-id", id.as_str())]).await;
+        assert_eq!(
+            reply.status, 200,
+            "the application answers whatever Redis does"
+        );
+        slowest = slowest.max(started.elapsed());
+    }
+    slowest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_and_restarted_during_traffic() {
+    if std::env::var(support::REDIS_URL_VAR).is_ok() {
+        return; // this test stops and restarts the server it owns
+    }
+    let mut server = RedisServer::start();
+    let port = server.port;
+    let window = Duration::from_secs(2);
+    let config = Config::builder()
+        .namespace(unique_namespace("faults"))
+        .key_expire(window)
+        .refresh_interval(Duration::from_millis(100))
+        .flush_interval(Duration::from_millis(50))
+        .query_timeout(Duration::from_millis(500))
+        .buffer_capacity(1000)
+        .build()
+        .expect("config");
+    let store = RedisStore::open(&server.url).expect("store");
+    let tracker: Tracker<DemoEntry> = Tracker::new(config, store).expect("tracker");
+    let addr = serve(app(tracker.clone(), ApiAccess::Public)).await;
+
+    let healthy = traffic(addr, 0..50).await;
+    tracker.flush().await.expect("flush while up");
+    assert_eq!(tracker.count().await.expect("count"), 50);
+
+    server.stop();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut slowest_down = Duration::ZERO;
+    while Instant::now() < deadline {
+        slowest_down = slowest_down.max(traffic(addr, 0..50).await);
+    }
+    let started = Instant::now();
+    assert!(matches!(
+        tracker.count().await,
+        Err(QueryError::Store(_) | QueryError::Timeout(_))
+    ));
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "queries do not hang"
+    );
+    let stats = tracker.stats();
+    assert!(stats.write_errors >= 1, "failed writes are counted");
+    assert!(stats.pending <= 1000, "the buffer stays within its bound");
+    eprintln!("slowest request: {healthy:?} with Redis up, {slowest_down:?} with Redis down");
+
+    // Back up: only users 50..80 are active from now on.
+    let _server = RedisServer::start_on(port);
+    let back = Instant::now();
+    while back.elapsed() < window + Duration::from_secs(2) {
+        traffic(addr, 50..80).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracker.flush().await.expect("flush after the restart");
+    assert_eq!(
+        tracker.count().await.expect("count"),
+        30,
+        "caught up without a restart, and the count is right after one window"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_redis_delays_nothing_but_the_queries() {
+    let server = RedisServer::start();
+    if std::env::var(support::REDIS_URL_VAR).is_ok() {
+        return; // CLIENT PAUSE would stop a shared server for everybody
+    }
+    let config = Config::builder()
+        .namespace(unique_namespace("paused"))
+        .query_timeout(Duration::from_millis(300))
+        .build()
+        .expect("config");
+    let store = RedisStore::open(&server.url).expect("store");
+    let tracker: Tracker<DemoEntry> = Tracker::new(config, store).expect("tracker");
+    let addr = serve(app(tracker.clone(), ApiAccess::Public)).await;
+    traffic(addr, 0..10).await;
+    tracker.flush().await.expect("flush");
+
+    server.command("CLIENT PAUSE 1500 ALL");
+    let slowest = traffic(addr, 10..40).await;
+    assert!(
+        slowest < Duration::from_millis(500),
+        "requests wait for nothing: {slowest:?}"
+    );
+    let started = Instant::now();
+    assert!(matches!(tracker.count().await, Err(QueryError::Timeout(_))));
+    assert!(started.elapsed() < Duration::from_millis(800));
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tracker.flush().await.expect("flush after the pause");
+    assert_eq!(tracker.count().await.expect("count"), 40);
+}
