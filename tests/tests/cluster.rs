@@ -17,8 +17,7 @@ fn user_request(id: u32) -> http::Request<()> {
     request
 }
 
-fn tracker(cluster: &RedisCluster, namespace: &str, config: Config) -> Tracker<DefaultEntry> {
-    let _ = namespace;
+fn tracker(cluster: &RedisCluster, config: Config) -> Tracker<DefaultEntry> {
     let store = RedisStore::open_cluster(cluster.urls()).expect("cluster store");
     Tracker::new(config, store).expect("tracker")
 }
@@ -32,7 +31,7 @@ async fn the_shards_of_a_namespace_spread_over_all_masters() {
         .shards(8)
         .build()
         .expect("config");
-    let tracker = tracker(&cluster, &ns, config);
+    let tracker = tracker(&cluster, config);
     for user in 0..400 {
         tracker.record(&user_request(user));
     }
@@ -69,8 +68,7 @@ async fn four_app_servers_count_overlapping_users_exactly() {
             .build()
             .expect("config")
     };
-    let servers: Vec<Tracker<DefaultEntry>> =
-        (0..4).map(|_| tracker(&cluster, &ns, config())).collect();
+    let servers: Vec<Tracker<DefaultEntry>> = (0..4).map(|_| tracker(&cluster, config())).collect();
     // Overlapping ranges: 0..60, 40..100, 80..140, 120..200 -> 200 distinct users.
     for (i, server) in servers.iter().enumerate() {
         let start = i as u32 * 40;
@@ -105,7 +103,7 @@ async fn a_failed_master_is_replaced_and_recording_resumes() {
         .query_timeout(Duration::from_secs(2))
         .build()
         .expect("config");
-    let tracker = tracker(&cluster, &ns, config);
+    let tracker = tracker(&cluster, config);
 
     // Traffic from users 0..100, then a master dies while it goes on.
     let deadline = Instant::now() + Duration::from_secs(1);

@@ -194,7 +194,7 @@ impl RedisServer {
         panic!("could not start redis-server: {last_error}");
     }
 
-    /// Stops the server (for outage tests); `start_again` brings it back on the same port.
+    /// Stops the server (for outage tests); `RedisServer::start_on(port)` brings one back.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
