@@ -183,6 +183,7 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
         "limit=99999999999999999999",
         "cursor=zzz",
         "cursor=1-2-3",
+        "cursor=1-2@9",
         "limit=%ff",
     ] {
         let reply = get(addr, &format!("/active-users/?{query}"), &[AUTH]).await;

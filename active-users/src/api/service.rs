@@ -115,7 +115,9 @@ impl From<QueryError> for Failure {
             QueryError::UnknownField(_) | QueryError::NotIndexed(_) | QueryError::NotGrouped(_) => {
                 Failure::not_found(err.to_string())
             }
-            QueryError::WindowTooLong { .. } => Failure::bad_request(err.to_string()),
+            QueryError::WindowTooLong { .. } | QueryError::Cursor(_) => {
+                Failure::bad_request(err.to_string())
+            }
             other => Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
