@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(entry) = DefaultEntry::decode(data) {
-        let again = entry.encode().expect("a decoded entry is within the limits");
+        let again = entry
+            .encode()
+            .expect("a decoded entry is within the limits");
         assert_eq!(again, data, "decoding is the inverse of encoding");
     }
 });

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(parsed) = uri.parse::<http::Uri>() {
         builder = http::Request::get(parsed);
     }
-    for (name, value) in [("cookie", cookie), ("forwarded", forwarded), ("x-forwarded-for", forwarded)] {
+    for (name, value) in [
+        ("cookie", cookie),
+        ("forwarded", forwarded),
+        ("x-forwarded-for", forwarded),
+    ] {
         if let Ok(value) = http::HeaderValue::from_bytes(value) {
             builder = builder.header(name, value);
         }
