@@ -565,6 +565,14 @@ pub struct View<'a, E> {
     window: Duration,
 }
 
+impl<E> Drop for Inner<E> {
+    fn drop(&mut self) {
+        // The background writer holds only a Weak: wake it so that it sees the tracker is gone
+        // and ends now, not at its next tick.
+        self.wake.notify_one();
+    }
+}
+
 impl<E> fmt::Debug for Inner<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inner").finish_non_exhaustive()
