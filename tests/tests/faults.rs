@@ -7,23 +7,8 @@ use active_users::{Config, QueryError, RedisStore, Tracker};
 use active_users_examples::{ApiAccess, DemoEntry, app};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use support::client::get;
+use support::client::{get, serve};
 use support::{RedisServer, unique_namespace};
-
-async fn serve(router: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
-    addr
-}
 
 /// One round of traffic: every user visits once; returns the slowest response time.
 async fn traffic(addr: SocketAddr, users: std::ops::Range<u32>) -> Duration {

@@ -10,26 +10,10 @@ use axum::Router;
 use std::net::SocketAddr;
 use std::time::Duration;
 use support::Backend;
-use support::client::{get, send};
+use support::client::{get, send, serve};
 
 const TOKEN: &str = "test-token-4f2a";
 const AUTH: (&str, &str) = ("authorization", "Bearer test-token-4f2a");
-
-/// Serves `router` with connect info on a free port of 127.0.0.1.
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
-    addr
-}
 
 /// The demo app on `backend`, and its tracker.
 async fn demo(backend: &Backend) -> (SocketAddr, Tracker<DemoEntry>) {
