@@ -217,6 +217,11 @@ impl Config {
         self.exclude_agents.is_match(user_agent)
     }
 
+    /// Whether any user-agent pattern is set.
+    pub(crate) fn excludes_agents(&self) -> bool {
+        !self.exclude_agents.is_empty()
+    }
+
     /// How client IPs are stored.
     pub fn ip_anonymization(&self) -> IpAnonymization {
         self.anonymization

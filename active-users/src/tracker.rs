@@ -408,11 +408,14 @@ impl<E: ActiveUserEntry> Tracker<E> {
     pub(crate) fn prepare(&self, head: &RequestHead<'_>) -> Result<E, Outcome> {
         let counters = &self.inner.counters;
         let config = &self.inner.config;
+        // Without agent patterns (the default) the header is not even looked up.
         let agent_excluded = || {
-            head.headers()
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|agent| config.is_excluded_agent(agent))
+            config.excludes_agents()
+                && head
+                    .headers()
+                    .get(http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|agent| config.is_excluded_agent(agent))
         };
         if config.is_excluded(head.uri().path()) || agent_excluded() {
             bump(&counters.excluded, 1);
@@ -644,7 +647,11 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count`].
     pub async fn count(&self) -> Result<u64, QueryError> {
-        let keys = self.inner.active_keys.clone();
+        self.sum_of_counts(self.inner.active_keys.clone()).await
+    }
+
+    /// The members within the window of `keys[shard]` on every shard at once, summed.
+    async fn sum_of_counts(&self, keys: Vec<String>) -> Result<u64, QueryError> {
         let counts = self
             .on_every_shard(move |store, shard, window| {
                 let key = keys[shard].clone();
@@ -668,13 +675,7 @@ impl<E: ActiveUserEntry> View<'_, E> {
             .collect();
         let picks_shard = E::fields().iter().position(|f| f.name == name) == self.inner.shard_field;
         if picks_shard || keys.len() == 1 {
-            let counts = self
-                .on_every_shard(move |store, shard, window| {
-                    let key = keys[shard].clone();
-                    async move { store.count(&key, window).await }
-                })
-                .await?;
-            return Ok(counts.iter().sum());
+            return self.sum_of_counts(keys).await;
         }
         let values = self
             .on_every_shard(move |store, shard, window| {
