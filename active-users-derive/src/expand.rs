@@ -94,8 +94,16 @@ fn field_def(field: &Field<'_>) -> TokenStream {
     let grouped = field.attrs.index.is_some();
     let indexed = grouped || field.attrs.distinct.is_some();
     let hidden = field.attrs.hidden.is_some();
+    let value_ty = field.value_ty;
     quote! {
-        __fields.push(::active_users::__private::field(#name, #optional, #indexed, #grouped, #hidden));
+        __fields.push(::active_users::__private::field(
+            #name,
+            #optional,
+            #indexed,
+            #grouped,
+            #hidden,
+            <#value_ty as ::active_users::FieldValue>::KIND,
+        ));
     }
 }
 

@@ -196,7 +196,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// The raw bytes of the next field, `None` when it is absent.
-    fn next_raw(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+    pub(crate) fn next_raw(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
         let field = self.field;
         let (tag, used) = read_varint(self.rest).ok_or(if self.rest.is_empty() {
             DecodeError::Truncated { field }

@@ -29,6 +29,7 @@ use std::time::Duration;
 pub struct Config {
     pub(crate) window: Duration,
     pub(crate) refresh_interval: Duration,
+    pub(crate) history: Duration,
     pub(crate) flush_interval: Duration,
     pub(crate) exclude: RegexSet,
     pub(crate) exclude_agents: RegexSet,
@@ -54,6 +55,7 @@ impl Default for Config {
 pub struct ConfigBuilder {
     window: Duration,
     refresh_interval: Option<Duration>,
+    history: Duration,
     flush_interval: Duration,
     exclude: Vec<String>,
     exclude_agents: Vec<String>,
@@ -72,6 +74,7 @@ impl Default for ConfigBuilder {
         ConfigBuilder {
             window: Duration::from_secs(20),
             refresh_interval: None,
+            history: DEFAULT_HISTORY,
             flush_interval: Duration::from_millis(200),
             exclude: Vec::new(),
             exclude_agents: Vec::new(),
@@ -86,6 +89,12 @@ impl Default for ConfigBuilder {
         }
     }
 }
+
+/// The default span of history: one day.
+pub const DEFAULT_HISTORY: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest span of history.
+const MAX_HISTORY: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// The user agents [`ConfigBuilder::exclude_bots`] excludes (regexes, matched anywhere, case
 /// ignored): search engine and social crawlers, command-line and library HTTP clients, load
@@ -123,6 +132,9 @@ pub mod env {
     pub const TRUSTED_PROXIES: &str = "ACTIVE_USERS_TRUSTED_PROXIES";
     /// The number of shards of the namespace (default 1).
     pub const SHARDS: &str = "ACTIVE_USERS_SHARDS";
+    /// Seconds of history kept: the per-minute active counts and the hourly unique-visitor
+    /// sketches (default 86400, one day; 0 turns history off).
+    pub const HISTORY: &str = "ACTIVE_USERS_HISTORY";
 }
 
 impl Config {
@@ -166,6 +178,13 @@ impl Config {
         if let Some(value) = lookup(env::TRUSTED_PROXIES) {
             builder = builder.trusted_proxies(parse_trusted(&value)?);
         }
+        if let Some(value) = lookup(env::HISTORY) {
+            let secs: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid_env(env::HISTORY, &value, "a whole number of seconds"))?;
+            builder = builder.history(Duration::from_secs(secs));
+        }
         if let Some(value) = lookup(env::SHARDS) {
             let shards = value
                 .trim()
@@ -174,6 +193,11 @@ impl Config {
             builder = builder.shards(shards);
         }
         builder.build()
+    }
+
+    /// How much history is kept (`Duration::ZERO`: none).
+    pub fn history(&self) -> Duration {
+        self.history
     }
 
     /// How long a visitor stays active after its last request.
@@ -375,6 +399,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// How much history to keep (default one day; `Duration::ZERO` turns it off): the active
+    /// count sampled once a minute per namespace, and the sketches that count unique visitors
+    /// (one per minute for the last hour, one per hour for the whole span). See
+    /// [`Tracker::history`](crate::Tracker::history) and [`Tracker::unique`](crate::Tracker::unique).
+    pub fn history(mut self, span: Duration) -> Self {
+        self.history = span;
+        self
+    }
+
     /// How long a query or a write waits for the store before failing with a timeout
     /// (default 3 s). A write that times out is retried at the next flush.
     pub fn query_timeout(mut self, timeout: Duration) -> Self {
@@ -387,6 +420,7 @@ impl ConfigBuilder {
     fn unchecked(self) -> Config {
         Config {
             refresh_interval: self.refresh_interval.unwrap_or(self.window / 10),
+            history: self.history,
             window: self.window,
             flush_interval: self.flush_interval,
             exclude: RegexSet::empty(),
@@ -435,6 +469,15 @@ impl ConfigBuilder {
                 setting: "refresh_interval",
                 expected: "shorter than key_expire",
                 got: refresh,
+            });
+        }
+        if !self.history.is_zero()
+            && !(Duration::from_secs(60)..=MAX_HISTORY).contains(&self.history)
+        {
+            return Err(ConfigError::InvalidDuration {
+                setting: "history",
+                expected: "zero (off) or from 1 minute to 400 days",
+                got: self.history,
             });
         }
         if self.buffer_capacity == 0 {

@@ -20,6 +20,8 @@ pub struct Field {
     pub grouped: bool,
     /// Whether the JSON API must never show it (`#[active_users(hidden)]`).
     pub hidden: bool,
+    /// How its stored form reads without the Rust type ([`FieldValue::KIND`](crate::FieldValue::KIND)).
+    pub kind: crate::ValueKind,
 }
 
 /// A record of one active visitor: who, from where, with which extra dimensions.

@@ -123,6 +123,38 @@ pub enum QueryError {
     /// The cursor belongs to another shard layout.
     #[error(transparent)]
     Cursor(#[from] CursorError),
+    /// History is turned off ([`ConfigBuilder::history`](crate::ConfigBuilder::history) is zero).
+    #[error(
+        "history is turned off; set ConfigBuilder::history (or ACTIVE_USERS_HISTORY) to keep it"
+    )]
+    HistoryOff,
+    /// A span longer than the kept history was asked for.
+    #[error("a span of {asked:?} was asked for, but history is kept for {kept:?} only")]
+    SpanTooLong {
+        /// The span asked for.
+        asked: Duration,
+        /// The configured history.
+        kept: Duration,
+    },
+    /// No tracker has written this namespace to this store (or not within its history span):
+    /// a [`Reader`](crate::Reader) has nothing to read.
+    #[error(
+        "no tracker has written namespace `{namespace}` here (key `{key}` is missing): check the namespace and key prefix (ACTIVE_USERS_NAMESPACE, ACTIVE_USERS_KEY_PREFIX) and that the application runs against this Redis"
+    )]
+    UnknownNamespace {
+        /// The namespace asked for.
+        namespace: String,
+        /// The key that was looked for.
+        key: String,
+    },
+    /// The namespace's stored description does not read (written by an incompatible version).
+    #[error("the stored description of namespace `{namespace}` does not read: {reason}")]
+    Schema {
+        /// The namespace.
+        namespace: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// A page cursor that could not be parsed.

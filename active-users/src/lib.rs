@@ -51,12 +51,14 @@ mod buffer;
 mod client_ip;
 pub mod codec;
 mod config;
+mod core;
 mod default_entry;
 mod entry;
 mod error;
 mod extract;
 #[cfg(feature = "layer")]
 pub mod layer;
+mod reader;
 mod request;
 pub mod store;
 mod tracker;
@@ -69,18 +71,20 @@ pub use client_ip::{
     ExtractContext, IpAnonymization, IpNetwork, IpNetworkError, PeerAddr, TrustedProxies,
 };
 pub use codec::{DecodeError, EncodeError};
-pub use config::{BOT_USER_AGENTS, Config, ConfigBuilder, env};
+pub use config::{BOT_USER_AGENTS, Config, ConfigBuilder, DEFAULT_HISTORY, env};
+pub use core::{FieldInfo, HistoryPoint, UNIQUE_STANDARD_ERROR, UniqueVisitors};
 pub use default_entry::{DefaultEntry, SESSION_COOKIE, User};
 pub use entry::{ActiveUserEntry, Field};
 pub use error::{BuildError, ConfigError, CursorError, QueryError, StoreError};
 #[cfg(feature = "layer")]
 pub use layer::{ActiveUsersLayer, RecordOn};
+pub use reader::{RawEntry, RawPage, Reader};
 pub use request::RequestHead;
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
 pub use store::{MemoryStore, Store};
 pub use tracker::{ActiveEntry, Cursor, MAX_PAGE, Outcome, Page, Stats, Tracker, View};
-pub use value::FieldValue;
+pub use value::{FieldValue, ValueKind};
 
 /// The `http` crate this library is built on, re-exported so versions always match.
 pub use http;
@@ -112,6 +116,7 @@ pub mod __private {
         indexed: bool,
         grouped: bool,
         hidden: bool,
+        kind: crate::ValueKind,
     ) -> crate::Field {
         crate::Field {
             name,
@@ -119,6 +124,7 @@ pub mod __private {
             indexed,
             grouped,
             hidden,
+            kind,
         }
     }
 }

@@ -5,17 +5,18 @@ use crate::EncodeError;
 use crate::buffer::{Buffer, Member, Offer};
 use crate::client_ip::ExtractContext;
 use crate::config::Config;
+use crate::core::{Core, CoreView, FieldInfo, HistoryPoint, UniqueVisitors, to_system_time};
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
 use crate::request::RequestHead;
-use crate::store::{Position, Store, StoreFuture, Touch, WritePolicy};
+use crate::store::{Position, Store, Touch, WritePolicy};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
 /// The largest page [`View::list`] returns, whatever limit is asked for.
@@ -98,83 +99,6 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
-/// The key names of one namespace. Each shard's hash tag is the namespace (one shard) or the
-/// namespace, the shard number and a suffix chosen so that shard `i` of `n` hashes into the
-/// `i`-th of `n` equal slices of the 16,384 cluster slots: a cluster that spreads its slots
-/// evenly over its masters (as `redis-cli --cluster create` does) then spreads the shards
-/// evenly too. All of it is computed, so every app server names the same keys.
-#[derive(Debug, Clone)]
-struct Keys {
-    bases: Vec<String>,
-}
-
-impl Keys {
-    fn new(config: &Config) -> Self {
-        let (prefix, ns, n) = (&config.key_prefix, &config.namespace, config.shards);
-        let bases = (0..n)
-            .map(|i| {
-                if n == 1 {
-                    format!("{prefix}:{{{ns}}}:")
-                } else {
-                    format!("{prefix}:{{{}}}:", spread_tag(ns, i, n))
-                }
-            })
-            .collect();
-        Keys { bases }
-    }
-    fn shards(&self) -> usize {
-        self.bases.len()
-    }
-    fn active(&self, shard: usize) -> String {
-        format!("{}active", self.bases[shard])
-    }
-    fn values(&self, shard: usize, field: &str) -> String {
-        format!("{}values:{field}", self.bases[shard])
-    }
-    fn by_value(&self, shard: usize, field: &str, value: &str) -> String {
-        format!("{}by:{field}:{value}", self.bases[shard])
-    }
-}
-
-/// The hash tag of shard `shard` of `shards`: `{ns}#{shard}.{k}` with the smallest `k` whose
-/// slot lies in the shard's slice of the slot space.
-fn spread_tag(namespace: &str, shard: usize, shards: usize) -> String {
-    let low = shard * CLUSTER_SLOTS / shards;
-    let high = (shard + 1) * CLUSTER_SLOTS / shards;
-    // Each try lands in the slice with probability 1/shards; 64 times that many tries fail
-    // with a probability below e^-64.
-    (0..shards * 64)
-        .map(|k| format!("{namespace}#{shard}.{k}"))
-        .find(|tag| (low..high).contains(&(crc16(tag.as_bytes()) as usize % CLUSTER_SLOTS)))
-        .unwrap_or_else(|| format!("{namespace}#{shard}"))
-}
-
-/// The number of Redis Cluster hash slots.
-const CLUSTER_SLOTS: usize = 16_384;
-
-/// CRC-16/XMODEM, the hash Redis Cluster maps keys to slots with.
-fn crc16(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0u16, |mut crc, byte| {
-        crc ^= u16::from(*byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-        crc
-    })
-}
-
-/// 64-bit FNV-1a: a hash every app server computes the same, so an entry always goes to the
-/// same shard (std's hasher is seeded per process).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// An entry and when it was last seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -203,8 +127,8 @@ pub struct Page<E> {
 /// shards, pages go through the shards in turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cursor {
-    shard: usize,
-    position: Position,
+    pub(crate) shard: usize,
+    pub(crate) position: Position,
 }
 
 impl fmt::Display for Cursor {
@@ -243,14 +167,7 @@ impl FromStr for Cursor {
 }
 
 struct Inner<E> {
-    config: Config,
-    store: Arc<dyn Store>,
-    keys: Keys,
-    /// The active set of each shard.
-    active_keys: Vec<String>,
-    /// The position of the field whose value picks the shard: the first indexed field, so that
-    /// its distinct count is an exact sum over shards. `None`: the whole member picks it.
-    shard_field: Option<usize>,
+    core: Core,
     cx: ExtractContext,
     /// (position in the field list, name, grouped) of each indexed field.
     indexed: Vec<(usize, &'static str, bool)>,
@@ -261,6 +178,11 @@ struct Inner<E> {
     closed: AtomicBool,
     counters: Counters,
     error_log: Mutex<(Option<Instant>, u64)>,
+    /// The last minute (of the store's clock) this tracker tried to sample, plus one; 0 before
+    /// the first.
+    sampled_minute: AtomicU64,
+    /// Whether this tracker has written the namespace description yet.
+    schema_written: AtomicBool,
     _entry: PhantomData<fn() -> E>,
 }
 
@@ -309,8 +231,8 @@ impl<E> Clone for Tracker<E> {
 impl<E> fmt::Debug for Tracker<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tracker")
-            .field("namespace", &self.inner.config.namespace)
-            .field("store", &self.inner.store)
+            .field("namespace", &self.inner.core.config.namespace)
+            .field("store", &self.inner.core.store)
             .finish_non_exhaustive()
     }
 }
@@ -343,41 +265,39 @@ impl<E: ActiveUserEntry> Tracker<E> {
             .filter(|(_, f)| f.indexed)
             .map(|(i, f)| (i, f.name, f.grouped))
             .collect();
-        let keys = Keys::new(&config);
+        let fields = E::fields().iter().map(FieldInfo::from).collect();
         let inner = Arc::new(Inner {
             buffer: Mutex::new(Buffer::new(config.buffer_capacity, config.refresh_interval)),
             cx: ExtractContext::new(config.trusted_proxies.clone())
                 .with_anonymization(config.anonymization),
-            active_keys: (0..keys.shards()).map(|i| keys.active(i)).collect(),
-            shard_field: E::fields().iter().position(|f| f.indexed),
-            keys,
-            store,
             indexed,
             flush_lock: tokio::sync::Mutex::new(()),
             wake: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
             counters: Counters::default(),
             error_log: Mutex::new((None, 0)),
-            config,
+            sampled_minute: AtomicU64::new(0),
+            schema_written: AtomicBool::new(false),
+            core: Core::new(config, store, fields),
             _entry: PhantomData,
         });
         runtime.spawn(background_writer(
             Arc::downgrade(&inner),
             Arc::clone(&inner.wake),
-            inner.config.flush_interval,
+            inner.core.config.flush_interval,
         ));
         Ok(Tracker { inner })
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.inner.config
+        &self.inner.core.config
     }
 
     /// The key of each shard's active set, in shard order (for operators: `MEMORY USAGE`,
     /// `CLUSTER KEYSLOT`, monitoring).
     pub fn shard_keys(&self) -> &[String] {
-        &self.inner.active_keys
+        &self.inner.core.active_keys
     }
 
     /// The extraction context (the trusted-proxy policy) entries are extracted with.
@@ -407,7 +327,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// layer calls it before the response and `record_entry` after.
     pub(crate) fn prepare(&self, head: &RequestHead<'_>) -> Result<E, Outcome> {
         let counters = &self.inner.counters;
-        let config = &self.inner.config;
+        let config = &self.inner.core.config;
         // Without agent patterns (the default) the header is not even looked up.
         let agent_excluded = || {
             config.excludes_agents()
@@ -447,7 +367,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
         match offer {
             Offer::Queued => {
                 bump(&counters.queued, 1);
-                if pending >= self.inner.config.batch_size {
+                if pending >= self.inner.core.config.batch_size {
                     self.inner.wake.notify_one();
                 }
                 Outcome::Queued
@@ -511,7 +431,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
     }
 
     fn view(&self) -> View<'_, E> {
-        self.within(self.inner.config.window)
+        self.within(self.inner.core.config.window)
     }
 
     /// The number of active entries (user x session x IP ... combinations, as in the Python
@@ -558,6 +478,39 @@ impl<E: ActiveUserEntry> Tracker<E> {
     pub async fn last_seen(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
         self.view().last_seen(entry).await
     }
+
+    /// The active count of each minute within `span`, oldest first: one point per minute in
+    /// which some tracker of the namespace flushed (trackers flush every
+    /// [`flush_interval`](crate::ConfigBuilder::flush_interval), so a running application
+    /// samples every minute). A minute's point is the count when the first tracker got there.
+    /// One store read, linear in the points (at most 1,440 for a day).
+    ///
+    /// # Errors
+    /// [`QueryError::HistoryOff`], [`QueryError::SpanTooLong`] beyond the kept history, or the
+    /// store's failure.
+    pub async fn history(&self, span: Duration) -> Result<Vec<HistoryPoint>, QueryError> {
+        self.inner.core.history(span).await
+    }
+
+    /// The minute with the highest active count within `span`, if any was sampled.
+    ///
+    /// # Errors
+    /// As [`history`](Tracker::history).
+    pub async fn peak(&self, span: Duration) -> Result<Option<HistoryPoint>, QueryError> {
+        self.inner.core.peak(span).await
+    }
+
+    /// Unique visitors (distinct entries) within `span`, from HyperLogLog sketches: within
+    /// [`UNIQUE_STANDARD_ERROR`](crate::UNIQUE_STANDARD_ERROR) (0.81%) of the exact number as
+    /// one standard error. Spans up to an hour are counted by the minute (at most 61 sketches
+    /// per shard), longer ones by the hour (at most 25 for a day), so the span is rounded
+    /// down to the start of its first minute or hour; see [`UniqueVisitors::since`].
+    ///
+    /// # Errors
+    /// As [`history`](Tracker::history).
+    pub async fn unique(&self, span: Duration) -> Result<UniqueVisitors, QueryError> {
+        self.inner.core.unique(span).await
+    }
 }
 
 /// Queries over a chosen window; see [`Tracker::within`]. The methods are those of
@@ -582,64 +535,9 @@ impl<E> fmt::Debug for Inner<E> {
     }
 }
 
-fn to_system_time(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
-}
-
 impl<E: ActiveUserEntry> View<'_, E> {
-    async fn timed<T>(&self, future: StoreFuture<'_, T>) -> Result<T, QueryError> {
-        if self.window > self.inner.config.window {
-            return Err(QueryError::WindowTooLong {
-                asked: self.window,
-                kept: self.inner.config.window,
-            });
-        }
-        let timeout = self.inner.config.query_timeout;
-        match tokio::time::timeout(timeout, future).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(QueryError::Timeout(timeout)),
-        }
-    }
-
-    fn indexed_field(&self, field: &str) -> Result<&'static crate::Field, QueryError> {
-        let def = E::fields()
-            .iter()
-            .find(|f| f.name == field)
-            .ok_or_else(|| QueryError::UnknownField(field.to_owned()))?;
-        if def.indexed {
-            Ok(def)
-        } else {
-            Err(QueryError::NotIndexed(field.to_owned()))
-        }
-    }
-
-    /// Runs `query` on every shard at once and returns the answers in shard order.
-    async fn on_every_shard<T, F, Fut>(&self, query: F) -> Result<Vec<T>, QueryError>
-    where
-        T: Send + 'static,
-        F: Fn(Arc<dyn Store>, usize, Duration) -> Fut,
-        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
-    {
-        let shards = self.inner.keys.shards();
-        if shards == 1 {
-            let one = query(Arc::clone(&self.inner.store), 0, self.window);
-            return self.timed(Box::pin(one)).await.map(|t| vec![t]);
-        }
-        let mut set = tokio::task::JoinSet::new();
-        for shard in 0..shards {
-            let answer = query(Arc::clone(&self.inner.store), shard, self.window);
-            set.spawn(async move { (shard, answer.await) });
-        }
-        let all = async move {
-            let mut out: Vec<Option<T>> = (0..shards).map(|_| None).collect();
-            while let Some(done) = set.join_next().await {
-                let (shard, answer) =
-                    done.map_err(|_| StoreError::UnexpectedReply("a shard query was cancelled"))?;
-                out[shard] = Some(answer?);
-            }
-            Ok(out.into_iter().flatten().collect())
-        };
-        self.timed(Box::pin(all)).await
+    fn core(&self) -> CoreView<'_> {
+        self.inner.core.view(self.window)
     }
 
     /// See [`Tracker::count`].
@@ -647,18 +545,7 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count`].
     pub async fn count(&self) -> Result<u64, QueryError> {
-        self.sum_of_counts(self.inner.active_keys.clone()).await
-    }
-
-    /// The members within the window of `keys[shard]` on every shard at once, summed.
-    async fn sum_of_counts(&self, keys: Vec<String>) -> Result<u64, QueryError> {
-        let counts = self
-            .on_every_shard(move |store, shard, window| {
-                let key = keys[shard].clone();
-                async move { store.count(&key, window).await }
-            })
-            .await?;
-        Ok(counts.iter().sum())
+        self.core().count().await
     }
 
     /// See [`Tracker::count_distinct`]. For the field that picks the shard (the first indexed
@@ -668,22 +555,7 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count_distinct`].
     pub async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
-        let def = self.indexed_field(field)?;
-        let name = def.name;
-        let keys: Vec<String> = (0..self.inner.keys.shards())
-            .map(|i| self.inner.keys.values(i, name))
-            .collect();
-        let picks_shard = E::fields().iter().position(|f| f.name == name) == self.inner.shard_field;
-        if picks_shard || keys.len() == 1 {
-            return self.sum_of_counts(keys).await;
-        }
-        let values = self
-            .on_every_shard(move |store, shard, window| {
-                shard_values(store, keys[shard].clone(), window)
-            })
-            .await?;
-        let union: HashSet<String> = values.into_iter().flatten().collect();
-        Ok(union.len() as u64)
+        self.core().count_distinct(field).await
     }
 
     /// See [`Tracker::count_by`]. Reads the active values (up to 10,000 per shard) and counts
@@ -692,34 +564,7 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count_by`].
     pub async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
-        let def = self.indexed_field(field)?;
-        if !def.grouped {
-            return Err(QueryError::NotGrouped(field.to_owned()));
-        }
-        let name = def.name;
-        let keys = self.inner.keys.clone();
-        let per_shard = self
-            .on_every_shard(move |store, shard, window| {
-                let keys = keys.clone();
-                async move {
-                    let values =
-                        shard_values(Arc::clone(&store), keys.values(shard, name), window).await?;
-                    let by: Vec<String> = values
-                        .iter()
-                        .map(|v| keys.by_value(shard, name, v))
-                        .collect();
-                    let counts = store.count_each(&by, window).await?;
-                    Ok(values.into_iter().zip(counts).collect::<Vec<_>>())
-                }
-            })
-            .await?;
-        let mut sums: HashMap<String, u64> = HashMap::new();
-        for (value, n) in per_shard.into_iter().flatten() {
-            *sums.entry(value).or_default() += n;
-        }
-        let mut out: Vec<(String, u64)> = sums.into_iter().filter(|(_, n)| *n > 0).collect();
-        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(out)
+        self.core().count_by(field).await
     }
 
     /// See [`Tracker::list`].
@@ -727,36 +572,7 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::list`].
     pub async fn list(&self, limit: usize, cursor: Option<Cursor>) -> Result<Page<E>, QueryError> {
-        let limit = limit.clamp(1, MAX_PAGE);
-        let shards = self.inner.keys.shards();
-        let (mut shard, mut from) = match cursor {
-            Some(c) if c.shard < shards => (c.shard, Some(c.position)),
-            Some(c) => {
-                return Err(QueryError::Cursor(CursorError(format!(
-                    "{c} names shard {} of {shards}",
-                    c.shard
-                ))));
-            }
-            None => (0, None),
-        };
-        let store = &self.inner.store;
-        let mut raw = Vec::new();
-        let mut next = None;
-        // Fill the page from this shard, then the next ones, until it is full.
-        while shard < shards {
-            let want = limit - raw.len();
-            let page = self
-                .timed(store.range(&self.inner.active_keys[shard], self.window, from, want))
-                .await?;
-            if page.len() == want {
-                next = next_position(from, &page).map(|position| Cursor { shard, position });
-                raw.extend(page);
-                break;
-            }
-            raw.extend(page);
-            shard += 1;
-            from = None;
-        }
+        let (raw, next) = self.core().range(limit, cursor).await?;
         let mut undecodable = 0;
         let entries = raw
             .into_iter()
@@ -785,50 +601,17 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// As [`Tracker::last_seen`].
     pub async fn last_seen(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
         let member = entry.encode()?;
-        let shard = self.inner.shard_of(&member, Some(&entry.values()));
-        let store = &self.inner.store;
+        let core = &self.inner.core;
+        let shard = core.shard_of(&member, Some(&entry.values()));
         let score = self
-            .timed(store.score(&self.inner.active_keys[shard], &member, self.window))
+            .core()
+            .timed(
+                core.store
+                    .score(&core.active_keys[shard], &member, self.window),
+            )
             .await?;
         Ok(score.map(to_system_time))
     }
-}
-
-/// The active values of an indexed field in one shard (at most 10,000).
-async fn shard_values(
-    store: Arc<dyn Store>,
-    key: String,
-    window: Duration,
-) -> Result<Vec<String>, StoreError> {
-    let mut values = Vec::new();
-    let mut from = None;
-    while values.len() < 10_000 {
-        let page = store.range(&key, window, from, MAX_PAGE).await?;
-        let done = page.len() < MAX_PAGE;
-        from = next_position(from, &page);
-        values.extend(
-            page.into_iter()
-                .filter_map(|s| String::from_utf8(s.member.to_vec()).ok()),
-        );
-        if done {
-            break;
-        }
-    }
-    Ok(values)
-}
-
-/// The position after a page that started at `from`.
-fn next_position(from: Option<Position>, page: &[crate::store::Scored]) -> Option<Position> {
-    let last = page.last()?.score;
-    let same = page.iter().rev().take_while(|s| s.score == last).count() as u64;
-    let carried = match from {
-        Some(p) if p.score == last => p.skip,
-        _ => 0,
-    };
-    Some(Position {
-        score: last,
-        skip: same + carried,
-    })
 }
 
 impl<E: ActiveUserEntry> Inner<E> {
@@ -838,27 +621,13 @@ impl<E: ActiveUserEntry> Inner<E> {
         self.buffer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The shard of a member: by the value of the shard field when it has one, else by the
-    /// whole member.
-    fn shard_of(&self, member: &[u8], values: Option<&[Option<String>]>) -> usize {
-        let shards = self.keys.shards();
-        if shards == 1 {
-            return 0;
-        }
-        let key = match (self.shard_field, values) {
-            (Some(i), Some(values)) => match values.get(i) {
-                Some(Some(text)) => text.as_bytes(),
-                _ => member,
-            },
-            _ => member,
-        };
-        (fnv1a(key) % shards as u64) as usize
-    }
-
-    /// The store writes for one batch, one list per shard that has members: the active set,
-    /// and for each indexed field the set of its values and the set of entries per value.
-    fn touches(&self, batch: &[Member]) -> Vec<Vec<Touch>> {
-        let shards = self.keys.shards();
+    /// The store writes for one batch seen at `now`, one list per shard that has members: the
+    /// active set, the unique-visitor sketches, and for each indexed field the set of its
+    /// values and the set of entries per value.
+    fn touches(&self, batch: &[Member], now: u64) -> Vec<Vec<Touch>> {
+        let core = &self.core;
+        let keys = &core.keys;
+        let shards = keys.shards();
         let mut active: Vec<Vec<Member>> = vec![Vec::new(); shards];
         let mut values: Vec<BTreeMap<&str, HashSet<String>>> = vec![BTreeMap::new(); shards];
         let mut by_value: Vec<HashMap<String, Vec<Member>>> = vec![HashMap::new(); shards];
@@ -869,7 +638,7 @@ impl<E: ActiveUserEntry> Inner<E> {
             } else {
                 None
             };
-            let shard = self.shard_of(member, texts.as_deref());
+            let shard = core.shard_of(member, texts.as_deref());
             active[shard].push(Arc::clone(member));
             let Some(texts) = texts else {
                 continue;
@@ -878,7 +647,7 @@ impl<E: ActiveUserEntry> Inner<E> {
                 if let Some(Some(text)) = texts.get(index) {
                     if grouped {
                         by_value[shard]
-                            .entry(self.keys.by_value(shard, name, text))
+                            .entry(keys.by_value(shard, name, text))
                             .or_default()
                             .push(Arc::clone(member));
                     }
@@ -886,6 +655,7 @@ impl<E: ActiveUserEntry> Inner<E> {
                 }
             }
         }
+        let history = !core.config.history.is_zero();
         let mut out = Vec::new();
         for (shard, ((active, values), by_value)) in
             active.into_iter().zip(values).zip(by_value).enumerate()
@@ -893,23 +663,23 @@ impl<E: ActiveUserEntry> Inner<E> {
             if active.is_empty() {
                 continue;
             }
-            let mut touches = vec![Touch {
-                key: self.active_keys[shard].clone(),
-                members: active,
-            }];
+            let mut touches = Vec::with_capacity(3 + values.len() + by_value.len());
+            if history {
+                touches.extend(core.sketch_touches(shard, &active, now));
+            }
+            touches.push(Touch::seen(core.active_keys[shard].clone(), active));
             for (name, set) in values {
-                touches.push(Touch {
-                    key: self.keys.values(shard, name),
-                    members: set
-                        .into_iter()
+                touches.push(Touch::seen(
+                    keys.values(shard, name),
+                    set.into_iter()
                         .map(|v| Member::from(v.as_bytes()))
                         .collect(),
-                });
+                ));
             }
             touches.extend(
                 by_value
                     .into_iter()
-                    .map(|(key, members)| Touch { key, members }),
+                    .map(|(key, members)| Touch::seen(key, members)),
             );
             out.push(touches);
         }
@@ -918,11 +688,34 @@ impl<E: ActiveUserEntry> Inner<E> {
 
     async fn flush_pending(&self) -> Result<(), StoreError> {
         let _serial = self.flush_lock.lock().await;
-        let policy = WritePolicy::new(self.config.window);
-        let batch_size = self.config.batch_size;
-        let timeout = self.config.query_timeout;
-        // Flush what is pending now; under steady traffic newer records wait for the next flush.
+        let result = self.write_pending().await;
+        self.sample_if_due().await;
+        result
+    }
+
+    /// Writes what is pending now; under steady traffic newer records wait for the next flush.
+    async fn write_pending(&self) -> Result<(), StoreError> {
+        let core = &self.core;
+        let policy = WritePolicy::new(core.config.window);
+        let batch_size = core.config.batch_size;
+        let timeout = core.config.query_timeout;
         let rounds = self.lock_buffer().pending().div_ceil(batch_size);
+        if rounds == 0 {
+            return Ok(());
+        }
+        // The store's clock picks the minute and hour of the unique-visitor sketches.
+        let now = match core.now().await {
+            Ok(now) => now,
+            Err(err) => {
+                let err = match err {
+                    QueryError::Store(err) => err,
+                    _ => StoreError::Timeout(timeout),
+                };
+                bump(&self.counters.write_errors, 1);
+                self.log_error(&err);
+                return Err(err);
+            }
+        };
         // Several batches in flight, so preparing the next one overlaps the store's work on
         // the previous ones.
         let mut in_flight = tokio::task::JoinSet::new();
@@ -932,8 +725,8 @@ impl<E: ActiveUserEntry> Inner<E> {
             if batch.is_empty() {
                 break;
             }
-            let per_shard = self.touches(&batch);
-            let store = Arc::clone(&self.store);
+            let per_shard = self.touches(&batch, now);
+            let store = Arc::clone(&core.store);
             in_flight.spawn(async move {
                 // One store write per shard (each shard's keys share a cluster slot), all at
                 // once; the batch counts as written when all are. A retry rewrites all, which
@@ -967,6 +760,43 @@ impl<E: ActiveUserEntry> Inner<E> {
             self.settle(Some(done), &mut first_error);
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Once per minute of the store's clock: claims the minute for this namespace and, if this
+    /// tracker is the first there, samples the active count. Also writes the namespace
+    /// description once at start. Failures are logged and retried at the next flush; they
+    /// never fail a flush.
+    async fn sample_if_due(&self) {
+        let core = &self.core;
+        if !self.schema_written.load(Ordering::Acquire) {
+            match core.write_schema().await {
+                Ok(()) => self.schema_written.store(true, Ordering::Release),
+                Err(err) => return self.log_query_error(&err),
+            }
+        }
+        let now = match core.now().await {
+            Ok(now) => now,
+            Err(err) => return self.log_query_error(&err),
+        };
+        let due = now / 60_000 + 1;
+        let before = self.sampled_minute.load(Ordering::Acquire);
+        if before >= due {
+            return;
+        }
+        self.sampled_minute.store(due, Ordering::Release);
+        if let Err(err) = core.sample(now).await {
+            // Try again at the next flush.
+            self.sampled_minute.store(before, Ordering::Release);
+            self.log_query_error(&err);
+        }
+    }
+
+    fn log_query_error(&self, err: &QueryError) {
+        match err {
+            QueryError::Store(err) => self.log_error(err),
+            QueryError::Timeout(t) => self.log_error(&StoreError::Timeout(*t)),
+            other => tracing::warn!(error = %other, "active-users: cannot sample history"),
+        }
     }
 
     /// Books the outcome of one batch write: written, or back into the buffer.
@@ -1040,14 +870,6 @@ async fn background_writer<E: ActiveUserEntry>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Scored;
-
-    fn scored(score: u64) -> Scored {
-        Scored {
-            member: vec![],
-            score,
-        }
-    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
@@ -1077,43 +899,5 @@ mod tests {
         ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn crc16_matches_redis_cluster() {
-        // CLUSTER KEYSLOT values reported by Redis.
-        assert_eq!(crc16(b"123456789"), 0x31C3);
-        assert_eq!(crc16(b"foo") as usize % CLUSTER_SLOTS, 12182);
-        assert_eq!(crc16(b"bar") as usize % CLUSTER_SLOTS, 5061);
-    }
-
-    #[test]
-    fn shard_tags_spread_over_the_slot_space() {
-        for shards in [2, 3, 8, 100] {
-            for shard in 0..shards {
-                let tag = spread_tag("shop", shard, shards);
-                let slot = crc16(tag.as_bytes()) as usize % CLUSTER_SLOTS;
-                assert!(
-                    (shard * CLUSTER_SLOTS / shards..(shard + 1) * CLUSTER_SLOTS / shards)
-                        .contains(&slot),
-                    "{tag} -> {slot}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn next_position_counts_members_sharing_the_last_score() {
-        let page = [scored(1), scored(2), scored(2)];
-        assert_eq!(
-            next_position(None, &page),
-            Some(Position { score: 2, skip: 2 })
-        );
-        let same = [scored(5), scored(5)];
-        let from = Some(Position { score: 5, skip: 4 });
-        assert_eq!(
-            next_position(from, &same),
-            Some(Position { score: 5, skip: 6 })
-        );
     }
 }

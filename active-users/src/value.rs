@@ -41,6 +41,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     note = "fields hold String, integers, bool, IpAddr, Uuid (feature `uuid`) or a type that implements `FieldValue`"
 )]
 pub trait FieldValue: Sized {
+    /// How the stored form reads without the type: what lets a program that does not know your
+    /// entry type (the `active-users` command, a [`Reader`](crate::Reader)) show the value.
+    /// Defaults to [`ValueKind::Text`], which is right when `encode` is left as it is; a type
+    /// that writes its own binary form says [`ValueKind::Opaque`].
+    const KIND: ValueKind = ValueKind::Text;
+
     /// Parses request text (a header, cookie or query value). `None` makes the field absent.
     fn parse(text: &str) -> Option<Self>;
 
@@ -61,6 +67,7 @@ pub trait FieldValue: Sized {
 }
 
 impl FieldValue for String {
+    const KIND: ValueKind = ValueKind::Text;
     fn parse(text: &str) -> Option<Self> {
         Some(text.to_owned())
     }
@@ -76,6 +83,7 @@ impl FieldValue for String {
 }
 
 impl FieldValue for bool {
+    const KIND: ValueKind = ValueKind::Bool;
     fn parse(text: &str) -> Option<Self> {
         match text {
             "true" | "1" => Some(true),
@@ -109,6 +117,7 @@ fn decode_varint(bytes: &[u8]) -> Option<u64> {
 macro_rules! unsigned_value {
     ($($t:ty),*) => {$(
         impl FieldValue for $t {
+            const KIND: ValueKind = ValueKind::Unsigned;
             fn parse(text: &str) -> Option<Self> {
                 text.parse().ok()
             }
@@ -128,6 +137,7 @@ macro_rules! unsigned_value {
 macro_rules! signed_value {
     ($($t:ty),*) => {$(
         impl FieldValue for $t {
+            const KIND: ValueKind = ValueKind::Signed;
             fn parse(text: &str) -> Option<Self> {
                 text.parse().ok()
             }
@@ -152,6 +162,7 @@ unsigned_value!(u8, u16, u32, u64, usize);
 signed_value!(i8, i16, i32, i64, isize);
 
 impl FieldValue for u128 {
+    const KIND: ValueKind = ValueKind::Unsigned128;
     fn parse(text: &str) -> Option<Self> {
         text.parse().ok()
     }
@@ -167,6 +178,7 @@ impl FieldValue for u128 {
 }
 
 impl FieldValue for i128 {
+    const KIND: ValueKind = ValueKind::Signed128;
     fn parse(text: &str) -> Option<Self> {
         text.parse().ok()
     }
@@ -182,6 +194,7 @@ impl FieldValue for i128 {
 }
 
 impl FieldValue for IpAddr {
+    const KIND: ValueKind = ValueKind::Ip;
     fn parse(text: &str) -> Option<Self> {
         text.parse().ok()
     }
@@ -205,6 +218,7 @@ impl FieldValue for IpAddr {
 
 #[cfg(feature = "uuid")]
 impl FieldValue for uuid::Uuid {
+    const KIND: ValueKind = ValueKind::Uuid;
     fn parse(text: &str) -> Option<Self> {
         uuid::Uuid::try_parse(text).ok()
     }
@@ -216,6 +230,101 @@ impl FieldValue for uuid::Uuid {
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
         uuid::Uuid::from_slice(bytes).ok()
+    }
+}
+
+/// How a field's stored form reads, without its Rust type; see [`FieldValue::KIND`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ValueKind {
+    /// UTF-8 text (`String`, and the default for your own types).
+    Text,
+    /// One byte, 0 or 1.
+    Bool,
+    /// An unsigned LEB128 integer (`u8` to `u64`, `usize`).
+    Unsigned,
+    /// A zigzag LEB128 integer (`i8` to `i64`, `isize`).
+    Signed,
+    /// 16 big-endian bytes (`u128`).
+    Unsigned128,
+    /// 16 big-endian bytes (`i128`).
+    Signed128,
+    /// 4 or 16 bytes (`IpAddr`).
+    Ip,
+    /// 16 bytes (`uuid::Uuid`).
+    Uuid,
+    /// Bytes only the type can read; shown in hexadecimal.
+    Opaque,
+}
+
+impl ValueKind {
+    /// The name used in stored schemas: `text`, `bool`, `unsigned`, `signed`, `u128`, `i128`,
+    /// `ip`, `uuid` or `opaque`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueKind::Text => "text",
+            ValueKind::Bool => "bool",
+            ValueKind::Unsigned => "unsigned",
+            ValueKind::Signed => "signed",
+            ValueKind::Unsigned128 => "u128",
+            ValueKind::Signed128 => "i128",
+            ValueKind::Ip => "ip",
+            ValueKind::Uuid => "uuid",
+            ValueKind::Opaque => "opaque",
+        }
+    }
+
+    /// The kind of a name written by [`as_str`](ValueKind::as_str); an unknown name (from a
+    /// newer version) reads as `Opaque`.
+    pub fn from_name(name: &str) -> Self {
+        [
+            ValueKind::Text,
+            ValueKind::Bool,
+            ValueKind::Unsigned,
+            ValueKind::Signed,
+            ValueKind::Unsigned128,
+            ValueKind::Signed128,
+            ValueKind::Ip,
+            ValueKind::Uuid,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+        .unwrap_or(ValueKind::Opaque)
+    }
+
+    /// The text of a stored value of this kind. Bytes that do not read as the kind are shown in
+    /// hexadecimal (`0x…`), so nothing is hidden or lost.
+    pub fn render(self, bytes: &[u8]) -> String {
+        fn text<T: FieldValue>(bytes: &[u8]) -> Option<String> {
+            let mut out = String::new();
+            T::decode(bytes)?.write_text(&mut out);
+            Some(out)
+        }
+        let shown = match self {
+            ValueKind::Text => text::<String>(bytes),
+            ValueKind::Bool => text::<bool>(bytes),
+            ValueKind::Unsigned => text::<u64>(bytes),
+            ValueKind::Signed => text::<i64>(bytes),
+            ValueKind::Unsigned128 => text::<u128>(bytes),
+            ValueKind::Signed128 => text::<i128>(bytes),
+            ValueKind::Ip => text::<IpAddr>(bytes),
+            ValueKind::Uuid => <[u8; 16]>::try_from(bytes).ok().map(|b| {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &hex[..8],
+                    &hex[8..12],
+                    &hex[12..16],
+                    &hex[16..20],
+                    &hex[20..]
+                )
+            }),
+            ValueKind::Opaque => None,
+        };
+        shown.unwrap_or_else(|| {
+            let hex: String = bytes.iter().map(|x| format!("{x:02x}")).collect();
+            format!("0x{hex}")
+        })
     }
 }
 

@@ -382,14 +382,14 @@ async fn undecodable_members_are_skipped_and_counted(backend: Backend) {
     tracker.flush().await.expect("flush");
     // Another version or corruption put members here that are not DefaultEntry members.
     let key = tracker.shard_keys()[0].clone();
-    let junk = Touch {
+    let junk = Touch::seen(
         key,
-        members: vec![
+        vec![
             Member::from(&b"\xff\x00junk"[..]),
             Member::from(&b""[..]),
             Member::from(&b"\x01\x05ab"[..]),
         ],
-    };
+    );
     backend
         .store()
         .touch(

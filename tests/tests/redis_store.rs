@@ -113,13 +113,7 @@ async fn each_write_trims_a_bounded_number_of_stale_members() {
         .map(|i| Member::from(&i.to_be_bytes()[..]))
         .collect();
     store
-        .touch(
-            &[Touch {
-                key: key.clone(),
-                members,
-            }],
-            policy,
-        )
+        .touch(&[Touch::seen(key.clone(), members)], policy)
         .await
         .expect("write");
     assert_eq!(
@@ -128,10 +122,7 @@ async fn each_write_trims_a_bounded_number_of_stale_members() {
     );
     tokio::time::sleep(window + Duration::from_millis(50)).await;
 
-    let fresh = Touch {
-        key: key.clone(),
-        members: vec![Member::from(&b"fresh"[..])],
-    };
+    let fresh = Touch::seen(key.clone(), vec![Member::from(&b"fresh"[..])]);
     store
         .touch(std::slice::from_ref(&fresh), policy)
         .await

@@ -1,14 +1,17 @@
 //! [`MemoryStore`]: the embedded store, for one process, tests and demos.
 
-use super::{Position, Scored, Store, StoreFuture, Touch, WritePolicy};
-use std::collections::{BTreeSet, HashMap};
+use super::hll::Hll;
+use super::{Position, Sample, Scored, SetKind, Store, StoreFuture, Touch, WritePolicy};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An in-process store: the same semantics as Redis, kept in this process's memory.
 ///
 /// Cloning it gives another handle to the same data, so two trackers built on clones share
-/// entries as two app servers sharing one Redis would. Its clock is the process clock.
+/// entries as two app servers sharing one Redis would. Its clock is the process clock, or a
+/// [`ManualClock`] that tests move by hand ([`MemoryStore::with_clock`]).
 ///
 /// # Examples
 ///
@@ -22,7 +25,79 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    sets: Arc<Mutex<HashMap<String, ZSet>>>,
+    state: Arc<Mutex<State>>,
+    clock: Option<ManualClock>,
+}
+
+/// Everything a memory store holds; each kind of structure has its own key space.
+#[derive(Debug, Default)]
+struct State {
+    sets: HashMap<String, ZSet>,
+    sketches: HashMap<String, Expiring<Hll>>,
+    series: HashMap<String, Expiring<BTreeMap<u64, u64>>>,
+    values: HashMap<String, Expiring<Vec<u8>>>,
+}
+
+#[derive(Debug, Default)]
+struct Expiring<T> {
+    value: T,
+    expires_at: u64,
+}
+
+/// Removes the expired entries of `map`: a sweep over the map, as every write does.
+fn sweep<T>(map: &mut HashMap<String, Expiring<T>>, now: u64) {
+    map.retain(|_, e| e.expires_at > now);
+}
+
+/// A clock for tests: it stands still until moved. Clones share the time.
+///
+/// # Examples
+///
+/// ```
+/// use active_users::store::ManualClock;
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+/// clock.advance(Duration::from_secs(60));
+/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_800_000_060));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    ms: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock showing `start` (whole milliseconds).
+    pub fn new(start: SystemTime) -> Self {
+        ManualClock {
+            ms: Arc::new(AtomicU64::new(system_ms(start))),
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.ms.fetch_add(by, Ordering::SeqCst);
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, to: SystemTime) {
+        self.ms.store(system_ms(to), Ordering::SeqCst);
+    }
+
+    /// The time it shows.
+    pub fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.ms.load(Ordering::SeqCst))
+    }
+
+    fn ms(&self) -> u64 {
+        self.ms.load(Ordering::SeqCst)
+    }
+}
+
+fn system_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[derive(Debug, Default)]
@@ -58,14 +133,12 @@ impl ZSet {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn cutoff(now: u64, window: Duration) -> u64 {
-    now.saturating_sub(u64::try_from(window.as_millis()).unwrap_or(u64::MAX))
+    now.saturating_sub(ms(window))
 }
 
 impl MemoryStore {
@@ -74,10 +147,30 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, ZSet>> {
+    /// An empty store whose clock is `clock`: expiry, windows and history follow it, not the
+    /// process clock.
+    pub fn with_clock(clock: ManualClock) -> Self {
+        MemoryStore {
+            state: Arc::default(),
+            clock: Some(clock),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        match &self.clock {
+            Some(clock) => clock.ms(),
+            None => system_ms(SystemTime::now()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a set half-updated in a way that
         // matters more than losing the whole store would, so keep serving.
-        self.sets.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_sets(&self) -> (MutexGuard<'_, State>, u64) {
+        (self.lock(), self.now_ms())
     }
 
     /// The live set at `key`, dropping it first if it has expired.
@@ -95,36 +188,45 @@ fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
 
 impl Store for MemoryStore {
     fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()> {
-        let now = now_ms();
-        let ttl = u64::try_from(policy.key_ttl.as_millis()).unwrap_or(u64::MAX);
-        let mut sets = self.lock();
-        sets.retain(|_, set| set.expires_at > now);
+        let (mut state, now) = self.lock_sets();
+        let ttl = ms(policy.key_ttl);
+        state.sets.retain(|_, set| set.expires_at > now);
+        sweep(&mut state.sketches, now);
         for touch in touches {
-            let set = sets.entry(touch.key.clone()).or_default();
-            for member in &touch.members {
-                set.add(member.as_ref(), now);
+            match touch.kind {
+                SetKind::Windowed => {
+                    let set = state.sets.entry(touch.key.clone()).or_default();
+                    for member in &touch.members {
+                        set.add(member.as_ref(), now);
+                    }
+                    set.trim(cutoff(now, policy.window), policy.trim_limit);
+                    set.expires_at = now.saturating_add(ttl);
+                }
+                SetKind::Sketch { ttl } => {
+                    let sketch = state.sketches.entry(touch.key.clone()).or_default();
+                    for member in &touch.members {
+                        sketch.value.add(member);
+                    }
+                    sketch.expires_at = now.saturating_add(ms(ttl));
+                }
             }
-            set.trim(cutoff(now, policy.window), policy.trim_limit);
-            set.expires_at = now.saturating_add(ttl);
         }
         ready(())
     }
 
     fn count<'a>(&'a self, key: &'a str, window: Duration) -> StoreFuture<'a, u64> {
-        let now = now_ms();
-        let mut sets = self.lock();
-        let n = Self::live(&mut sets, key, now).map_or(0, |s| s.count_since(cutoff(now, window)));
+        let (mut state, now) = self.lock_sets();
+        let sets = &mut state.sets;
+        let n = Self::live(sets, key, now).map_or(0, |s| s.count_since(cutoff(now, window)));
         ready(n)
     }
 
     fn count_each<'a>(&'a self, keys: &'a [String], window: Duration) -> StoreFuture<'a, Vec<u64>> {
-        let now = now_ms();
-        let mut sets = self.lock();
+        let (mut state, now) = self.lock_sets();
+        let sets = &mut state.sets;
         let counts = keys
             .iter()
-            .map(|key| {
-                Self::live(&mut sets, key, now).map_or(0, |s| s.count_since(cutoff(now, window)))
-            })
+            .map(|key| Self::live(sets, key, now).map_or(0, |s| s.count_since(cutoff(now, window))))
             .collect();
         ready(counts)
     }
@@ -136,14 +238,14 @@ impl Store for MemoryStore {
         from: Option<Position>,
         limit: usize,
     ) -> StoreFuture<'a, Vec<Scored>> {
-        let now = now_ms();
+        let (mut state, now) = self.lock_sets();
+        let sets = &mut state.sets;
         let low = cutoff(now, window);
         let (start, skip) = match from {
             Some(p) if p.score >= low => (p.score, p.skip),
             _ => (low, 0),
         };
-        let mut sets = self.lock();
-        let page = Self::live(&mut sets, key, now).map_or_else(Vec::new, |set| {
+        let page = Self::live(sets, key, now).map_or_else(Vec::new, |set| {
             set.order
                 .range((start, Vec::new())..)
                 .skip(usize::try_from(skip).unwrap_or(usize::MAX))
@@ -163,11 +265,97 @@ impl Store for MemoryStore {
         member: &'a [u8],
         window: Duration,
     ) -> StoreFuture<'a, Option<u64>> {
-        let now = now_ms();
-        let mut sets = self.lock();
-        let score = Self::live(&mut sets, key, now)
+        let (mut state, now) = self.lock_sets();
+        let sets = &mut state.sets;
+        let score = Self::live(sets, key, now)
             .and_then(|set| set.scores.get(member).copied())
             .filter(|score| *score >= cutoff(now, window));
         ready(score)
+    }
+
+    fn now<'a>(&'a self, _key: &'a str) -> StoreFuture<'a, u64> {
+        ready(self.now_ms())
+    }
+
+    fn claim<'a>(&'a self, key: &'a str, slot: u64, ttl: Duration) -> StoreFuture<'a, bool> {
+        let (mut state, now) = self.lock_sets();
+        sweep(&mut state.values, now);
+        let current = state.values.get(key).and_then(|e| {
+            std::str::from_utf8(&e.value)
+                .ok()
+                .and_then(|t| t.parse::<u64>().ok())
+        });
+        let won = current.is_none_or(|c| c < slot);
+        if won {
+            state.values.insert(
+                key.to_owned(),
+                Expiring {
+                    value: slot.to_string().into_bytes(),
+                    expires_at: now.saturating_add(ms(ttl)),
+                },
+            );
+        }
+        ready(won)
+    }
+
+    fn add_sample<'a>(
+        &'a self,
+        key: &'a str,
+        sample: Sample,
+        keep: Duration,
+    ) -> StoreFuture<'a, ()> {
+        let (mut state, now) = self.lock_sets();
+        sweep(&mut state.series, now);
+        let series = state.series.entry(key.to_owned()).or_default();
+        let value = series.value.entry(sample.at).or_default();
+        *value = (*value).max(sample.value);
+        let oldest = sample.at.saturating_sub(ms(keep));
+        series.value = series.value.split_off(&oldest);
+        series.expires_at = now.saturating_add(ms(keep));
+        ready(())
+    }
+
+    fn samples<'a>(&'a self, key: &'a str, since: u64) -> StoreFuture<'a, Vec<Sample>> {
+        let (mut state, now) = self.lock_sets();
+        sweep(&mut state.series, now);
+        let samples = state.series.get(key).map_or_else(Vec::new, |series| {
+            series
+                .value
+                .range(since..)
+                .map(|(&at, &value)| Sample { at, value })
+                .collect()
+        });
+        ready(samples)
+    }
+
+    fn sketch_count<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, u64> {
+        let (mut state, now) = self.lock_sets();
+        sweep(&mut state.sketches, now);
+        let mut union = Hll::default();
+        for key in keys {
+            if let Some(sketch) = state.sketches.get(key) {
+                union.merge(&sketch.value);
+            }
+        }
+        ready(union.estimate())
+    }
+
+    fn put<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
+        let (mut state, now) = self.lock_sets();
+        sweep(&mut state.values, now);
+        state.values.insert(
+            key.to_owned(),
+            Expiring {
+                value: value.to_vec(),
+                expires_at: now.saturating_add(ms(ttl)),
+            },
+        );
+        ready(())
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let (mut state, now) = self.lock_sets();
+        sweep(&mut state.values, now);
+        ready(state.values.get(key).map(|e| e.value.clone()))
     }
 }

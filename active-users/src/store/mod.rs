@@ -15,11 +15,12 @@
 //! never enter into it, so a skewed app server cannot make its users look older or newer
 //! than the others.
 
+mod hll;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub use self::memory::MemoryStore;
+pub use self::memory::{ManualClock, MemoryStore};
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
 
@@ -42,6 +43,44 @@ pub struct Touch {
     pub key: String,
     /// The members seen.
     pub members: Vec<Member>,
+    /// What kind of set the key holds.
+    pub kind: SetKind,
+}
+
+impl Touch {
+    /// Members seen now in a windowed sorted set.
+    pub fn seen(key: String, members: Vec<Member>) -> Self {
+        Touch {
+            key,
+            members,
+            kind: SetKind::Windowed,
+        }
+    }
+
+    /// Members added to a HyperLogLog sketch that expires `ttl` after its last write.
+    pub fn sketch(key: String, members: Vec<Member>, ttl: Duration) -> Self {
+        Touch {
+            key,
+            members,
+            kind: SetKind::Sketch { ttl },
+        }
+    }
+}
+
+/// The kind of set a [`Touch`] writes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SetKind {
+    /// A sorted set of members scored with the time they were last seen, trimmed and expired
+    /// by the write's [`WritePolicy`].
+    #[default]
+    Windowed,
+    /// A HyperLogLog (Redis `PFADD`): counts distinct members approximately, in at most 12 KiB
+    /// (16 KiB in memory) whatever their number.
+    Sketch {
+        /// The sketch expires this long after its last write.
+        ttl: Duration,
+    },
 }
 
 /// The policy of a write: how long members count, how long keys live, how much to trim.
@@ -92,11 +131,22 @@ pub struct Scored {
     pub score: u64,
 }
 
-/// A store of windowed sorted sets. Implemented by [`MemoryStore`] and `RedisStore`; implement
-/// it to keep entries elsewhere.
+/// One point of a time series: a value at a time (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sample {
+    /// When, by the store's clock.
+    pub at: u64,
+    /// The value.
+    pub value: u64,
+}
+
+/// A store of windowed sorted sets, plus the few small structures history needs: sketches,
+/// series, claims and values. Implemented by [`MemoryStore`] and `RedisStore`; implement it to
+/// keep entries elsewhere.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
-    /// Marks the members as seen now, trims stale members of the touched keys (at most
-    /// `policy.trim_limit` per key) and refreshes their expiry.
+    /// Marks the members as seen now, trims stale members of the touched windowed keys (at most
+    /// `policy.trim_limit` per key) and refreshes their expiry; adds the members of sketch
+    /// touches to their sketches.
     fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()>;
 
     /// The number of members of `key` seen within `window`.
@@ -122,4 +172,35 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         member: &'a [u8],
         window: Duration,
     ) -> StoreFuture<'a, Option<u64>>;
+
+    /// The store's clock, in milliseconds since the Unix epoch. `key` names where to ask (on a
+    /// cluster, the node that owns its slot).
+    fn now<'a>(&'a self, key: &'a str) -> StoreFuture<'a, u64>;
+
+    /// Sets `key` to `slot` if it holds a smaller number or nothing, and says whether it did:
+    /// of many app servers claiming the same slot, exactly one gets `true`. The key expires
+    /// after `ttl`.
+    fn claim<'a>(&'a self, key: &'a str, slot: u64, ttl: Duration) -> StoreFuture<'a, bool>;
+
+    /// Appends a sample to the series at `key`, drops the samples older than `keep` before it,
+    /// and makes the series expire `keep` after this write.
+    fn add_sample<'a>(
+        &'a self,
+        key: &'a str,
+        sample: Sample,
+        keep: Duration,
+    ) -> StoreFuture<'a, ()>;
+
+    /// The samples of the series at `key` taken at or after `since`, oldest first.
+    fn samples<'a>(&'a self, key: &'a str, since: u64) -> StoreFuture<'a, Vec<Sample>>;
+
+    /// The estimated number of distinct members of the union of the sketches at `keys` (which
+    /// share one cluster slot). Missing keys count as empty.
+    fn sketch_count<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, u64>;
+
+    /// Stores `value` at `key` for `ttl`.
+    fn put<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()>;
+
+    /// The value at `key`, if any.
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
 }

@@ -1,6 +1,6 @@
 //! [`RedisStore`]: the shared store, on a standalone Redis server (Redis 6.2 or later).
 
-use super::{Position, Scored, Store, StoreFuture, Touch, WritePolicy};
+use super::{Position, Sample, Scored, SetKind, Store, StoreFuture, Touch, WritePolicy};
 use crate::error::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -77,6 +77,21 @@ if score and tonumber(score) >= now - tonumber(ARGV[1]) then
   return tostring(score)
 end
 return false
+",
+    )
+});
+
+/// Sets KEYS[1] to ARGV[1] (for ARGV[2] ms) if it holds a smaller number or nothing; 1 if it
+/// did. Atomic, so of many app servers claiming one minute exactly one wins.
+static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
 ",
     )
 });
@@ -304,8 +319,26 @@ impl Store for RedisStore {
             // One round trip: the ZADDs, the expiries, and one bounded trim of every key.
             let mut pipe = redis::pipe();
             let mut trim = redis::cmd("EVAL");
-            trim.arg(TRIM).arg(touches.len());
+            let windowed = touches
+                .iter()
+                .filter(|t| t.kind == SetKind::Windowed)
+                .count();
+            trim.arg(TRIM).arg(windowed);
             for touch in &touches {
+                if let SetKind::Sketch { ttl } = touch.kind {
+                    for chunk in touch.members.chunks(ZADD_CHUNK) {
+                        let pfadd = pipe.cmd("PFADD").arg(&touch.key);
+                        for member in chunk {
+                            pfadd.arg(member.as_ref());
+                        }
+                        pfadd.ignore();
+                    }
+                    pipe.cmd("PEXPIRE")
+                        .arg(&touch.key)
+                        .arg(ms(ttl).max(1))
+                        .ignore();
+                    continue;
+                }
                 for chunk in touch.members.chunks(ZADD_CHUNK) {
                     let zadd = pipe.cmd("ZADD").arg(&touch.key);
                     for member in chunk {
@@ -320,7 +353,9 @@ impl Store for RedisStore {
                 trim.arg(&touch.key);
             }
             trim.arg(ms(policy.window)).arg(policy.trim_limit.max(1));
-            pipe.add_command(trim).ignore();
+            if windowed > 0 {
+                pipe.add_command(trim).ignore();
+            }
             let mut conn = self.conn.clone();
             pipe.query_async::<()>(&mut conn).await?;
             Ok(())
@@ -400,6 +435,113 @@ impl Store for RedisStore {
             let mut conn = self.conn.clone();
             let score: Option<String> = invocation.invoke_async(&mut conn).await?;
             score.as_deref().map(parse_score).transpose()
+        })
+    }
+
+    fn now<'a>(&'a self, key: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(self.server_now(key))
+    }
+
+    fn claim<'a>(&'a self, key: &'a str, slot: u64, ttl: Duration) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut invocation = CLAIM.key(key);
+            invocation.arg(slot).arg(ms(ttl).max(1));
+            let mut conn = self.conn.clone();
+            let won: i64 = invocation.invoke_async(&mut conn).await?;
+            Ok(won == 1)
+        })
+    }
+
+    fn add_sample<'a>(
+        &'a self,
+        key: &'a str,
+        sample: Sample,
+        keep: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            // A sorted set scored by time; the member carries the time too, so that two
+            // samples of one minute stay two members (the reader keeps the larger).
+            let oldest = sample.at.saturating_sub(ms(keep));
+            let mut conn = self.conn.clone();
+            redis::pipe()
+                .cmd("ZADD")
+                .arg(key)
+                .arg(sample.at)
+                .arg(format!("{}:{}", sample.at, sample.value))
+                .ignore()
+                .cmd("ZREMRANGEBYSCORE")
+                .arg(key)
+                .arg("-inf")
+                .arg(format!("({oldest}"))
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(key)
+                .arg(ms(keep).max(1))
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn samples<'a>(&'a self, key: &'a str, since: u64) -> StoreFuture<'a, Vec<Sample>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(since)
+                .arg("+inf")
+                .arg("BYSCORE")
+                .query_async(&mut conn)
+                .await?;
+            let mut out: Vec<Sample> = Vec::with_capacity(members.len());
+            for member in members {
+                let (at, value) = member
+                    .split_once(':')
+                    .and_then(|(a, v)| Some((a.parse().ok()?, v.parse().ok()?)))
+                    .ok_or(StoreError::UnexpectedReply(
+                        "a history sample that is not at:value",
+                    ))?;
+                match out.last_mut() {
+                    Some(last) if last.at == at => last.value = last.value.max(value),
+                    _ => out.push(Sample { at, value }),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn sketch_count<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(0);
+            }
+            let mut conn = self.conn.clone();
+            Ok(redis::cmd("PFCOUNT")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await?)
+        })
+    }
+
+    fn put<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ms(ttl).max(1))
+                .query_async::<()>(&mut conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
         })
     }
 }

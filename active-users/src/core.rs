@@ -1,0 +1,747 @@
+//! What a [`Tracker`](crate::Tracker) and a [`Reader`](crate::Reader) share: the key names of a
+//! namespace, its field list, and every query that needs no entry type.
+//!
+//! **History.** Once a minute, the first tracker of a namespace to flush in that minute
+//! claims it (one atomic `claim` on the store), counts the active entries and appends the
+//! count to the namespace's series: many app servers do one sample per minute between them.
+//! Unique visitors are counted in HyperLogLog sketches, one per shard per minute (kept 61
+//! minutes) and one per shard per hour (kept for the history span); a member always goes to
+//! the same shard, so the shards' sets are disjoint and their estimates add up.
+
+use crate::config::Config;
+use crate::entry::Field;
+use crate::error::{CursorError, QueryError, StoreError};
+use crate::store::{Member, Position, Sample, Scored, Store, StoreFuture, Touch};
+use crate::tracker::{Cursor, MAX_PAGE};
+use crate::value::ValueKind;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The standard error of a unique-visitor count: 1.04 / √16384, about 0.81%, for the 2^14
+/// registers of Redis's HyperLogLog (and of [`MemoryStore`](crate::MemoryStore)'s).
+pub const UNIQUE_STANDARD_ERROR: f64 = 0.0081;
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 3_600_000;
+
+/// Minute sketches cover the last hour; they live a little longer than that.
+const MINUTE_SKETCH_TTL: Duration = Duration::from_secs(62 * 60);
+
+/// The version of the stored namespace description.
+const SCHEMA_VERSION: u64 = 1;
+
+/// One field of a namespace as stored in its description, for programs that do not have the
+/// entry type ([`Reader::fields`](crate::Reader::fields)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FieldInfo {
+    /// The stored name.
+    pub name: String,
+    /// How its values read.
+    pub kind: ValueKind,
+    /// Whether it may be absent.
+    pub optional: bool,
+    /// Whether distinct counts are kept.
+    pub indexed: bool,
+    /// Whether per-value counts are kept.
+    pub grouped: bool,
+    /// Whether the JSON API hides it.
+    pub hidden: bool,
+}
+
+impl From<&Field> for FieldInfo {
+    fn from(f: &Field) -> Self {
+        FieldInfo {
+            name: f.name.to_owned(),
+            kind: f.kind,
+            optional: f.optional,
+            indexed: f.indexed,
+            grouped: f.grouped,
+            hidden: f.hidden,
+        }
+    }
+}
+
+/// The active count at one minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct HistoryPoint {
+    /// The start of the minute.
+    pub at: SystemTime,
+    /// The active entries (as [`Tracker::count`](crate::Tracker::count)) when the minute was
+    /// sampled.
+    pub active: u64,
+}
+
+/// Unique visitors over a span, estimated with HyperLogLog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct UniqueVisitors {
+    /// Distinct entries seen since `since`, within [`UNIQUE_STANDARD_ERROR`] (one standard
+    /// error) of the exact number.
+    pub visitors: u64,
+    /// The start of the first bucket counted: the span asked for, rounded down to the minute
+    /// (spans up to an hour) or to the hour (longer spans).
+    pub since: SystemTime,
+}
+
+/// The key names of one namespace. Each shard's hash tag is the namespace (one shard) or the
+/// namespace, the shard number and a suffix chosen so that shard `i` of `n` hashes into the
+/// `i`-th of `n` equal slices of the 16,384 cluster slots: a cluster that spreads its slots
+/// evenly over its masters (as `redis-cli --cluster create` does) then spreads the shards
+/// evenly too. All of it is computed, so every app server names the same keys. Keys of the
+/// whole namespace (its description and history) use the namespace itself as their tag,
+/// whatever the number of shards, so a reader finds them before it knows that number.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    bases: Vec<String>,
+    namespace_base: String,
+}
+
+impl Keys {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self::with_shards(config, config.shards)
+    }
+
+    pub(crate) fn with_shards(config: &Config, n: usize) -> Self {
+        let (prefix, ns) = (&config.key_prefix, &config.namespace);
+        let bases = (0..n)
+            .map(|i| {
+                if n == 1 {
+                    format!("{prefix}:{{{ns}}}:")
+                } else {
+                    format!("{prefix}:{{{}}}:", spread_tag(ns, i, n))
+                }
+            })
+            .collect();
+        Keys {
+            bases,
+            namespace_base: format!("{prefix}:{{{ns}}}:"),
+        }
+    }
+    pub(crate) fn shards(&self) -> usize {
+        self.bases.len()
+    }
+    pub(crate) fn active(&self, shard: usize) -> String {
+        format!("{}active", self.bases[shard])
+    }
+    pub(crate) fn values(&self, shard: usize, field: &str) -> String {
+        format!("{}values:{field}", self.bases[shard])
+    }
+    pub(crate) fn by_value(&self, shard: usize, field: &str, value: &str) -> String {
+        format!("{}by:{field}:{value}", self.bases[shard])
+    }
+    pub(crate) fn unique_minute(&self, shard: usize, minute: u64) -> String {
+        format!("{}unique:m:{minute}", self.bases[shard])
+    }
+    pub(crate) fn unique_hour(&self, shard: usize, hour: u64) -> String {
+        format!("{}unique:h:{hour}", self.bases[shard])
+    }
+    pub(crate) fn schema(&self) -> String {
+        format!("{}schema", self.namespace_base)
+    }
+    pub(crate) fn history(&self) -> String {
+        format!("{}history", self.namespace_base)
+    }
+    pub(crate) fn sampled(&self) -> String {
+        format!("{}sampled", self.namespace_base)
+    }
+}
+
+/// The hash tag of shard `shard` of `shards`: `{ns}#{shard}.{k}` with the smallest `k` whose
+/// slot lies in the shard's slice of the slot space.
+pub(crate) fn spread_tag(namespace: &str, shard: usize, shards: usize) -> String {
+    let low = shard * CLUSTER_SLOTS / shards;
+    let high = (shard + 1) * CLUSTER_SLOTS / shards;
+    // Each try lands in the slice with probability 1/shards; 64 times that many tries fail
+    // with a probability below e^-64.
+    (0..shards * 64)
+        .map(|k| format!("{namespace}#{shard}.{k}"))
+        .find(|tag| (low..high).contains(&(crc16(tag.as_bytes()) as usize % CLUSTER_SLOTS)))
+        .unwrap_or_else(|| format!("{namespace}#{shard}"))
+}
+
+/// The number of Redis Cluster hash slots.
+pub(crate) const CLUSTER_SLOTS: usize = 16_384;
+
+/// CRC-16/XMODEM, the hash Redis Cluster maps keys to slots with.
+pub(crate) fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0u16, |mut crc, byte| {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+        crc
+    })
+}
+
+/// 64-bit FNV-1a: a hash every app server computes the same, so an entry always goes to the
+/// same shard (std's hasher is seeded per process).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+pub(crate) fn to_system_time(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A namespace on a store: its configuration, keys and fields.
+pub(crate) struct Core {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: Keys,
+    /// The active set of each shard.
+    pub(crate) active_keys: Vec<String>,
+    pub(crate) fields: Vec<FieldInfo>,
+    /// The position of the field whose value picks the shard: the first indexed field, so that
+    /// its distinct count is an exact sum over shards. `None`: the whole member picks it.
+    pub(crate) shard_field: Option<usize>,
+}
+
+impl Core {
+    pub(crate) fn new(config: Config, store: Arc<dyn Store>, fields: Vec<FieldInfo>) -> Self {
+        let keys = Keys::new(&config);
+        Core {
+            active_keys: (0..keys.shards()).map(|i| keys.active(i)).collect(),
+            shard_field: fields.iter().position(|f| f.indexed),
+            keys,
+            store,
+            fields,
+            config,
+        }
+    }
+
+    pub(crate) fn view(&self, window: Duration) -> CoreView<'_> {
+        CoreView { core: self, window }
+    }
+
+    /// The shard of a member: by the value of the shard field when it has one, else by the
+    /// whole member.
+    pub(crate) fn shard_of(&self, member: &[u8], values: Option<&[Option<String>]>) -> usize {
+        let shards = self.keys.shards();
+        if shards == 1 {
+            return 0;
+        }
+        let key = match (self.shard_field, values) {
+            (Some(i), Some(values)) => match values.get(i) {
+                Some(Some(text)) => text.as_bytes(),
+                _ => member,
+            },
+            _ => member,
+        };
+        (fnv1a(key) % shards as u64) as usize
+    }
+
+    /// The sketch writes of one shard's members seen at `now`.
+    pub(crate) fn sketch_touches(&self, shard: usize, members: &[Member], now: u64) -> [Touch; 2] {
+        let history = self.config.history;
+        [
+            Touch::sketch(
+                self.keys.unique_minute(shard, now / MINUTE_MS),
+                members.to_vec(),
+                MINUTE_SKETCH_TTL,
+            ),
+            Touch::sketch(
+                self.keys.unique_hour(shard, now / HOUR_MS),
+                members.to_vec(),
+                history.saturating_add(Duration::from_secs(3600)),
+            ),
+        ]
+    }
+
+    async fn timed<T>(&self, future: StoreFuture<'_, T>) -> Result<T, QueryError> {
+        let timeout = self.config.query_timeout;
+        match tokio::time::timeout(timeout, future).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(QueryError::Timeout(timeout)),
+        }
+    }
+
+    /// The store's clock.
+    pub(crate) async fn now(&self) -> Result<u64, QueryError> {
+        let key = self.keys.history();
+        self.timed(self.store.now(&key)).await
+    }
+
+    fn history_span(&self, span: Duration) -> Result<(), QueryError> {
+        let kept = self.config.history;
+        if kept.is_zero() {
+            Err(QueryError::HistoryOff)
+        } else if span > kept {
+            Err(QueryError::SpanTooLong { asked: span, kept })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The active count of every sampled minute within `span`, oldest first.
+    pub(crate) async fn history(&self, span: Duration) -> Result<Vec<HistoryPoint>, QueryError> {
+        self.history_span(span)?;
+        let now = self.now().await?;
+        let since = now.saturating_sub(ms(span));
+        let key = self.keys.history();
+        let samples = self.timed(self.store.samples(&key, since)).await?;
+        Ok(samples
+            .into_iter()
+            .map(|s| HistoryPoint {
+                at: to_system_time(s.at),
+                active: s.value,
+            })
+            .collect())
+    }
+
+    /// The sampled minute with the highest active count within `span` (the earliest of equal
+    /// ones), if any minute was sampled.
+    pub(crate) async fn peak(&self, span: Duration) -> Result<Option<HistoryPoint>, QueryError> {
+        let points = self.history(span).await?;
+        Ok(points
+            .into_iter()
+            .reduce(|best, p| if p.active > best.active { p } else { best }))
+    }
+
+    /// Unique visitors within `span`.
+    pub(crate) async fn unique(&self, span: Duration) -> Result<UniqueVisitors, QueryError> {
+        self.history_span(span)?;
+        let now = self.now().await?;
+        let from = now.saturating_sub(ms(span));
+        let bucket = if span <= Duration::from_secs(3600) {
+            MINUTE_MS
+        } else {
+            HOUR_MS
+        };
+        let buckets: Vec<u64> = (from / bucket..=now / bucket).collect();
+        let keys = self.keys.clone();
+        let counts = self
+            .view(self.config.window)
+            .on_every_shard(move |store, shard, _| {
+                let names: Vec<String> = buckets
+                    .iter()
+                    .map(|&b| {
+                        if bucket == MINUTE_MS {
+                            keys.unique_minute(shard, b)
+                        } else {
+                            keys.unique_hour(shard, b)
+                        }
+                    })
+                    .collect();
+                async move { store.sketch_count(&names).await }
+            })
+            .await?;
+        Ok(UniqueVisitors {
+            visitors: counts.iter().sum(),
+            since: to_system_time(from / bucket * bucket),
+        })
+    }
+
+    /// Samples the active count for the minute of `now` if this tracker is the first of the
+    /// namespace to get there; returns whether it did.
+    pub(crate) async fn sample(&self, now: u64) -> Result<bool, QueryError> {
+        let minute = now / MINUTE_MS;
+        let history = self.config.history;
+        let won = self
+            .timed(
+                self.store
+                    .claim(&self.keys.sampled(), minute, Duration::from_secs(120)),
+            )
+            .await?;
+        if !won {
+            return Ok(false);
+        }
+        let active = self.view(self.config.window).count().await?;
+        let sample = Sample {
+            at: minute * MINUTE_MS,
+            value: active,
+        };
+        let key = self.keys.history();
+        self.timed(self.store.add_sample(&key, sample, history))
+            .await?;
+        self.write_schema().await?;
+        Ok(true)
+    }
+
+    /// The namespace's description, which lets a [`Reader`](crate::Reader) read it without the
+    /// entry type.
+    pub(crate) fn schema_json(&self) -> String {
+        let fields: Vec<serde_json::Value> = self
+            .fields
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "name": f.name,
+                    "kind": f.kind.as_str(),
+                    "optional": f.optional,
+                    "indexed": f.indexed,
+                    "grouped": f.grouped,
+                    "hidden": f.hidden,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "version": SCHEMA_VERSION,
+            "shards": self.keys.shards(),
+            "window_ms": ms(self.config.window),
+            "history_ms": ms(self.config.history),
+            "fields": fields,
+        })
+        .to_string()
+    }
+
+    /// Stores the description for as long as anything of the namespace lives.
+    pub(crate) async fn write_schema(&self) -> Result<(), QueryError> {
+        let ttl = self
+            .config
+            .history
+            .max(self.config.window.saturating_mul(2))
+            .max(Duration::from_secs(120));
+        let json = self.schema_json();
+        let key = self.keys.schema();
+        self.timed(self.store.put(&key, json.as_bytes(), ttl)).await
+    }
+}
+
+/// A stored description, read back.
+pub(crate) struct Schema {
+    pub(crate) shards: usize,
+    pub(crate) window: Duration,
+    pub(crate) history: Duration,
+    pub(crate) fields: Vec<FieldInfo>,
+}
+
+impl Schema {
+    pub(crate) fn parse(json: &[u8]) -> Result<Schema, String> {
+        let value: serde_json::Value =
+            serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+        let number = |name: &str| {
+            value
+                .get(name)
+                .and_then(serde_json::Value::as_u64)
+                .ok_or_else(|| format!("no `{name}` number"))
+        };
+        let version = number("version")?;
+        if version != SCHEMA_VERSION {
+            return Err(format!(
+                "version {version}, this program reads version {SCHEMA_VERSION}"
+            ));
+        }
+        let shards = usize::try_from(number("shards")?)
+            .ok()
+            .filter(|n| (1..=1024).contains(n))
+            .ok_or("shards out of range")?;
+        let fields = value
+            .get("fields")
+            .and_then(serde_json::Value::as_array)
+            .ok_or("no `fields` list")?
+            .iter()
+            .map(|f| {
+                let flag = |name: &str| f.get(name).and_then(serde_json::Value::as_bool);
+                Some(FieldInfo {
+                    name: f.get("name")?.as_str()?.to_owned(),
+                    kind: ValueKind::from_name(f.get("kind")?.as_str()?),
+                    optional: flag("optional")?,
+                    indexed: flag("indexed")?,
+                    grouped: flag("grouped")?,
+                    hidden: flag("hidden")?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or("a field without name, kind or flags")?;
+        Ok(Schema {
+            shards,
+            window: Duration::from_millis(number("window_ms")?),
+            history: Duration::from_millis(number("history_ms")?),
+            fields,
+        })
+    }
+}
+
+/// Queries over one window.
+pub(crate) struct CoreView<'a> {
+    pub(crate) core: &'a Core,
+    pub(crate) window: Duration,
+}
+
+impl CoreView<'_> {
+    pub(crate) async fn timed<T>(&self, future: StoreFuture<'_, T>) -> Result<T, QueryError> {
+        if self.window > self.core.config.window {
+            return Err(QueryError::WindowTooLong {
+                asked: self.window,
+                kept: self.core.config.window,
+            });
+        }
+        self.core.timed(future).await
+    }
+
+    pub(crate) fn indexed_field(&self, field: &str) -> Result<&FieldInfo, QueryError> {
+        let def = self
+            .core
+            .fields
+            .iter()
+            .find(|f| f.name == field)
+            .ok_or_else(|| QueryError::UnknownField(field.to_owned()))?;
+        if def.indexed {
+            Ok(def)
+        } else {
+            Err(QueryError::NotIndexed(field.to_owned()))
+        }
+    }
+
+    /// Runs `query` on every shard at once and returns the answers in shard order.
+    pub(crate) async fn on_every_shard<T, F, Fut>(&self, query: F) -> Result<Vec<T>, QueryError>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<dyn Store>, usize, Duration) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let shards = self.core.keys.shards();
+        if shards == 1 {
+            let one = query(Arc::clone(&self.core.store), 0, self.window);
+            return self.timed(Box::pin(one)).await.map(|t| vec![t]);
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for shard in 0..shards {
+            let answer = query(Arc::clone(&self.core.store), shard, self.window);
+            set.spawn(async move { (shard, answer.await) });
+        }
+        let all = async move {
+            let mut out: Vec<Option<T>> = (0..shards).map(|_| None).collect();
+            while let Some(done) = set.join_next().await {
+                let (shard, answer) =
+                    done.map_err(|_| StoreError::UnexpectedReply("a shard query was cancelled"))?;
+                out[shard] = Some(answer?);
+            }
+            Ok(out.into_iter().flatten().collect())
+        };
+        self.timed(Box::pin(all)).await
+    }
+
+    pub(crate) async fn count(&self) -> Result<u64, QueryError> {
+        self.sum_of_counts(self.core.active_keys.clone()).await
+    }
+
+    /// The members within the window of `keys[shard]` on every shard at once, summed.
+    async fn sum_of_counts(&self, keys: Vec<String>) -> Result<u64, QueryError> {
+        let counts = self
+            .on_every_shard(move |store, shard, window| {
+                let key = keys[shard].clone();
+                async move { store.count(&key, window).await }
+            })
+            .await?;
+        Ok(counts.iter().sum())
+    }
+
+    pub(crate) async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
+        let def = self.indexed_field(field)?;
+        let name = def.name.clone();
+        let keys: Vec<String> = (0..self.core.keys.shards())
+            .map(|i| self.core.keys.values(i, &name))
+            .collect();
+        let picks_shard =
+            self.core.fields.iter().position(|f| f.name == name) == self.core.shard_field;
+        if picks_shard || keys.len() == 1 {
+            return self.sum_of_counts(keys).await;
+        }
+        let values = self
+            .on_every_shard(move |store, shard, window| {
+                shard_values(store, keys[shard].clone(), window)
+            })
+            .await?;
+        let union: HashSet<String> = values.into_iter().flatten().collect();
+        Ok(union.len() as u64)
+    }
+
+    pub(crate) async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
+        let def = self.indexed_field(field)?;
+        if !def.grouped {
+            return Err(QueryError::NotGrouped(field.to_owned()));
+        }
+        let name: Arc<str> = Arc::from(def.name.as_str());
+        let keys = self.core.keys.clone();
+        let per_shard = self
+            .on_every_shard(move |store, shard, window| {
+                let keys = keys.clone();
+                let name = Arc::clone(&name);
+                async move {
+                    let values =
+                        shard_values(Arc::clone(&store), keys.values(shard, &name), window).await?;
+                    let by: Vec<String> = values
+                        .iter()
+                        .map(|v| keys.by_value(shard, &name, v))
+                        .collect();
+                    let counts = store.count_each(&by, window).await?;
+                    Ok(values.into_iter().zip(counts).collect::<Vec<_>>())
+                }
+            })
+            .await?;
+        let mut sums: HashMap<String, u64> = HashMap::new();
+        for (value, n) in per_shard.into_iter().flatten() {
+            *sums.entry(value).or_default() += n;
+        }
+        let mut out: Vec<(String, u64)> = sums.into_iter().filter(|(_, n)| *n > 0).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// A page of stored members: up to `limit` (capped at [`MAX_PAGE`]), from `cursor`.
+    pub(crate) async fn range(
+        &self,
+        limit: usize,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<Scored>, Option<Cursor>), QueryError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let shards = self.core.keys.shards();
+        let (mut shard, mut from) = match cursor {
+            Some(c) if c.shard < shards => (c.shard, Some(c.position)),
+            Some(c) => {
+                return Err(QueryError::Cursor(CursorError(format!(
+                    "{c} names shard {} of {shards}",
+                    c.shard
+                ))));
+            }
+            None => (0, None),
+        };
+        let store = &self.core.store;
+        let mut raw = Vec::new();
+        let mut next = None;
+        // Fill the page from this shard, then the next ones, until it is full.
+        while shard < shards {
+            let want = limit - raw.len();
+            let page = self
+                .timed(store.range(&self.core.active_keys[shard], self.window, from, want))
+                .await?;
+            if page.len() == want {
+                next = next_position(from, &page).map(|position| Cursor { shard, position });
+                raw.extend(page);
+                break;
+            }
+            raw.extend(page);
+            shard += 1;
+            from = None;
+        }
+        Ok((raw, next))
+    }
+}
+
+/// The active values of an indexed field in one shard (at most 10,000).
+async fn shard_values(
+    store: Arc<dyn Store>,
+    key: String,
+    window: Duration,
+) -> Result<Vec<String>, StoreError> {
+    let mut values = Vec::new();
+    let mut from = None;
+    while values.len() < 10_000 {
+        let page = store.range(&key, window, from, MAX_PAGE).await?;
+        let done = page.len() < MAX_PAGE;
+        from = next_position(from, &page);
+        values.extend(
+            page.into_iter()
+                .filter_map(|s| String::from_utf8(s.member.to_vec()).ok()),
+        );
+        if done {
+            break;
+        }
+    }
+    Ok(values)
+}
+
+/// The position after a page that started at `from`.
+pub(crate) fn next_position(from: Option<Position>, page: &[Scored]) -> Option<Position> {
+    let last = page.last()?.score;
+    let same = page.iter().rev().take_while(|s| s.score == last).count() as u64;
+    let carried = match from {
+        Some(p) if p.score == last => p.skip,
+        _ => 0,
+    };
+    Some(Position {
+        score: last,
+        skip: same + carried,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(score: u64) -> Scored {
+        Scored {
+            member: vec![],
+            score,
+        }
+    }
+
+    #[test]
+    fn crc16_matches_redis_cluster() {
+        // CLUSTER KEYSLOT values reported by Redis.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(crc16(b"foo") as usize % CLUSTER_SLOTS, 12182);
+        assert_eq!(crc16(b"bar") as usize % CLUSTER_SLOTS, 5061);
+    }
+
+    #[test]
+    fn shard_tags_spread_over_the_slot_space() {
+        for shards in [2, 3, 8, 100] {
+            for shard in 0..shards {
+                let tag = spread_tag("shop", shard, shards);
+                let slot = crc16(tag.as_bytes()) as usize % CLUSTER_SLOTS;
+                assert!(
+                    (shard * CLUSTER_SLOTS / shards..(shard + 1) * CLUSTER_SLOTS / shards)
+                        .contains(&slot),
+                    "{tag} -> {slot}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn next_position_counts_members_sharing_the_last_score() {
+        let page = [scored(1), scored(2), scored(2)];
+        assert_eq!(
+            next_position(None, &page),
+            Some(Position { score: 2, skip: 2 })
+        );
+        let same = [scored(5), scored(5)];
+        let from = Some(Position { score: 5, skip: 4 });
+        assert_eq!(
+            next_position(from, &same),
+            Some(Position { score: 5, skip: 6 })
+        );
+    }
+
+    #[test]
+    fn schemas_round_trip_and_reject_garbage() {
+        let config = Config::builder().shards(4).build().expect("config");
+        let fields = <crate::DefaultEntry as crate::ActiveUserEntry>::fields()
+            .iter()
+            .map(FieldInfo::from)
+            .collect::<Vec<_>>();
+        let store: Arc<dyn Store> = Arc::new(crate::MemoryStore::new());
+        let core = Core::new(config, store, fields.clone());
+        let schema = Schema::parse(core.schema_json().as_bytes()).expect("parses");
+        assert_eq!(schema.shards, 4);
+        assert_eq!(schema.fields, fields);
+        assert_eq!(schema.history, crate::config::DEFAULT_HISTORY);
+        for bad in [
+            &b"nope"[..],
+            br#"{"version":2}"#,
+            br#"{"version":1,"shards":0,"fields":[]}"#,
+            br#"{"version":1,"shards":1,"window_ms":1,"history_ms":1,"fields":[{"name":1}]}"#,
+        ] {
+            assert!(
+                Schema::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
