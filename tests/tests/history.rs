@@ -1,0 +1,342 @@
+//! History (the active count per minute, sampled once per namespace), unique visitors
+//! (HyperLogLog) and the `Reader`, on the in-memory store with a clock the tests move, and on
+//! real `redis-server`s.
+
+#[macro_use]
+mod support;
+
+use active_users::store::{ManualClock, Store};
+use active_users::{
+    ActiveUserEntry, Config, ConfigBuilder, DefaultEntry, MemoryStore, QueryError, Reader, Tracker,
+    UNIQUE_STANDARD_ERROR,
+};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::Backend;
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// 2027-01-15 10:00:00 UTC: a whole hour, so minute and hour buckets are easy to reason about.
+fn start() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_800_000_000 - 1_800_000_000 % 3600)
+}
+
+fn user(id: u64) -> DefaultEntry {
+    DefaultEntry {
+        user_id: id.to_string(),
+        session_id: Some(format!("s{id}")),
+        ip: None,
+        username: None,
+    }
+}
+
+fn tracker_on(store: Arc<dyn Store>, config: ConfigBuilder) -> Tracker<DefaultEntry> {
+    Tracker::with_store(config.build().expect("config"), store).expect("tracker")
+}
+
+fn record_users(tracker: &Tracker<DefaultEntry>, ids: impl IntoIterator<Item = u64>) {
+    for id in ids {
+        assert!(tracker.record_entry(&user(id)).is_recorded());
+    }
+}
+
+fn minutes_after_start(points: &[active_users::HistoryPoint]) -> Vec<(u64, u64)> {
+    points
+        .iter()
+        .map(|p| {
+            let offset = p.at.duration_since(start()).expect("after start").as_secs();
+            assert_eq!(offset % 60, 0, "points are at whole minutes");
+            (offset / 60, p.active)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_one_sample_per_minute_however_many_trackers_flush() {
+    let clock = ManualClock::new(start());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let config = || Config::builder().key_expire(5 * MINUTE);
+    // Three app servers sharing one store.
+    let trackers: Vec<_> = (0..3)
+        .map(|_| tracker_on(store.clone(), config()))
+        .collect();
+
+    // Minute 0: 3 users; every tracker flushes, the first one samples.
+    record_users(&trackers[0], 0..3);
+    for t in &trackers {
+        t.flush().await.expect("flush");
+    }
+    // Minute 1: 2 more users on another server, which flushes first, twice.
+    clock.advance(MINUTE);
+    record_users(&trackers[1], 3..5);
+    for t in [&trackers[1], &trackers[1], &trackers[2], &trackers[0]] {
+        t.flush().await.expect("flush");
+    }
+    // Minute 2: 10 more on the third server, but the first flushes before it: the sample is
+    // the count when the first tracker got there, before the third wrote its users.
+    clock.advance(MINUTE);
+    record_users(&trackers[2], 5..15);
+    for t in [&trackers[0], &trackers[2], &trackers[1]] {
+        t.flush().await.expect("flush");
+    }
+    // Minute 3: one flush, which sees all 15.
+    clock.advance(MINUTE);
+    trackers[1].flush().await.expect("flush");
+    // Minute 9: everyone is older than the 5-minute window.
+    clock.advance(6 * MINUTE);
+    for t in &trackers {
+        t.flush().await.expect("flush");
+    }
+
+    let points = trackers[0].history(HOUR).await.expect("history");
+    assert_eq!(
+        minutes_after_start(&points),
+        [(0, 3), (1, 5), (2, 5), (3, 15), (9, 0)],
+        "one sample per minute that saw a flush, taken by the first tracker there"
+    );
+    let peak = trackers[1].peak(HOUR).await.expect("peak").expect("a peak");
+    assert_eq!(peak.active, 15);
+    assert_eq!(peak.at, start() + 3 * MINUTE);
+    // A shorter span sees only its minutes.
+    let recent = trackers[2].history(7 * MINUTE).await.expect("history");
+    assert_eq!(minutes_after_start(&recent), [(2, 5), (3, 15), (9, 0)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_keeps_its_span_and_says_what_it_cannot_answer() {
+    let clock = ManualClock::new(start());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let tracker = tracker_on(store.clone(), Config::builder().history(HOUR));
+    for minute in 0..90u64 {
+        record_users(&tracker, [minute]);
+        tracker.flush().await.expect("flush");
+        clock.advance(MINUTE);
+    }
+    clock.set(start() + 89 * MINUTE);
+    let points = tracker.history(HOUR).await.expect("history");
+    // Minutes 29 to 89 are within the last hour; older ones were dropped when written.
+    assert_eq!(points.len(), 61);
+    assert_eq!(points[0].at, start() + 29 * MINUTE);
+    assert!(matches!(
+        tracker.history(2 * HOUR).await,
+        Err(QueryError::SpanTooLong { asked, kept }) if asked == 2 * HOUR && kept == HOUR
+    ));
+
+    let off = tracker_on(store, Config::builder().history(Duration::ZERO));
+    assert!(matches!(
+        off.history(MINUTE).await,
+        Err(QueryError::HistoryOff)
+    ));
+    assert!(matches!(
+        off.unique(MINUTE).await,
+        Err(QueryError::HistoryOff)
+    ));
+    assert!(
+        Config::builder()
+            .history(Duration::from_secs(5))
+            .build()
+            .is_err(),
+        "a history shorter than a minute is refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_visitors_by_minute_for_the_last_hour_and_by_hour_beyond() {
+    let clock = ManualClock::new(start());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let tracker = tracker_on(store.clone(), Config::builder());
+
+    // 10:00: users 0..1000. 10:30: users 750..1250 (250 return). 12:10: users 5000..5100.
+    record_users(&tracker, 0..1000);
+    tracker.flush().await.expect("flush");
+    clock.advance(30 * MINUTE);
+    // Another app server: the first one would coalesce its returning users by its own
+    // (real-time) refresh interval, which this test does not wait for.
+    let tracker = tracker_on(store, Config::builder());
+    record_users(&tracker, 750..1250);
+    tracker.flush().await.expect("flush");
+
+    let within = |got: u64, exact: u64| {
+        let error = (got as f64 - exact as f64).abs() / exact as f64;
+        assert!(
+            error <= 3.0 * UNIQUE_STANDARD_ERROR,
+            "{got} against {exact}: error {error:.4}"
+        );
+    };
+    within(tracker.unique(HOUR).await.expect("unique").visitors, 1250);
+    let last_ten = tracker.unique(10 * MINUTE).await.expect("unique");
+    within(last_ten.visitors, 500);
+    assert_eq!(last_ten.since, start() + 20 * MINUTE);
+
+    clock.advance(100 * MINUTE); // 12:10
+    record_users(&tracker, 5000..5100);
+    tracker.flush().await.expect("flush");
+    within(tracker.unique(HOUR).await.expect("unique").visitors, 100);
+    // Three hours back reaches 09:10, so the 10:00, 11:00 and 12:00 buckets count.
+    let day = tracker.unique(3 * HOUR).await.expect("unique");
+    within(day.visitors, 1350);
+    assert_eq!(day.since, start() - HOUR);
+}
+
+/// Records `total` synthetic users and checks the unique-visitor estimate at several sizes.
+async fn unique_error_is_within_the_bound(backend: Backend) {
+    let config = Config::builder()
+        .namespace(backend.namespace.clone())
+        .shards(backend.shards);
+    let tracker = tracker_on(backend.store(), config);
+    let checkpoints = [1_000u64, 10_000, 50_000, 100_000, 200_000, 300_000];
+    let mut recorded = 0;
+    let mut squares = 0.0;
+    for &target in &checkpoints {
+        while recorded < target {
+            let next = (recorded + 20_000).min(target);
+            record_users(&tracker, recorded..next);
+            tracker.flush().await.expect("flush");
+            recorded = next;
+        }
+        let got = tracker.unique(HOUR).await.expect("unique").visitors;
+        let error = (got as f64 - target as f64) / target as f64;
+        println!(
+            "unique visitors: {target} recorded, {got} estimated, error {:+.3}%",
+            error * 100.0
+        );
+        assert!(
+            error.abs() <= 3.0 * UNIQUE_STANDARD_ERROR,
+            "{target} users estimated as {got}: error {error:.4} beyond three standard errors"
+        );
+        squares += error * error;
+    }
+    let rms = (squares / checkpoints.len() as f64).sqrt();
+    println!(
+        "unique visitors: RMS error {:.3}% over {} sizes (standard error {:.2}%)",
+        rms * 100.0,
+        checkpoints.len(),
+        UNIQUE_STANDARD_ERROR * 100.0
+    );
+    assert!(
+        rms <= 1.5 * UNIQUE_STANDARD_ERROR,
+        "RMS error {rms:.4} is well beyond the standard error"
+    );
+    // The exact count of the same users, for comparison: every one is still active.
+    assert_eq!(tracker.count().await.expect("count"), 300_000);
+}
+
+store_suite!(memory, Backend::memory(); unique_error_is_within_the_bound);
+store_suite!(redis, Backend::redis(); unique_error_is_within_the_bound);
+store_suite!(cluster_8_shards, Backend::cluster().sharded(8); unique_error_is_within_the_bound);
+
+/// Two trackers on one Redis: each minute has one sample, and the reader sees what the
+/// trackers wrote.
+async fn reader_reads_a_namespace_without_the_entry_type(backend: Backend) {
+    let config = || {
+        Config::builder()
+            .namespace(backend.namespace.clone())
+            .shards(backend.shards)
+    };
+    let unknown = Reader::with_store(
+        Config::builder()
+            .namespace("nobody-here")
+            .build()
+            .expect("config"),
+        backend.store(),
+    )
+    .await;
+    match unknown {
+        Err(QueryError::UnknownNamespace { namespace, key }) => {
+            assert_eq!(namespace, "nobody-here");
+            assert!(key.contains("nobody-here"), "{key}");
+        }
+        other => panic!("expected UnknownNamespace, got {other:?}"),
+    }
+
+    let a = tracker_on(backend.store(), config());
+    let b = tracker_on(backend.store(), config());
+    let mut request = http::Request::get("/").body(()).expect("request");
+    request
+        .extensions_mut()
+        .insert(active_users::User::new("7").with_name("grace"));
+    request.extensions_mut().insert(active_users::PeerAddr(
+        "[2001:db8::7]:4000".parse().expect("addr"),
+    ));
+    assert!(a.record(&request).is_recorded());
+    record_users(&b, 100..104);
+    a.flush().await.expect("flush");
+    b.flush().await.expect("flush");
+
+    // The reader is told only the namespace: shards and fields come from the description.
+    let reader = Reader::with_store(
+        Config::builder()
+            .namespace(backend.namespace.clone())
+            .build()
+            .expect("config"),
+        backend.store(),
+    )
+    .await
+    .expect("reader");
+    assert_eq!(reader.shards(), backend.shards);
+    let names: Vec<&str> = reader.fields().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        DefaultEntry::fields()
+            .iter()
+            .map(|f| f.name)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(reader.count().await.expect("count"), 5);
+    assert_eq!(reader.count_distinct("user_id").await.expect("distinct"), 5);
+    let page = reader.list(100, None).await.expect("list");
+    assert_eq!(page.entries.len(), 5);
+    let grace = page
+        .entries
+        .iter()
+        .find(|e| e.value("user_id") == Some("7"))
+        .expect("grace is listed");
+    assert_eq!(grace.value("username"), Some("grace"));
+    assert_eq!(grace.value("ip"), Some("2001:db8::7"));
+    assert_eq!(grace.value("session_id"), None);
+    let history = reader.history(HOUR).await.expect("history");
+    assert!(!history.is_empty(), "the first flush samples its minute");
+    let mut minutes: Vec<SystemTime> = history.iter().map(|p| p.at).collect();
+    minutes.dedup();
+    assert_eq!(minutes.len(), history.len(), "one point per minute");
+    let unique = reader.unique(HOUR).await.expect("unique");
+    assert_eq!(unique.visitors, 5);
+}
+
+store_suite!(reader_memory, Backend::memory(); reader_reads_a_namespace_without_the_entry_type);
+store_suite!(reader_redis, Backend::redis(); reader_reads_a_namespace_without_the_entry_type);
+store_suite!(reader_cluster_8_shards, Backend::cluster().sharded(8); reader_reads_a_namespace_without_the_entry_type);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_two_trackers_write_one_sample_per_minute() {
+    let backend = Backend::redis();
+    let server = backend.redis.as_ref().expect("redis");
+    let config = || Config::builder().namespace(backend.namespace.clone());
+    let trackers: Vec<_> = (0..4)
+        .map(|_| tracker_on(backend.store(), config()))
+        .collect();
+    for (i, t) in trackers.iter().enumerate() {
+        record_users(t, [i as u64]);
+    }
+    for _ in 0..3 {
+        for t in &trackers {
+            t.flush().await.expect("flush");
+        }
+    }
+    let key = format!("au:{{{}}}:history", backend.namespace);
+    let raw = server.command(&format!("ZRANGE {key} 0 -1"));
+    let samples: Vec<&str> = raw.lines().filter(|l| l.contains(':')).collect();
+    let mut minutes: Vec<&str> = samples.iter().filter_map(|s| s.split(':').next()).collect();
+    let before = minutes.len();
+    minutes.dedup();
+    assert!(!samples.is_empty(), "no sample written: {raw}");
+    assert_eq!(before, minutes.len(), "a minute sampled twice: {raw}");
+    let ttl: i64 = server
+        .command(&format!("PTTL {key}"))
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .expect("pttl");
+    assert!(ttl > 0 && ttl <= 24 * 3600 * 1000, "history expires: {ttl}");
+}
