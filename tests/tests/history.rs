@@ -17,9 +17,9 @@ use support::Backend;
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// 2027-01-15 10:00:00 UTC: a whole hour, so minute and hour buckets are easy to reason about.
+/// 2027-01-15 08:00:00 UTC: a whole hour, so minute and hour buckets are easy to reason about.
 fn start() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_800_000_000 - 1_800_000_000 % 3600)
+    UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
 fn user(id: u64) -> DefaultEntry {
@@ -147,7 +147,7 @@ async fn unique_visitors_by_minute_for_the_last_hour_and_by_hour_beyond() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::with_clock(clock.clone()));
     let tracker = tracker_on(store.clone(), Config::builder());
 
-    // 10:00: users 0..1000. 10:30: users 750..1250 (250 return). 12:10: users 5000..5100.
+    // 08:00: users 0..1000. 08:30: users 750..1250 (250 return). 10:10: users 5000..5100.
     record_users(&tracker, 0..1000);
     tracker.flush().await.expect("flush");
     clock.advance(30 * MINUTE);
@@ -169,11 +169,11 @@ async fn unique_visitors_by_minute_for_the_last_hour_and_by_hour_beyond() {
     within(last_ten.visitors, 500);
     assert_eq!(last_ten.since, start() + 20 * MINUTE);
 
-    clock.advance(100 * MINUTE); // 12:10
+    clock.advance(100 * MINUTE); // 10:10
     record_users(&tracker, 5000..5100);
     tracker.flush().await.expect("flush");
     within(tracker.unique(HOUR).await.expect("unique").visitors, 100);
-    // Three hours back reaches 09:10, so the 10:00, 11:00 and 12:00 buckets count.
+    // Three hours back reaches 07:10, so the 07:00 to 10:00 buckets count.
     let day = tracker.unique(3 * HOUR).await.expect("unique");
     within(day.visitors, 1350);
     assert_eq!(day.since, start() - HOUR);
