@@ -29,19 +29,33 @@ impl fmt::Debug for Access {
     }
 }
 
+/// The cookie the dashboard's sign-in page stores the bearer token in (scoped to the API's
+/// path, `SameSite=Strict`).
+pub(crate) const TOKEN_COOKIE: &str = "active_users_token";
+
 impl Access {
+    /// Whether a browser can sign in by typing the token (a bearer-token API).
+    pub(crate) fn takes_token(&self) -> bool {
+        matches!(self, Access::Bearer(_))
+    }
+
     pub(crate) fn allows(&self, head: &RequestHead<'_>) -> bool {
         match self {
             Access::Closed => false,
             Access::Public => true,
             Access::Bearer(expected) => {
+                // The header, or the cookie the dashboard's sign-in page sets.
+                let from_cookie: Option<String> =
+                    crate::extract::cookie::<String>(head, TOKEN_COOKIE)
+                        .and_then(|v| crate::extract::form_decode(&v));
                 let presented = head
                     .headers()
                     .get(http::header::AUTHORIZATION)
-                    .and_then(|v| bearer_token(v.as_bytes()));
+                    .and_then(|v| bearer_token(v.as_bytes()))
+                    .or(from_cookie.as_deref().map(str::as_bytes));
                 // Compare even when there is no token, so that both paths cost the same.
                 let matches = constant_time_eq(expected, presented.unwrap_or(b""));
-                matches && presented.is_some()
+                matches && presented.is_some_and(|p| !p.is_empty())
             }
             Access::Rule(rule) => rule(head),
         }

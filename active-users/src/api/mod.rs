@@ -8,6 +8,9 @@
 //! | `/` | `{"count": N, "data": [{field: value, ...}], "next": cursor}`: the Python package's shape plus a cursor; `?limit=` (1 to 1000, default 100) and `?cursor=` page through the entries |
 //! | `/count` | `{"count": N, "distinct": {field: M}}`: distinct counts of every indexed field |
 //! | `/by/<field>` | `{"field": f, "counts": [{"value": v, "count": n}]}` for an indexed field |
+//! | `/history?span=1h` | `{"span": s, "points": [{"at": ms, "active": n}], "peak": point}`: the active count per minute ([`Tracker::history`](crate::Tracker::history)); `span` in seconds or with `m`, `h`, `d` (default 1h) |
+//! | `/unique?span=24h` | `{"span": s, "visitors": n, "since": ms, "standard_error": 0.0081}` ([`Tracker::unique`](crate::Tracker::unique)) |
+//! | `/dashboard` | an HTML page that shows all of the above live, refreshing every 3 s: one file in this crate, no external resources |
 //!
 //! Values are JSON strings, absent fields `null`; fields marked `#[active_users(hidden)]` (the
 //! session id of [`DefaultEntry`](crate::DefaultEntry)) or hidden with
@@ -19,6 +22,13 @@
 //! [`public`](ActiveUsersApi::public). Errors are JSON `{"error": code, "message": text}`:
 //! 400 for bad parameters, 401 without authorization, 404 for unknown paths and fields, 405 for
 //! other methods, 503 when the store fails.
+//!
+//! **The dashboard** has the same authorization as the API. A browser cannot send an
+//! `Authorization` header on its own, so with a bearer token `/dashboard` answers 401 with a
+//! sign-in page that stores the token in a cookie scoped to the API's path (`SameSite=Strict`),
+//! which the API accepts like the header; opening `<base>/dashboard#token=...` signs in at once
+//! (the fragment never reaches a server). With [`authorize`](ActiveUsersApi::authorize), the
+//! browser's own cookies go to your rule as they do for any request.
 //!
 //! # Examples
 //!

@@ -1,6 +1,9 @@
 use super::auth::Access;
 use crate::extract::form_decode;
-use crate::{ActiveUserEntry, Cursor, MAX_PAGE, QueryError, RequestHead, Tracker};
+use crate::{
+    ActiveUserEntry, Cursor, Field, HistoryPoint, MAX_PAGE, QueryError, RequestHead, Tracker,
+    UNIQUE_STANDARD_ERROR,
+};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use serde_json::{Map, Value, json};
@@ -11,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tower_service::Service;
 
 /// The body of every API response: one JSON document.
@@ -60,13 +64,30 @@ enum Route {
     },
     Count,
     By(&'static str),
+    History(Duration),
+    Unique(Duration),
+    Dashboard,
 }
+
+/// The dashboard page; its script reads the API it is served by.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// The page a browser gets from `/dashboard` without the token of a bearer-token API.
+const LOGIN: &str = include_str!("login.html");
+
+/// The page a browser gets from `/dashboard` when the API's rule refuses it.
+const DENIED: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Active users</title></head><body><p>This dashboard is not open to this request: the application's authorization rule refused it.</p></body></html>";
+
+/// The longest span `/history` and `/unique` accept.
+const MAX_SPAN: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// An error response.
 struct Failure {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// An HTML page to answer with instead of the JSON error (for the dashboard).
+    page: Option<&'static str>,
 }
 
 impl Failure {
@@ -75,6 +96,7 @@ impl Failure {
             status,
             code,
             message: message.into(),
+            page: None,
         }
     }
 
@@ -87,10 +109,13 @@ impl Failure {
     }
 
     fn into_response(self) -> Response<ApiBody> {
-        let mut response = json_response(
-            self.status,
-            to_body(&json!({ "error": self.code, "message": self.message })),
-        );
+        let mut response = match self.page {
+            Some(page) => html_response(self.status, Bytes::from_static(page.as_bytes())),
+            None => json_response(
+                self.status,
+                to_body(&json!({ "error": self.code, "message": self.message })),
+            ),
+        };
         match self.status {
             StatusCode::UNAUTHORIZED => {
                 response.headers_mut().insert(
@@ -115,9 +140,10 @@ impl From<QueryError> for Failure {
             QueryError::UnknownField(_) | QueryError::NotIndexed(_) | QueryError::NotGrouped(_) => {
                 Failure::not_found(err.to_string())
             }
-            QueryError::WindowTooLong { .. } | QueryError::Cursor(_) => {
-                Failure::bad_request(err.to_string())
-            }
+            QueryError::WindowTooLong { .. }
+            | QueryError::SpanTooLong { .. }
+            | QueryError::Cursor(_) => Failure::bad_request(err.to_string()),
+            QueryError::HistoryOff => Failure::not_found(err.to_string()),
             other => Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
@@ -142,6 +168,36 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<ApiBody> {
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An HTML page: no caching, no framing, scripts and styles from the page only, requests to
+/// this origin only.
+fn html_response(status: StatusCode, body: Bytes) -> Response<ApiBody> {
+    let mut response = Response::new(ApiBody::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
+             frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -208,12 +264,24 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
 
     /// Decides what a request asks for, without touching the store.
     fn route(&self, head: &RequestHead<'_>) -> Result<Route, Failure> {
+        let path = head.uri().path();
+        let path = path.strip_prefix(&*self.base_path).unwrap_or(path);
+        let path = path.trim_end_matches('/');
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         if !self.access.allows(head) {
-            return Err(Failure::new(
+            let mut failure = Failure::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "this API needs authorization (Authorization: Bearer <token>)",
-            ));
+            );
+            if segments == ["dashboard"] {
+                failure.page = Some(if self.access.takes_token() {
+                    LOGIN
+                } else {
+                    DENIED
+                });
+            }
+            return Err(failure);
         }
         if head.method() != Method::GET && head.method() != Method::HEAD {
             return Err(Failure::new(
@@ -222,10 +290,6 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 format!("{} is not supported; use GET", head.method()),
             ));
         }
-        let path = head.uri().path();
-        let path = path.strip_prefix(&*self.base_path).unwrap_or(path);
-        let path = path.trim_end_matches('/');
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         match segments.as_slice() {
             [] => {
                 let (limit, cursor) = page_params(head.uri().query())?;
@@ -245,8 +309,11 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 }
                 Ok(Route::By(def.name))
             }
+            ["history"] => Ok(Route::History(span_param(head.uri().query())?)),
+            ["unique"] => Ok(Route::Unique(span_param(head.uri().query())?)),
+            ["dashboard"] => Ok(Route::Dashboard),
             _ => Err(Failure::not_found(
-                "unknown path; the API answers /, /count and /by/<field>",
+                "unknown path; the API answers /, /count, /by/<field>, /history, /unique and /dashboard",
             )),
         }
     }
@@ -287,7 +354,48 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                     .collect();
                 Ok(to_body(&json!({ "field": field, "counts": counts })))
             }
+            Route::History(span) => {
+                let points = tracker.history(span).await?;
+                let peak = points
+                    .iter()
+                    .copied()
+                    .reduce(|best, p| if p.active > best.active { p } else { best });
+                let point = |p: HistoryPoint| json!({ "at": millis(p.at), "active": p.active });
+                let shown: Vec<Value> = points.iter().copied().map(point).collect();
+                Ok(to_body(&json!({
+                    "span": span.as_secs(),
+                    "points": shown,
+                    "peak": peak.map(point),
+                })))
+            }
+            Route::Unique(span) => {
+                let unique = tracker.unique(span).await?;
+                Ok(to_body(&json!({
+                    "span": span.as_secs(),
+                    "visitors": unique.visitors,
+                    "since": millis(unique.since),
+                    "standard_error": UNIQUE_STANDARD_ERROR,
+                })))
+            }
+            Route::Dashboard => Ok(self.dashboard()),
         }
+    }
+
+    /// The dashboard page with its settings: the namespace, the fields it may show and the
+    /// first field it can break the count down by.
+    fn dashboard(&self) -> Bytes {
+        let shown: Vec<&Field> = E::fields()
+            .iter()
+            .filter(|f| !self.is_hidden(f.name))
+            .collect();
+        let settings = json!({
+            "namespace": self.tracker.config().namespace(),
+            "columns": shown.iter().map(|f| f.name).collect::<Vec<_>>(),
+            "grouped": shown.iter().filter(|f| f.grouped).map(|f| f.name).collect::<Vec<_>>(),
+        });
+        // Field names and namespaces are plain identifiers, but never let a `<` end the script.
+        let settings = settings.to_string().replace('<', "\\u003c");
+        Bytes::from(DASHBOARD.replacen("/*ACTIVE_USERS_CONFIG*/{}", &settings, 1))
     }
 }
 
@@ -311,6 +419,49 @@ impl serde::Serialize for Shown {
         }
         map.end()
     }
+}
+
+/// Milliseconds since the Unix epoch, for JSON.
+fn millis(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Reads `span`: seconds, or a number with `s`, `m`, `h` or `d` (default one hour). Other
+/// parameters are ignored.
+fn span_param(query: Option<&str>) -> Result<Duration, Failure> {
+    let mut span = Duration::from_secs(3600);
+    for pair in query.unwrap_or("").split('&') {
+        let Some(("span", value)) = pair.split_once('=') else {
+            continue;
+        };
+        let invalid = || {
+            Failure::bad_request(format!(
+                "span must be a whole number of seconds, or of minutes, hours or days with m, h or d (up to 400d), got {:?}",
+                value.chars().take(32).collect::<String>()
+            ))
+        };
+        let (digits, unit) = match value.char_indices().last() {
+            Some((i, c)) if c.is_ascii_alphabetic() => (&value[..i], c),
+            _ => (value, 's'),
+        };
+        let per = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(invalid()),
+        };
+        if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let n: u64 = digits.parse().map_err(|_| invalid())?;
+        span = Duration::from_secs(n * per);
+        if span.is_zero() || span > MAX_SPAN {
+            return Err(invalid());
+        }
+    }
+    Ok(span)
 }
 
 /// Reads `limit` and `cursor`; other parameters are ignored.
@@ -363,6 +514,7 @@ impl<E: ActiveUserEntry, B> Service<Request<B>> for ActiveUsersApi<E> {
         Box::pin(async move {
             let mut response = match route {
                 Err(failure) => failure.into_response(),
+                Ok(Route::Dashboard) => html_response(StatusCode::OK, api.dashboard()),
                 Ok(route) => match api.answer(route).await {
                     Ok(body) => json_response(StatusCode::OK, body),
                     Err(failure) => failure.into_response(),

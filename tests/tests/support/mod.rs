@@ -1,6 +1,7 @@
 //! Test support: a private `redis-server` per test, and the two stores behind one interface.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
 pub mod client;
 
 /// Runs each named `async fn(Backend)` of the calling file once per store:

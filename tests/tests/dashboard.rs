@@ -1,0 +1,201 @@
+//! The history and unique-visitor routes and the dashboard: over real HTTP on the in-memory
+//! store and on a redis-server, and the page itself in a real headless Chromium against the
+//! demo server running as its own process.
+
+#[macro_use]
+mod support;
+
+use active_users::Tracker;
+use active_users_examples::{ApiAccess, DemoEntry, app, config};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use support::Backend;
+use support::browser::{Browser, DemoServer};
+use support::client::get;
+
+const TOKEN: &str = "dash-token-81c";
+const AUTH: (&str, &str) = ("authorization", "Bearer dash-token-81c");
+
+async fn demo(backend: &Backend) -> (SocketAddr, Tracker<DemoEntry>) {
+    let config = config(&backend.namespace, backend.shards).expect("config");
+    let tracker = Tracker::with_store(config, backend.store()).expect("tracker");
+    let addr =
+        support::client::serve(app(tracker.clone(), ApiAccess::Token(TOKEN.to_owned()))).await;
+    (addr, tracker)
+}
+
+async fn history_unique_and_dashboard_over_http(backend: Backend) {
+    let (addr, tracker) = demo(&backend).await;
+    for user in ["1", "2", "3"] {
+        let cookie = format!("sessionid=s{user}");
+        let headers = [
+            ("x-user-id", user),
+            ("cookie", cookie.as_str()),
+            ("x-service-id", "billing"),
+        ];
+        assert_eq!(get(addr, "/", &headers).await.status, 200);
+    }
+    tracker.flush().await.expect("flush");
+
+    let history = get(addr, "/active-users/history?span=1h", &[AUTH]).await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    let body = history.json();
+    let points = body["points"].as_array().expect("points");
+    assert!(!points.is_empty(), "the flush sampled its minute: {body}");
+    assert_eq!(points.last().expect("a point")["active"], 3);
+    assert_eq!(body["peak"]["active"], 3);
+    assert_eq!(body["span"], 3600);
+
+    let unique = get(addr, "/active-users/unique?span=24h", &[AUTH])
+        .await
+        .json();
+    assert_eq!(unique["visitors"], 3);
+    assert_eq!(unique["standard_error"], 0.0081);
+    assert!(unique["since"].as_u64().is_some());
+    let default_span = get(addr, "/active-users/unique", &[AUTH]).await.json();
+    assert_eq!(default_span["span"], 3600);
+
+    for bad in [
+        "span=0",
+        "span=1w",
+        "span=h",
+        "span=-5",
+        "span=99999999999",
+        "span=2d",
+    ] {
+        let reply = get(addr, &format!("/active-users/history?{bad}"), &[AUTH]).await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+        assert_eq!(reply.json()["error"], "bad_request");
+    }
+
+    // Without the token: a sign-in page, not data.
+    let page = get(addr, "/active-users/dashboard", &[]).await;
+    assert_eq!(page.status, 401);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    assert!(page.body.contains("API token"), "{}", page.body);
+    assert!(!page.body.contains("billing"));
+    assert_eq!(
+        get(addr, "/active-users/count", &[]).await.status,
+        401,
+        "data routes stay JSON 401"
+    );
+
+    // With the header, or with the cookie the sign-in page sets.
+    let cookie = format!("active_users_token={TOKEN}");
+    for auth in [AUTH, ("cookie", cookie.as_str())] {
+        let page = get(addr, "/active-users/dashboard", &[auth]).await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+        let csp = page.headers["content-security-policy"]
+            .to_str()
+            .expect("csp");
+        assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"));
+        assert!(
+            page.body.contains(r#""grouped":["service_id"]"#),
+            "settings"
+        );
+        assert!(
+            !page.body.contains("session_id"),
+            "hidden fields are not offered"
+        );
+        // No external resources: nothing is fetched from another origin.
+        for external in ["http://", "https://", "//cdn"] {
+            let outside = page
+                .body
+                .match_indices(external)
+                .any(|(i, _)| !page.body[i..].starts_with("http://www.w3.org/2000/svg"));
+            assert!(!outside, "the page refers to {external}");
+        }
+        assert_eq!(get(addr, "/active-users/count", &[auth]).await.status, 200);
+    }
+    let wrong = get(
+        addr,
+        "/active-users/count",
+        &[("cookie", "active_users_token=nope")],
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+}
+
+store_suite!(memory, Backend::memory(); history_unique_and_dashboard_over_http);
+store_suite!(redis, Backend::redis(); history_unique_and_dashboard_over_http);
+
+/// The demo server with simulated visitors, its dashboard in headless Chromium: the count the
+/// page shows is the API's, the chart has points, and a screenshot is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_real_browser_shows_the_api_count() {
+    let server = DemoServer::start(
+        &["--simulate", "40"],
+        &[("ACTIVE_USERS_API_TOKEN", "browser-token")],
+    );
+    let base = format!("http://{}/active-users", server.addr);
+    let auth = ("authorization", "Bearer browser-token");
+    let api_count = || async {
+        let reply = get(server.addr, "/active-users/count", &[auth]).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()["count"].as_u64().expect("count")
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while api_count().await == 0 {
+        assert!(Instant::now() < deadline, "the simulation records nobody");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let browser = Browser::start().await;
+    // The fragment signs in through the page's own form handling; it never reaches the server.
+    browser
+        .open(&format!("{base}/dashboard#token=browser-token"))
+        .await;
+    let read = r##"
+        const count = document.getElementById("live-count");
+        return {
+            count: count ? count.dataset.count || null : null,
+            shown: count ? count.textContent : null,
+            points: Number(document.getElementById("chart-hour")?.dataset.points || 0),
+            bars: document.querySelectorAll("#chart-hour rect.bar").length,
+            rows: document.querySelectorAll("#entries tr").length,
+            breakdown: document.querySelectorAll("#breakdown tr").length,
+            unique: document.getElementById("unique-hour")?.textContent,
+            status: document.getElementById("status")?.textContent,
+            title: document.title,
+        };
+    "##;
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let matched = loop {
+        let before = api_count().await;
+        let page = browser.eval(read).await;
+        let after = api_count().await;
+        let shown: Option<u64> = page["count"].as_str().and_then(|c| c.parse().ok());
+        println!("page {page}; API {before} then {after}");
+        if let Some(shown) = shown
+            && page["points"].as_u64().unwrap_or(0) > 0
+            && (shown == before || shown == after)
+            && before == after
+        {
+            break page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard never showed the API's count with a chart: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    };
+    assert_eq!(matched["title"], "Active users");
+    assert_eq!(matched["bars"], matched["points"], "a bar per point");
+    assert!(
+        matched["rows"].as_u64().unwrap_or(0) > 0,
+        "the table lists entries"
+    );
+    assert!(matched["breakdown"].as_u64().unwrap_or(0) > 0, "by service");
+    assert_ne!(matched["unique"], "–", "unique visitors shown");
+
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&out, &png).expect("write the screenshot");
+    println!("screenshot: {} ({} bytes)", out.display(), png.len());
+    if std::env::var_os("ACTIVE_USERS_UPDATE_SCREENSHOT").is_some() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png");
+        std::fs::write(&docs, &png).expect("write docs/dashboard.png");
+    }
+}
