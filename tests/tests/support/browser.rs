@@ -247,19 +247,36 @@ impl DemoServer {
 /// Builds the example (a no-op when `cargo test` built it already and nothing changed; with
 /// every feature, as the README's test command builds it) and returns its path.
 fn example_binary(name: &str) -> PathBuf {
+    built(
+        &["-p", "active-users-examples", "--example", name],
+        &["examples", name],
+    )
+}
+
+/// Builds the `active-users` command and returns its path.
+pub fn cli_binary() -> PathBuf {
+    built(
+        &["-p", "active-users-cli", "--bin", "active-users"],
+        &["active-users"],
+    )
+}
+
+fn built(target: &[&str], path: &[&str]) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .args(["build", "--quiet", "--all-features"])
-        .args(["-p", "active-users-examples", "--example", name])
+        .args(target)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("cargo build");
-    assert!(status.success(), "building the {name} example failed");
-    // The test binary is target/<profile>/deps/<name>-<hash>; examples are beside deps.
+    assert!(status.success(), "building {target:?} failed");
+    // The test binary is target/<profile>/deps/<name>-<hash>; binaries are beside deps.
     let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
+    let mut binary = exe
+        .parent()
         .and_then(Path::parent)
         .expect("target/<profile>")
-        .join("examples")
-        .join(name)
+        .to_path_buf();
+    binary.extend(path);
+    binary
 }
