@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --example axum-app -- --simulate 50 --public
 //! curl http://127.0.0.1:3000/active-users/
+//! # the dashboard: http://127.0.0.1:3000/active-users/dashboard
 //! curl -H 'x-user-id: 7' -H 'x-service-id: billing' http://127.0.0.1:3000/
 //! ```
 //!
@@ -83,9 +84,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}/");
     match &access {
-        ApiAccess::Public => println!("API: http://{addr}/active-users/ (public)"),
+        ApiAccess::Public => {
+            println!("API: http://{addr}/active-users/ (public)");
+            println!("dashboard: http://{addr}/active-users/dashboard");
+        }
         ApiAccess::Token(token) => {
-            println!("API: curl -H 'Authorization: Bearer {token}' http://{addr}/active-users/")
+            println!("API: curl -H 'Authorization: Bearer {token}' http://{addr}/active-users/");
+            println!("dashboard: http://{addr}/active-users/dashboard#token={token}");
         }
     }
     axum::serve(
