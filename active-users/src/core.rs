@@ -1,9 +1,11 @@
 //! What a [`Tracker`](crate::Tracker) and a [`Reader`](crate::Reader) share: the key names of a
 //! namespace, its field list, and every query that needs no entry type.
 //!
-//! **History.** Once a minute, the first tracker of a namespace to flush in that minute
-//! claims it (one atomic `claim` on the store), counts the active entries and appends the
-//! count to the namespace's series: many app servers do one sample per minute between them.
+//! **History.** Every [`SAMPLE_EVERY`] (10 s), the first tracker of a namespace to flush in
+//! that slot claims it (one atomic `claim` on the store), counts the active entries and folds
+//! the count into the current minute of the namespace's series, which keeps the highest count
+//! of each minute: many app servers do six samples a minute between them, and each minute's
+//! point is its peak.
 //! Unique visitors are counted in HyperLogLog sketches, one per shard per minute (kept 61
 //! minutes) and one per shard per hour (kept for the history span); a member always goes to
 //! the same shard, so the shards' sets are disjoint and their estimates add up.
@@ -23,6 +25,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const UNIQUE_STANDARD_ERROR: f64 = 0.0081;
 
 const MINUTE_MS: u64 = 60_000;
+
+/// How often the active count of a namespace is sampled (by one tracker, whichever flushes
+/// first in each slot). A minute's point is the highest of its samples.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 const HOUR_MS: u64 = 3_600_000;
 
 /// Minute sketches cover the last hour; they live a little longer than that.
@@ -69,8 +75,8 @@ impl From<&Field> for FieldInfo {
 pub struct HistoryPoint {
     /// The start of the minute.
     pub at: SystemTime,
-    /// The active entries (as [`Tracker::count`](crate::Tracker::count)) when the minute was
-    /// sampled.
+    /// The highest active count (as [`Tracker::count`](crate::Tracker::count)) of the samples
+    /// taken during the minute, one every [`SAMPLE_EVERY`].
     pub active: u64,
 }
 
@@ -344,23 +350,28 @@ impl Core {
         })
     }
 
-    /// Samples the active count for the minute of `now` if this tracker is the first of the
-    /// namespace to get there; returns whether it did.
+    /// The sampling slot of a time.
+    pub(crate) fn slot(now: u64) -> u64 {
+        now / ms(SAMPLE_EVERY)
+    }
+
+    /// Samples the active count for the slot of `now` if this tracker is the first of the
+    /// namespace to get there, folding it into the minute's peak; returns whether it did.
     pub(crate) async fn sample(&self, now: u64) -> Result<bool, QueryError> {
-        let minute = now / MINUTE_MS;
         let history = self.config.history;
         let won = self
-            .timed(
-                self.store
-                    .claim(&self.keys.sampled(), minute, Duration::from_secs(120)),
-            )
+            .timed(self.store.claim(
+                &self.keys.sampled(),
+                Self::slot(now),
+                Duration::from_secs(120),
+            ))
             .await?;
         if !won {
             return Ok(false);
         }
         let active = self.view(self.config.window).count().await?;
         let sample = Sample {
-            at: minute * MINUTE_MS,
+            at: now / MINUTE_MS * MINUTE_MS,
             value: active,
         };
         let key = self.keys.history();

@@ -178,7 +178,7 @@ struct Inner<E> {
     closed: AtomicBool,
     counters: Counters,
     error_log: Mutex<(Option<Instant>, u64)>,
-    /// The last minute (of the store's clock) this tracker tried to sample, plus one; 0 before
+    /// The last sampling slot (of the store's clock) this tracker tried, plus one; 0 before
     /// the first.
     sampled_minute: AtomicU64,
     /// Whether this tracker has written the namespace description yet.
@@ -479,11 +479,13 @@ impl<E: ActiveUserEntry> Tracker<E> {
         self.view().last_seen(entry).await
     }
 
-    /// The active count of each minute within `span`, oldest first: one point per minute in
-    /// which some tracker of the namespace flushed (trackers flush every
+    /// The peak active count of each minute within `span`, oldest first: one point per minute
+    /// in which some tracker of the namespace flushed (trackers flush every
     /// [`flush_interval`](crate::ConfigBuilder::flush_interval), so a running application
-    /// samples every minute). A minute's point is the count when the first tracker got there.
-    /// One store read, linear in the points (at most 1,440 for a day).
+    /// has a point every minute). The count is sampled every
+    /// [`SAMPLE_EVERY`](crate::SAMPLE_EVERY) (10 s) by whichever tracker of the namespace
+    /// flushes first in that slot, and a minute's point is the highest of its samples. One
+    /// store read, linear in the points (at most 1,440 for a day).
     ///
     /// # Errors
     /// [`QueryError::HistoryOff`], [`QueryError::SpanTooLong`] beyond the kept history, or the
@@ -762,8 +764,8 @@ impl<E: ActiveUserEntry> Inner<E> {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Once per minute of the store's clock: claims the minute for this namespace and, if this
-    /// tracker is the first there, samples the active count. Also writes the namespace
+    /// Once per sampling slot of the store's clock: claims the slot for this namespace and, if
+    /// this tracker is the first there, samples the active count. Also writes the namespace
     /// description once at start. Failures are logged and retried at the next flush; they
     /// never fail a flush.
     async fn sample_if_due(&self) {
@@ -778,7 +780,7 @@ impl<E: ActiveUserEntry> Inner<E> {
             Ok(now) => now,
             Err(err) => return self.log_query_error(&err),
         };
-        let due = now / 60_000 + 1;
+        let due = Core::slot(now) + 1;
         let before = self.sampled_minute.load(Ordering::Acquire);
         if before >= due {
             return;

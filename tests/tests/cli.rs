@@ -45,6 +45,8 @@ fn stdout(output: &Output) -> String {
 }
 
 async fn answers_every_command(backend: Backend) {
+    // Build (or check) the binary before recording, so the entries are fresh when it reads.
+    let _ = cli_binary();
     let config = config(&backend.namespace, backend.shards).expect("config");
     let tracker: Tracker<DemoEntry> =
         Tracker::with_store(config, backend.store()).expect("tracker");

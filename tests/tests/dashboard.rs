@@ -125,7 +125,7 @@ store_suite!(redis, Backend::redis(); history_unique_and_dashboard_over_http);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_real_browser_shows_the_api_count() {
     let server = DemoServer::start(
-        &["--simulate", "40"],
+        &["--simulate", "80"],
         &[("ACTIVE_USERS_API_TOKEN", "browser-token")],
     );
     let base = format!("http://{}/active-users", server.addr);
@@ -167,7 +167,12 @@ async fn dashboard_in_a_real_browser_shows_the_api_count() {
         let after = api_count().await;
         let shown: Option<u64> = page["count"].as_str().and_then(|c| c.parse().ok());
         println!("page {page}; API {before} then {after}");
+        // A whole refresh has finished (every card read), and it shows the API's count.
+        let refreshed = page["status"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("updated"));
         if let Some(shown) = shown
+            && refreshed
             && page["points"].as_u64().unwrap_or(0) > 0
             && (shown == before || shown == after)
             && before == after
@@ -188,6 +193,34 @@ async fn dashboard_in_a_real_browser_shows_the_api_count() {
     );
     assert!(matched["breakdown"].as_u64().unwrap_or(0) > 0, "by service");
     assert_ne!(matched["unique"], "–", "unique visitors shown");
+
+    // Paging: more than a page (20) is active, so "Next page" leads to the second page.
+    let next_enabled = browser
+        .eval(r##"return !document.getElementById("next").disabled;"##)
+        .await;
+    assert_eq!(next_enabled, true, "{matched}");
+    browser
+        .eval(r##"document.getElementById("next").click(); return null;"##)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let second = browser
+            .eval(
+                r##"return {
+                    first: !document.getElementById("first").disabled,
+                    rows: document.querySelectorAll("#entries tr").length,
+                };"##,
+            )
+            .await;
+        if second["first"] == true && second["rows"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no second page: {second}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    browser
+        .eval(r##"document.getElementById("first").click(); return null;"##)
+        .await;
 
     let png = browser.screenshot().await;
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");

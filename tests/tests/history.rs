@@ -5,7 +5,7 @@
 #[macro_use]
 mod support;
 
-use active_users::store::{ManualClock, Store};
+use active_users::store::{ManualClock, Sample, Store};
 use active_users::{
     ActiveUserEntry, Config, ConfigBuilder, DefaultEntry, MemoryStore, QueryError, Reader, Tracker,
     UNIQUE_STANDARD_ERROR,
@@ -53,7 +53,7 @@ fn minutes_after_start(points: &[active_users::HistoryPoint]) -> Vec<(u64, u64)>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_is_one_sample_per_minute_however_many_trackers_flush() {
+async fn history_keeps_each_minutes_peak_sampled_once_per_slot_across_trackers() {
     let clock = ManualClock::new(start());
     let store: Arc<dyn Store> = Arc::new(MemoryStore::with_clock(clock.clone()));
     let config = || Config::builder().key_expire(5 * MINUTE);
@@ -61,30 +61,44 @@ async fn history_is_one_sample_per_minute_however_many_trackers_flush() {
     let trackers: Vec<_> = (0..3)
         .map(|_| tracker_on(store.clone(), config()))
         .collect();
+    let ten_seconds = active_users::SAMPLE_EVERY;
+    assert_eq!(ten_seconds, Duration::from_secs(10));
 
-    // Minute 0: 3 users; every tracker flushes, the first one samples.
+    // 0:00: 3 users; every tracker flushes, the first one samples.
     record_users(&trackers[0], 0..3);
     for t in &trackers {
         t.flush().await.expect("flush");
     }
-    // Minute 1: 2 more users on another server, which flushes first, twice.
+    // 1:00: 2 more users on another server, which flushes first, twice.
     clock.advance(MINUTE);
     record_users(&trackers[1], 3..5);
     for t in [&trackers[1], &trackers[1], &trackers[2], &trackers[0]] {
         t.flush().await.expect("flush");
     }
-    // Minute 2: 10 more on the third server, but the first flushes before it: the sample is
-    // the count when the first tracker got there, before the third wrote its users.
+    // 2:00: 10 more on the third server, but the first flushes before it: this slot's sample
+    // is the count when the first tracker got there (5), and nobody samples it again.
     clock.advance(MINUTE);
     record_users(&trackers[2], 5..15);
     for t in [&trackers[0], &trackers[2], &trackers[1]] {
         t.flush().await.expect("flush");
     }
-    // Minute 3: one flush, which sees all 15.
-    clock.advance(MINUTE);
+    let so_far = trackers[0].history(HOUR).await.expect("history");
+    assert_eq!(minutes_after_start(&so_far).last(), Some(&(2, 5)));
+    // 2:10: the next slot sees all 15, which becomes the minute's peak.
+    clock.advance(ten_seconds);
     trackers[1].flush().await.expect("flush");
-    // Minute 9: everyone is older than the 5-minute window.
-    clock.advance(6 * MINUTE);
+    // 3:00: one flush.
+    clock.advance(MINUTE - ten_seconds);
+    trackers[2].flush().await.expect("flush");
+    // 5:00 still counts everyone; at 5:10 the users of 0:00 are older than the window, but the
+    // minute keeps its peak.
+    clock.advance(2 * MINUTE);
+    trackers[0].flush().await.expect("flush");
+    clock.advance(ten_seconds);
+    trackers[0].flush().await.expect("flush");
+    assert_eq!(trackers[0].count().await.expect("count"), 12);
+    // 9:00: everyone is older than the 5-minute window.
+    clock.advance(4 * MINUTE - ten_seconds);
     for t in &trackers {
         t.flush().await.expect("flush");
     }
@@ -92,15 +106,18 @@ async fn history_is_one_sample_per_minute_however_many_trackers_flush() {
     let points = trackers[0].history(HOUR).await.expect("history");
     assert_eq!(
         minutes_after_start(&points),
-        [(0, 3), (1, 5), (2, 5), (3, 15), (9, 0)],
-        "one sample per minute that saw a flush, taken by the first tracker there"
+        [(0, 3), (1, 5), (2, 15), (3, 15), (5, 15), (9, 0)],
+        "one point per minute that saw a flush: the highest of its samples"
     );
     let peak = trackers[1].peak(HOUR).await.expect("peak").expect("a peak");
     assert_eq!(peak.active, 15);
-    assert_eq!(peak.at, start() + 3 * MINUTE);
+    assert_eq!(peak.at, start() + 2 * MINUTE, "the earliest of equal peaks");
     // A shorter span sees only its minutes.
     let recent = trackers[2].history(7 * MINUTE).await.expect("history");
-    assert_eq!(minutes_after_start(&recent), [(2, 5), (3, 15), (9, 0)]);
+    assert_eq!(
+        minutes_after_start(&recent),
+        [(2, 15), (3, 15), (5, 15), (9, 0)]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,12 +321,62 @@ async fn reader_reads_a_namespace_without_the_entry_type(backend: Backend) {
     assert_eq!(unique.visitors, 5);
 }
 
+/// The store operations history rests on: a claim is won once per slot, a series keeps the
+/// highest value per time and drops what is older than it keeps.
+async fn claims_and_series_on_the_store(backend: Backend) {
+    let store = backend.store();
+    let claim = format!("au:{{{}}}:claim-test", backend.namespace);
+    let ttl = Duration::from_secs(60);
+    for (slot, won) in [(5, true), (5, false), (4, false), (6, true), (6, false)] {
+        assert_eq!(
+            store.claim(&claim, slot, ttl).await.expect("claim"),
+            won,
+            "slot {slot}"
+        );
+    }
+    let key = format!("au:{{{}}}:series-test", backend.namespace);
+    let keep = HOUR;
+    let sample = |at: u64, value: u64| Sample { at, value };
+    for value in [3, 7, 5] {
+        store
+            .add_sample(&key, sample(60_000, value), keep)
+            .await
+            .expect("add");
+    }
+    store
+        .add_sample(&key, sample(120_000, 1), keep)
+        .await
+        .expect("add");
+    assert_eq!(
+        store.samples(&key, 0).await.expect("samples"),
+        [sample(60_000, 7), sample(120_000, 1)]
+    );
+    assert_eq!(
+        store.samples(&key, 61_000).await.expect("samples"),
+        [sample(120_000, 1)]
+    );
+    // A sample an hour and a minute later drops the first one.
+    store
+        .add_sample(&key, sample(3_720_000, 2), keep)
+        .await
+        .expect("add");
+    assert_eq!(
+        store.samples(&key, 0).await.expect("samples"),
+        [sample(120_000, 1), sample(3_720_000, 2)]
+    );
+    let stored = store.get(&claim).await.expect("get");
+    assert_eq!(stored.as_deref(), Some(&b"6"[..]));
+}
+
+store_suite!(store_memory, Backend::memory(); claims_and_series_on_the_store);
+store_suite!(store_redis, Backend::redis(); claims_and_series_on_the_store);
+
 store_suite!(reader_memory, Backend::memory(); reader_reads_a_namespace_without_the_entry_type);
 store_suite!(reader_redis, Backend::redis(); reader_reads_a_namespace_without_the_entry_type);
 store_suite!(reader_cluster_8_shards, Backend::cluster().sharded(8); reader_reads_a_namespace_without_the_entry_type);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_redis_two_trackers_write_one_sample_per_minute() {
+async fn on_redis_trackers_keep_one_point_per_minute() {
     let backend = Backend::redis();
     let server = backend.redis.as_ref().expect("redis");
     let config = || Config::builder().namespace(backend.namespace.clone());

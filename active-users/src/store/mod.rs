@@ -182,8 +182,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// after `ttl`.
     fn claim<'a>(&'a self, key: &'a str, slot: u64, ttl: Duration) -> StoreFuture<'a, bool>;
 
-    /// Appends a sample to the series at `key`, drops the samples older than `keep` before it,
-    /// and makes the series expire `keep` after this write.
+    /// Folds a sample into the series at `key`: a series holds one value per time, the highest
+    /// sample given for it. Drops the values older than `keep` before the sample, and makes
+    /// the series expire `keep` after this write.
     fn add_sample<'a>(
         &'a self,
         key: &'a str,
@@ -191,7 +192,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         keep: Duration,
     ) -> StoreFuture<'a, ()>;
 
-    /// The samples of the series at `key` taken at or after `since`, oldest first.
+    /// The values of the series at `key` at or after `since`, oldest first.
     fn samples<'a>(&'a self, key: &'a str, since: u64) -> StoreFuture<'a, Vec<Sample>>;
 
     /// The estimated number of distinct members of the union of the sketches at `keys` (which

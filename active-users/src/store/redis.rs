@@ -96,6 +96,25 @@ return 0
     )
 });
 
+/// Folds a sample into a series: one member `at:value` per time, keeping the highest value.
+/// KEYS: the series. ARGV: at, value, oldest time kept, ttl ms.
+static ADD_SAMPLE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local best = tonumber(ARGV[2])
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[1], 'BYSCORE')) do
+  local value = tonumber(string.match(member, ':(%d+)$'))
+  if value and value > best then best = value end
+  redis.call('ZREM', KEYS[1], member)
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1] .. ':' .. best)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return best
+",
+    )
+});
+
 /// A store on a standalone Redis server, through a connection that reconnects by itself.
 ///
 /// The `redis` crate is re-exported as [`active_users::redis`](crate::redis) so that you build
@@ -459,27 +478,15 @@ impl Store for RedisStore {
         keep: Duration,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            // A sorted set scored by time; the member carries the time too, so that two
-            // samples of one minute stay two members (the reader keeps the larger).
             let oldest = sample.at.saturating_sub(ms(keep));
-            let mut conn = self.conn.clone();
-            redis::pipe()
-                .cmd("ZADD")
-                .arg(key)
+            let mut invocation = ADD_SAMPLE.key(key);
+            invocation
                 .arg(sample.at)
-                .arg(format!("{}:{}", sample.at, sample.value))
-                .ignore()
-                .cmd("ZREMRANGEBYSCORE")
-                .arg(key)
-                .arg("-inf")
-                .arg(format!("({oldest}"))
-                .ignore()
-                .cmd("PEXPIRE")
-                .arg(key)
-                .arg(ms(keep).max(1))
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await?;
+                .arg(sample.value)
+                .arg(oldest)
+                .arg(ms(keep).max(1));
+            let mut conn = self.conn.clone();
+            invocation.invoke_async::<u64>(&mut conn).await?;
             Ok(())
         })
     }

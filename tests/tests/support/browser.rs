@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Set to a `chromedriver` binary that is not on the PATH.
@@ -244,32 +245,37 @@ impl DemoServer {
     }
 }
 
-/// Builds the example (a no-op when `cargo test` built it already and nothing changed; with
-/// every feature, as the README's test command builds it) and returns its path.
+/// The demo server's binary.
 fn example_binary(name: &str) -> PathBuf {
-    built(
-        &["-p", "active-users-examples", "--example", name],
-        &["examples", name],
-    )
+    built(&["examples", name])
 }
 
-/// Builds the `active-users` command and returns its path.
+/// The `active-users` command's binary.
 pub fn cli_binary() -> PathBuf {
-    built(
-        &["-p", "active-users-cli", "--bin", "active-users"],
-        &["active-users"],
-    )
+    built(&["active-users"])
 }
 
-fn built(target: &[&str], path: &[&str]) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--all-features"])
-        .args(target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building {target:?} failed");
+/// A binary of the workspace, built as the README's test command builds it: that command
+/// builds every example and the command (for `cli/tests`), so after it this is a no-op check
+/// that they are fresh; run alone (`cargo test --test dashboard`), it builds them first.
+fn built(path: &[&str]) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args([
+                "test",
+                "--workspace",
+                "--all-features",
+                "--no-run",
+                "--quiet",
+            ])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .stdout(Stdio::null())
+            .status()
+            .expect("cargo test --no-run");
+        assert!(status.success(), "building the workspace failed");
+    });
     // The test binary is target/<profile>/deps/<name>-<hash>; binaries are beside deps.
     let exe = std::env::current_exe().expect("test binary path");
     let mut binary = exe
@@ -278,5 +284,6 @@ fn built(target: &[&str], path: &[&str]) -> PathBuf {
         .expect("target/<profile>")
         .to_path_buf();
     binary.extend(path);
+    assert!(binary.is_file(), "{} was not built", binary.display());
     binary
 }
