@@ -26,6 +26,16 @@ pub const UNIQUE_STANDARD_ERROR: f64 = 0.0081;
 
 const MINUTE_MS: u64 = 60_000;
 
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Which prebuilt union a unique-visitor query reads.
+#[derive(Clone, Copy)]
+enum UnionOf {
+    LastHour,
+    LastDay,
+}
+
 /// How often the active count of a namespace is sampled (by one tracker, whichever flushes
 /// first in each slot). A minute's point is the highest of its samples.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
@@ -149,6 +159,22 @@ impl Keys {
     }
     pub(crate) fn history(&self) -> String {
         format!("{}history", self.namespace_base)
+    }
+    /// The union of the 60 minute sketches before `minute`.
+    pub(crate) fn unique_last_hour(&self, shard: usize, minute: u64) -> String {
+        format!("{}unique:u:{minute}", self.bases[shard])
+    }
+    /// The union of the 24 hour sketches before `hour`.
+    pub(crate) fn unique_last_day(&self, shard: usize, hour: u64) -> String {
+        format!("{}unique:d:{hour}", self.bases[shard])
+    }
+    /// Claimed by the tracker that builds a union (`m` or `d`), per minute or hour.
+    pub(crate) fn merging(&self, kind: &str) -> String {
+        format!("{}merging:{kind}", self.namespace_base)
+    }
+    /// The minute or hour whose unions are complete on every shard.
+    pub(crate) fn merged(&self, kind: &str) -> String {
+        format!("{}merged:{kind}", self.namespace_base)
     }
     pub(crate) fn sampled(&self) -> String {
         format!("{}sampled", self.namespace_base)
@@ -317,6 +343,11 @@ impl Core {
     }
 
     /// Unique visitors within `span`.
+    ///
+    /// The two spans dashboards ask for every few seconds, one hour and one day, read a union
+    /// built once per minute (hour) by one tracker ([`Core::merge_if_due`]) plus the current
+    /// bucket: two sketches per shard. Other spans, or the moments before a union is built,
+    /// count all their buckets (at most 61 or 25 per shard).
     pub(crate) async fn unique(&self, span: Duration) -> Result<UniqueVisitors, QueryError> {
         self.history_span(span)?;
         let now = self.now().await?;
@@ -326,21 +357,37 @@ impl Core {
         } else {
             HOUR_MS
         };
-        let buckets: Vec<u64> = (from / bucket..=now / bucket).collect();
+        let current = now / bucket;
+        let union = match span {
+            HOUR if self.merged_through("m").await? == Some(current) => Some(UnionOf::LastHour),
+            DAY if self.merged_through("d").await? == Some(current) => Some(UnionOf::LastDay),
+            _ => None,
+        };
+        let buckets: Vec<u64> = (from / bucket..=current).collect();
         let keys = self.keys.clone();
         let counts = self
             .view(self.config.window)
             .on_every_shard(move |store, shard, _| {
-                let names: Vec<String> = buckets
-                    .iter()
-                    .map(|&b| {
-                        if bucket == MINUTE_MS {
-                            keys.unique_minute(shard, b)
-                        } else {
-                            keys.unique_hour(shard, b)
-                        }
-                    })
-                    .collect();
+                let names: Vec<String> = match union {
+                    Some(UnionOf::LastHour) => vec![
+                        keys.unique_last_hour(shard, current),
+                        keys.unique_minute(shard, current),
+                    ],
+                    Some(UnionOf::LastDay) => vec![
+                        keys.unique_last_day(shard, current),
+                        keys.unique_hour(shard, current),
+                    ],
+                    None => buckets
+                        .iter()
+                        .map(|&b| {
+                            if bucket == MINUTE_MS {
+                                keys.unique_minute(shard, b)
+                            } else {
+                                keys.unique_hour(shard, b)
+                            }
+                        })
+                        .collect(),
+                };
                 async move { store.sketch_count(&names).await }
             })
             .await?;
@@ -348,6 +395,65 @@ impl Core {
             visitors: counts.iter().sum(),
             since: to_system_time(from / bucket * bucket),
         })
+    }
+
+    /// The minute (`m`) or hour (`d`) whose unions are built on every shard, if any.
+    async fn merged_through(&self, kind: &str) -> Result<Option<u64>, QueryError> {
+        let key = self.keys.merged(kind);
+        let value = self.timed(self.store.get(&key)).await?;
+        Ok(value
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Builds the unions of the last hour's minute sketches and the last day's hour sketches
+    /// once per minute and once per hour for the namespace (whichever tracker claims it), so
+    /// that `unique(1 h)` and `unique(24 h)` read two sketches per shard instead of 61 or 25.
+    /// A union is only used once all shards have it.
+    pub(crate) async fn merge_if_due(&self, now: u64) -> Result<(), QueryError> {
+        for (kind, bucket, count, ttl) in [
+            ("m", MINUTE_MS, 60, Duration::from_secs(180)),
+            ("d", HOUR_MS, 24, Duration::from_secs(3 * 3600)),
+        ] {
+            if kind == "d" && self.config.history < DAY {
+                continue;
+            }
+            let current = now / bucket;
+            let claimed = self
+                .timed(self.store.claim(&self.keys.merging(kind), current, ttl))
+                .await?;
+            if !claimed {
+                continue;
+            }
+            let keys = self.keys.clone();
+            self.view(self.config.window)
+                .on_every_shard(move |store, shard, _| {
+                    let (dest, sources): (String, Vec<String>) = if kind == "m" {
+                        (
+                            keys.unique_last_hour(shard, current),
+                            (current.saturating_sub(count)..current)
+                                .map(|b| keys.unique_minute(shard, b))
+                                .collect(),
+                        )
+                    } else {
+                        (
+                            keys.unique_last_day(shard, current),
+                            (current.saturating_sub(count)..current)
+                                .map(|b| keys.unique_hour(shard, b))
+                                .collect(),
+                        )
+                    };
+                    async move { store.sketch_merge(&dest, &sources, ttl).await }
+                })
+                .await?;
+            let marker = current.to_string();
+            self.timed(
+                self.store
+                    .put(&self.keys.merged(kind), marker.as_bytes(), ttl),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// The sampling slot of a time.
@@ -378,6 +484,7 @@ impl Core {
         self.timed(self.store.add_sample(&key, sample, history))
             .await?;
         self.write_schema().await?;
+        self.merge_if_due(now).await?;
         Ok(true)
     }
 

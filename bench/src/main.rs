@@ -387,12 +387,17 @@ async fn zadd_limit(url: &str, members: Arc<Vec<Vec<u8>>>) -> Result<f64> {
 
 /// Distinct entries written per second: default batches, the writer starting as soon as a
 /// batch is full, timed from the first record to the last entry in Redis.
-async fn flush_throughput(store: RedisStore, shards: usize, n: u64) -> Result<f64> {
+async fn flush_throughput(store: RedisStore, shards: usize, n: u64, history: bool) -> Result<f64> {
     let config = Config::builder()
         .namespace("bench-flush")
         .key_expire(Duration::from_secs(600))
         .buffer_capacity(5_000_000)
         .shards(shards)
+        .history(if history {
+            active_users::DEFAULT_HISTORY
+        } else {
+            Duration::ZERO
+        })
         .build()?;
     let tracker: Tracker<DefaultEntry> = Tracker::new(config, store)?;
     let entries: Vec<DefaultEntry> = (0..n).map(entry).collect();
@@ -719,13 +724,19 @@ async fn run(plan: Plan) -> Result<()> {
     );
     let mut limits = Vec::new();
     let mut flushes = Vec::new();
+    let mut flushes_without_history = Vec::new();
     for _ in 0..3 {
         limits.push(zadd_limit(&server.url, Arc::clone(&members)).await?);
         flushall(&mut conn).await?;
-        flushes.push(flush_throughput(RedisStore::open(&server.url)?, 1, plan.zadd_entries).await?);
+        let store = RedisStore::open(&server.url)?;
+        flushes.push(flush_throughput(store, 1, plan.zadd_entries, true).await?);
+        flushall(&mut conn).await?;
+        let store = RedisStore::open(&server.url)?;
+        flushes_without_history.push(flush_throughput(store, 1, plan.zadd_entries, false).await?);
         flushall(&mut conn).await?;
     }
     let (limit, flush) = (median(limits), median(flushes));
+    let flush_without_history = median(flushes_without_history);
     rows.push(Row {
         what: "pipelined `ZADD` limit (16 per pipeline, single member each)".into(),
         ours: format!("{}/s", fmt_int(limit)),
@@ -734,11 +745,18 @@ async fn run(plan: Plan) -> Result<()> {
         target: String::new(),
     });
     rows.push(Row {
-        what: "flush throughput (distinct `DefaultEntry`s written, with the user index)".into(),
+        what: "flush throughput (distinct `DefaultEntry`s written, with the user index and the unique-visitor sketches)".into(),
         ours: format!("{}/s", fmt_int(flush)),
         python: String::new(),
         ratio: format!("{:.2}x the limit", flush / limit),
         target: verdict(flush >= 0.7 * limit, "≥ 0.7x limit"),
+    });
+    rows.push(Row {
+        what: "flush throughput, history off (no sketches)".into(),
+        ours: format!("{}/s", fmt_int(flush_without_history)),
+        python: String::new(),
+        ratio: format!("{:.2}x the limit", flush_without_history / limit),
+        target: String::new(),
     });
 
     eprintln!("Redis Cluster: 3 masters, 8 shards ...");
@@ -746,7 +764,7 @@ async fn run(plan: Plan) -> Result<()> {
     let mut cluster_flushes = Vec::new();
     for _ in 0..3 {
         let store = RedisStore::open_cluster(cluster.urls())?;
-        cluster_flushes.push(flush_throughput(store, 8, plan.zadd_entries).await?);
+        cluster_flushes.push(flush_throughput(store, 8, plan.zadd_entries, true).await?);
         for url in cluster.urls() {
             flushall(&mut connect(&url).await?).await?;
         }
@@ -857,6 +875,10 @@ async fn run(plan: Plan) -> Result<()> {
             });
         }
     }
+    eprintln!("history and unique visitors over a full day of sketches ...");
+    flushall(&mut conn).await?;
+    history_queries(&server.url, &mut rows).await?;
+
     let (idle_max, idle_p99) = ping_during(&server.url, || async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         Ok(())
@@ -890,6 +912,115 @@ async fn run(plan: Plan) -> Result<()> {
     Ok(())
 }
 
+/// The worst case of the history queries: every minute sketch of the last hour and every hour
+/// sketch of the last day dense (20,000 visitors each), and a point for every minute of the day.
+async fn history_queries(url: &str, rows: &mut Vec<Row>) -> Result<()> {
+    const NS: &str = "bench-history";
+    let mut conn = connect(url).await?;
+    let (secs, _micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
+    let now_ms = secs * 1000;
+    let (minute, hour) = (now_ms / 60_000, now_ms / 3_600_000);
+    let sketches: Vec<String> = (0..=61)
+        .map(|i| format!("au:{{{NS}}}:unique:m:{}", minute - i))
+        .chain((0..=25).map(|i| format!("au:{{{NS}}}:unique:h:{}", hour - i)))
+        .collect();
+    for (k, key) in sketches.iter().enumerate() {
+        for chunk in 0..20u64 {
+            let mut pfadd = redis::cmd("PFADD");
+            pfadd.arg(key);
+            for i in 0..1000u64 {
+                pfadd.arg(format!("visitor-{k}-{chunk}-{i}"));
+            }
+            pfadd.query_async::<()>(&mut conn).await?;
+        }
+    }
+    let mut pipe = redis::pipe();
+    for i in 0..1440u64 {
+        let at = (minute - i) * 60_000;
+        pipe.cmd("ZADD")
+            .arg(format!("au:{{{NS}}}:history"))
+            .arg(at)
+            .arg(format!("{at}:{}", 1000 + i))
+            .ignore();
+    }
+    pipe.query_async::<()>(&mut conn).await?;
+
+    let tracker = redis_tracker(url, NS, Duration::from_secs(300))?;
+    // The first flush samples the minute and builds this minute's and this hour's unions.
+    tracker.flush().await?;
+    let hour_span = Duration::from_secs(3600);
+    let day = Duration::from_secs(86_400);
+    let mut timed = Vec::new();
+    for (what, span, command) in [
+        (
+            "`unique(1 h)`: `PFCOUNT` of the hour's union and this minute",
+            hour_span,
+            "pfcount",
+        ),
+        (
+            "`unique(24 h)`: `PFCOUNT` of the day's union and this hour",
+            day,
+            "pfcount",
+        ),
+        (
+            "`unique(59 min)` (no union): `PFCOUNT` of 60 dense minute sketches",
+            Duration::from_secs(59 * 60),
+            "pfcount",
+        ),
+        (
+            "`unique(23 h)` (no union): `PFCOUNT` of 24 dense hour sketches",
+            Duration::from_secs(23 * 3600),
+            "pfcount",
+        ),
+    ] {
+        reset_stats(&mut conn).await?;
+        let latency = median_secs(21, || async {
+            black_box(tracker.unique(span).await?);
+            Ok(())
+        })
+        .await?;
+        let busy = usec_per_call(&mut conn, command).await? * 1e-6;
+        timed.push((what.to_owned(), latency, busy));
+    }
+    reset_stats(&mut conn).await?;
+    let points = tracker.history(day).await?.len();
+    let latency = median_secs(21, || async {
+        black_box(tracker.history(day).await?);
+        Ok(())
+    })
+    .await?;
+    let busy = usec_per_call(&mut conn, "zrange").await? * 1e-6;
+    timed.push((
+        format!("`history(24 h)`: {points} points, one `ZRANGE`"),
+        latency,
+        busy,
+    ));
+    // What building the unions costs, once a minute (hour) per shard, for one tracker.
+    reset_stats(&mut conn).await?;
+    let mut pfmerge = redis::cmd("PFMERGE");
+    pfmerge.arg(format!("au:{{{NS}}}:bench-union"));
+    for key in sketches.iter().skip(1).take(60) {
+        pfmerge.arg(key);
+    }
+    pfmerge.query_async::<()>(&mut conn).await?;
+    let merge = usec_per_call(&mut conn, "pfmerge").await? * 1e-6;
+    timed.push((
+        "building the hour's union: `PFMERGE` of 60 dense sketches, once a minute per shard".into(),
+        merge,
+        merge,
+    ));
+    for (what, latency, busy) in timed {
+        rows.push(Row {
+            what: format!("{what} (Redis busy {})", fmt_secs(busy)),
+            ours: fmt_secs(latency),
+            python: "not available".into(),
+            ratio: String::new(),
+            target: String::new(),
+        });
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let mut quick = false;
     for arg in std::env::args().skip(1) {
@@ -899,6 +1030,11 @@ fn main() -> Result<()> {
                 return Err(format!("unknown argument {other:?}; use --quick or nothing").into());
             }
         }
+    }
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "note: this build has no optimizations; its figures say nothing about speed (use --release)"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -170,7 +170,7 @@ async fn unique_visitors_by_minute_for_the_last_hour_and_by_hour_beyond() {
     clock.advance(30 * MINUTE);
     // Another app server: the first one would coalesce its returning users by its own
     // (real-time) refresh interval, which this test does not wait for.
-    let tracker = tracker_on(store, Config::builder());
+    let tracker = tracker_on(store.clone(), Config::builder());
     record_users(&tracker, 750..1250);
     tracker.flush().await.expect("flush");
 
@@ -181,7 +181,19 @@ async fn unique_visitors_by_minute_for_the_last_hour_and_by_hour_beyond() {
             "{got} against {exact}: error {error:.4}"
         );
     };
-    within(tracker.unique(HOUR).await.expect("unique").visitors, 1250);
+    let last_hour = tracker.unique(HOUR).await.expect("unique").visitors;
+    within(last_hour, 1250);
+    // The last hour is read from the union the sampling tracker built for this minute (two
+    // sketches), and agrees exactly with counting the 61 minute sketches (another span with
+    // the same buckets).
+    let merged = store.get("au:{default}:merged:m").await.expect("get");
+    let minute = (1_800_000_000 + 30 * 60) / 60;
+    assert_eq!(merged, Some(minute.to_string().into_bytes()));
+    let counted = tracker
+        .unique(HOUR - Duration::from_secs(30))
+        .await
+        .expect("unique");
+    assert_eq!(counted.visitors, last_hour);
     let last_ten = tracker.unique(10 * MINUTE).await.expect("unique");
     within(last_ten.visitors, 500);
     assert_eq!(last_ten.since, start() + 20 * MINUTE);
@@ -194,6 +206,19 @@ async fn unique_visitors_by_minute_for_the_last_hour_and_by_hour_beyond() {
     let day = tracker.unique(3 * HOUR).await.expect("unique");
     within(day.visitors, 1350);
     assert_eq!(day.since, start() - HOUR);
+    // A whole day reads the union of the 24 hours before this one, built by the sampler.
+    let whole_day = tracker.unique(24 * HOUR).await.expect("unique");
+    let merged = store.get("au:{default}:merged:d").await.expect("get");
+    assert_eq!(
+        merged,
+        Some(((1_800_000_000 + 2 * 3600) / 3600).to_string().into_bytes())
+    );
+    let counted = tracker
+        .unique(24 * HOUR - 30 * MINUTE)
+        .await
+        .expect("unique");
+    assert_eq!(whole_day.visitors, counted.visitors);
+    within(whole_day.visitors, 1350);
 }
 
 /// Records `total` synthetic users and checks the unique-visitor estimate at several sizes.

@@ -340,6 +340,30 @@ impl Store for MemoryStore {
         ready(union.estimate())
     }
 
+    fn sketch_merge<'a>(
+        &'a self,
+        dest: &'a str,
+        sources: &'a [String],
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        let (mut state, now) = self.lock_sets();
+        sweep(&mut state.sketches, now);
+        let mut union = Hll::default();
+        for key in sources {
+            if let Some(sketch) = state.sketches.get(key) {
+                union.merge(&sketch.value);
+            }
+        }
+        state.sketches.insert(
+            dest.to_owned(),
+            Expiring {
+                value: union,
+                expires_at: now.saturating_add(ms(ttl)),
+            },
+        );
+        ready(())
+    }
+
     fn put<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
         let (mut state, now) = self.lock_sets();
         sweep(&mut state.values, now);

@@ -199,6 +199,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// share one cluster slot). Missing keys count as empty.
     fn sketch_count<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, u64>;
 
+    /// Replaces the sketch at `dest` by the union of the sketches at `sources` (which share
+    /// its cluster slot; missing ones count as empty) and makes it expire after `ttl`.
+    fn sketch_merge<'a>(
+        &'a self,
+        dest: &'a str,
+        sources: &'a [String],
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()>;
+
     /// Stores `value` at `key` for `ttl`.
     fn put<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()>;
 

@@ -531,6 +531,33 @@ impl Store for RedisStore {
         })
     }
 
+    fn sketch_merge<'a>(
+        &'a self,
+        dest: &'a str,
+        sources: &'a [String],
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            // DEL first: PFMERGE folds an existing destination into the union.
+            redis::pipe()
+                .cmd("DEL")
+                .arg(dest)
+                .ignore()
+                .cmd("PFMERGE")
+                .arg(dest)
+                .arg(sources)
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(dest)
+                .arg(ms(ttl).max(1))
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await?;
+            Ok(())
+        })
+    }
+
     fn put<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
