@@ -3,7 +3,8 @@
 //!
 //! ```sh
 //! cargo run --release -p active-users-bench            # the full run (a few minutes)
-//! cargo run --release -p active-users-bench -- --quick # the smoke test (under a minute)
+//! cargo run --release -p active-users-bench -- --quick # smaller sizes (under a minute)
+//! cargo run -p active-users-bench -- --smoke           # every path once, tiny sizes (CI)
 //! ```
 //!
 //! The Python design is emulated honestly: `SETEX au:{user_id}:{session_id}:{ip}:{username}`
@@ -29,6 +30,10 @@ type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 /// How much work each part does.
 struct Plan {
     quick: bool,
+    /// The name of the mode, for the table's footer.
+    mode: &'static str,
+    /// Thousands of visitors in each sketch of the history part.
+    sketch_thousands: u64,
     /// Runs of the in-process measurements; the median is reported.
     runs: usize,
     record_iters: u64,
@@ -40,10 +45,27 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(quick: bool) -> Self {
+    fn new(mode: &str) -> Self {
+        if mode == "smoke" {
+            return Plan {
+                quick: true,
+                mode: "smoke",
+                sketch_thousands: 2,
+                runs: 1,
+                record_iters: 2_000,
+                zadd_entries: 2_000,
+                users: 200,
+                requests_per_user: 2,
+                python_workers: 4,
+                query_sizes: vec![1_000],
+            };
+        }
+        let quick = mode == "quick";
         if quick {
             Plan {
                 quick,
+                mode: "quick",
+                sketch_thousands: 20,
                 runs: 5,
                 record_iters: 100_000,
                 zadd_entries: 50_000,
@@ -55,6 +77,8 @@ impl Plan {
         } else {
             Plan {
                 quick,
+                mode: "full",
+                sketch_thousands: 20,
                 runs: 7,
                 record_iters: 500_000,
                 zadd_entries: 300_000,
@@ -708,8 +732,7 @@ async fn run(plan: Plan) -> Result<()> {
         .to_owned();
     eprintln!(
         "redis-server {version} at {}, {} mode",
-        server.url,
-        if plan.quick { "quick" } else { "full" }
+        server.url, plan.mode
     );
     let mut rows = Vec::new();
 
@@ -877,7 +900,7 @@ async fn run(plan: Plan) -> Result<()> {
     }
     eprintln!("history and unique visitors over a full day of sketches ...");
     flushall(&mut conn).await?;
-    history_queries(&server.url, &mut rows).await?;
+    history_queries(&server.url, plan.sketch_thousands, &mut rows).await?;
 
     let (idle_max, idle_p99) = ping_during(&server.url, || async {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -906,15 +929,16 @@ async fn run(plan: Plan) -> Result<()> {
     println!(
         "\nredis-server {version}, {} cores, {} mode; medians of {} runs (in-process) and 21 / 5 / 3 runs (queries)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        if plan.quick { "quick" } else { "full" },
+        plan.mode,
         plan.runs
     );
     Ok(())
 }
 
 /// The worst case of the history queries: every minute sketch of the last hour and every hour
-/// sketch of the last day dense (20,000 visitors each), and a point for every minute of the day.
-async fn history_queries(url: &str, rows: &mut Vec<Row>) -> Result<()> {
+/// sketch of the last day dense (20,000 visitors each, except in smoke mode), and a point for
+/// every minute of the day.
+async fn history_queries(url: &str, thousands: u64, rows: &mut Vec<Row>) -> Result<()> {
     const NS: &str = "bench-history";
     let mut conn = connect(url).await?;
     let (secs, _micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
@@ -925,7 +949,7 @@ async fn history_queries(url: &str, rows: &mut Vec<Row>) -> Result<()> {
         .chain((0..=25).map(|i| format!("au:{{{NS}}}:unique:h:{}", hour - i)))
         .collect();
     for (k, key) in sketches.iter().enumerate() {
-        for chunk in 0..20u64 {
+        for chunk in 0..thousands {
             let mut pfadd = redis::cmd("PFADD");
             pfadd.arg(key);
             for i in 0..1000u64 {
@@ -1022,12 +1046,15 @@ async fn history_queries(url: &str, rows: &mut Vec<Row>) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let mut quick = false;
+    let mut mode = "full";
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
-            "--quick" => quick = true,
+            "--quick" => mode = "quick",
+            "--smoke" => mode = "smoke",
             other => {
-                return Err(format!("unknown argument {other:?}; use --quick or nothing").into());
+                return Err(
+                    format!("unknown argument {other:?}; use --quick, --smoke or nothing").into(),
+                );
             }
         }
     }
@@ -1040,5 +1067,5 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run(Plan::new(quick)))
+    runtime.block_on(run(Plan::new(mode)))
 }

@@ -94,6 +94,7 @@ async fn history_unique_and_dashboard_over_http(backend: Backend) {
             page.body.contains(r#""grouped":["service_id"]"#),
             "settings"
         );
+        assert!(page.body.contains(r#""history":86400"#), "the kept history");
         assert!(
             !page.body.contains("session_id"),
             "hidden fields are not offered"

@@ -392,6 +392,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             "namespace": self.tracker.config().namespace(),
             "columns": shown.iter().map(|f| f.name).collect::<Vec<_>>(),
             "grouped": shown.iter().filter(|f| f.grouped).map(|f| f.name).collect::<Vec<_>>(),
+            "history": self.tracker.config().history().as_secs(),
         });
         // Field names and namespaces are plain identifiers, but never let a `<` end the script.
         let settings = settings.to_string().replace('<', "\\u003c");
