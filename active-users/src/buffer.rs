@@ -18,6 +18,10 @@ struct Slot {
     written_at: Option<Instant>,
     /// Whether the member waits in `dirty`.
     dirty: bool,
+    /// The minute (of the store's clock) plus one in which the member was last added to the
+    /// unique-visitor sketches; 0 if never. A sketch needs a member once per minute, however
+    /// often it is rewritten.
+    sketched: u64,
 }
 
 /// What the buffer did with an offered member.
@@ -108,21 +112,36 @@ impl Buffer {
             Slot {
                 written_at: None,
                 dirty: true,
+                sketched: 0,
             },
         );
         offer
     }
 
-    /// Takes up to `max` waiting members, oldest first, marking them written at `now`.
-    pub(crate) fn take(&mut self, max: usize, now: Instant) -> Vec<Member> {
+    /// Takes up to `max` waiting members, oldest first, marking them written at `now`, and
+    /// says of each whether it is new to the sketches of `minute` (then marked as added).
+    pub(crate) fn take(
+        &mut self,
+        max: usize,
+        now: Instant,
+        minute: u64,
+    ) -> (Vec<Member>, Vec<bool>) {
         let n = self.dirty.len().min(max);
         let taken: Vec<Member> = self.dirty.drain(..n).collect();
         self.in_flight += taken.len();
+        let mut sketch = Vec::with_capacity(taken.len());
         for member in &taken {
-            if let Some(slot) = self.slots.get_mut(member) {
-                slot.dirty = false;
-                slot.written_at = Some(now);
-            }
+            let new = match self.slots.get_mut(member) {
+                Some(slot) => {
+                    slot.dirty = false;
+                    slot.written_at = Some(now);
+                    let new = slot.sketched != minute + 1;
+                    slot.sketched = minute + 1;
+                    new
+                }
+                None => true,
+            };
+            sketch.push(new);
         }
         if now.saturating_duration_since(self.last_prune) >= self.refresh {
             let refresh = self.refresh;
@@ -134,7 +153,7 @@ impl Buffer {
             });
             self.last_prune = now;
         }
-        taken
+        (taken, sketch)
     }
 
     /// Puts back members whose write failed, as the oldest waiting ones; returns how many
@@ -149,6 +168,8 @@ impl Buffer {
                 Some(slot) => {
                     slot.dirty = true;
                     slot.written_at = None;
+                    // The failed write did not reach the sketches either.
+                    slot.sketched = 0;
                     self.dirty.push_front(member);
                 }
                 None if self.dirty.len() < self.capacity => {
@@ -157,6 +178,7 @@ impl Buffer {
                         Slot {
                             written_at: None,
                             dirty: true,
+                            sketched: 0,
                         },
                     );
                     self.dirty.push_front(member);
@@ -178,7 +200,7 @@ mod tests {
         let mut buf = Buffer::new(10, Duration::from_secs(2));
         assert_eq!(buf.offer(b"a", start), Offer::Queued);
         assert_eq!(buf.offer(b"a", start), Offer::Coalesced);
-        assert_eq!(buf.take(100, start).len(), 1);
+        assert_eq!(buf.take(100, start, 0).0.len(), 1);
         assert_eq!(
             buf.offer(b"a", start + Duration::from_secs(1)),
             Offer::Coalesced
@@ -197,7 +219,7 @@ mod tests {
         assert_eq!(buf.offer(b"b", now), Offer::Queued);
         assert_eq!(buf.offer(b"c", now), Offer::QueuedDroppingOldest);
         assert_eq!(buf.pending(), 2);
-        let taken = buf.take(10, now);
+        let (taken, _) = buf.take(10, now, 0);
         assert_eq!(
             taken,
             vec![Member::from(&b"b"[..]), Member::from(&b"c"[..])]
@@ -214,13 +236,13 @@ mod tests {
         for m in [b"1", b"2", b"3"] {
             buf.offer(m, now);
         }
-        let first = buf.take(2, now);
+        let (first, _) = buf.take(2, now, 0);
         assert_eq!(
             first,
             vec![Member::from(&b"1"[..]), Member::from(&b"2"[..])]
         );
         assert_eq!(buf.restore(first), 0);
-        let again: Vec<Member> = buf.take(10, now);
+        let (again, _) = buf.take(10, now, 0);
         let want: Vec<Member> = [b"1", b"2", b"3"]
             .iter()
             .map(|m| Member::from(&m[..]))
@@ -234,12 +256,33 @@ mod tests {
         let mut buf = Buffer::new(4, Duration::from_secs(2));
         buf.offer(b"a", now);
         buf.offer(b"b", now);
-        let taken = buf.take(10, now);
+        let (taken, _) = buf.take(10, now, 0);
         assert_eq!(buf.pending(), 0);
         assert_eq!(buf.unwritten(), 2);
         assert_eq!(buf.restore(taken), 0);
         assert_eq!(buf.unwritten(), 2);
         assert_eq!(buf.pending(), 2);
         assert_eq!(buf.offer(b"a", now), Offer::Coalesced);
+    }
+
+    #[test]
+    fn a_member_goes_to_the_sketches_once_per_minute() {
+        let start = Instant::now();
+        let refresh = Duration::from_secs(2);
+        let mut buf = Buffer::new(10, refresh);
+        buf.offer(b"a", start);
+        assert_eq!(buf.take(10, start, 7).1, [true]);
+        // Rewritten after the refresh interval, in the same minute: not sketched again.
+        let later = start + refresh;
+        buf.offer(b"a", later);
+        assert_eq!(buf.take(10, later, 7).1, [false]);
+        // The next minute needs it again.
+        let next = later + refresh;
+        buf.offer(b"a", next);
+        let (taken, sketch) = buf.take(10, next, 8);
+        assert_eq!(sketch, [true]);
+        // A failed write reached no sketch: the retry adds it.
+        buf.restore(taken);
+        assert_eq!(buf.take(10, next, 8).1, [true]);
     }
 }

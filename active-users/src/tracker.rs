@@ -626,15 +626,19 @@ impl<E: ActiveUserEntry> Inner<E> {
     /// The store writes for one batch seen at `now`, one list per shard that has members: the
     /// active set, the unique-visitor sketches, and for each indexed field the set of its
     /// values and the set of entries per value.
-    fn touches(&self, batch: &[Member], now: u64) -> Vec<Vec<Touch>> {
+    ///
+    /// Only the members `sketch` marks (new to this minute's sketches in this tracker) go to the
+    /// sketches: a member rewritten every refresh interval is added once a minute.
+    fn touches(&self, batch: &[Member], sketch: &[bool], now: u64) -> Vec<Vec<Touch>> {
         let core = &self.core;
         let keys = &core.keys;
         let shards = keys.shards();
         let mut active: Vec<Vec<Member>> = vec![Vec::new(); shards];
+        let mut sketched: Vec<Vec<Member>> = vec![Vec::new(); shards];
         let mut values: Vec<BTreeMap<&str, HashSet<String>>> = vec![BTreeMap::new(); shards];
         let mut by_value: Vec<HashMap<String, Vec<Member>>> = vec![HashMap::new(); shards];
         let needs_values = !self.indexed.is_empty();
-        for member in batch {
+        for (member, &new) in batch.iter().zip(sketch) {
             let texts = if needs_values {
                 E::decode(member).ok().map(|entry| entry.values())
             } else {
@@ -642,6 +646,9 @@ impl<E: ActiveUserEntry> Inner<E> {
             };
             let shard = core.shard_of(member, texts.as_deref());
             active[shard].push(Arc::clone(member));
+            if new {
+                sketched[shard].push(Arc::clone(member));
+            }
             let Some(texts) = texts else {
                 continue;
             };
@@ -659,15 +666,19 @@ impl<E: ActiveUserEntry> Inner<E> {
         }
         let history = !core.config.history.is_zero();
         let mut out = Vec::new();
-        for (shard, ((active, values), by_value)) in
-            active.into_iter().zip(values).zip(by_value).enumerate()
+        for (shard, (((active, values), by_value), sketched)) in active
+            .into_iter()
+            .zip(values)
+            .zip(by_value)
+            .zip(sketched)
+            .enumerate()
         {
             if active.is_empty() {
                 continue;
             }
             let mut touches = Vec::with_capacity(3 + values.len() + by_value.len());
-            if history {
-                touches.extend(core.sketch_touches(shard, &active, now));
+            if history && !sketched.is_empty() {
+                touches.extend(core.sketch_touches(shard, &sketched, now));
             }
             touches.push(Touch::seen(core.active_keys[shard].clone(), active));
             for (name, set) in values {
@@ -723,11 +734,13 @@ impl<E: ActiveUserEntry> Inner<E> {
         let mut in_flight = tokio::task::JoinSet::new();
         let mut first_error = None;
         for _ in 0..rounds {
-            let batch = self.lock_buffer().take(batch_size, Instant::now());
+            let (batch, sketch) = self
+                .lock_buffer()
+                .take(batch_size, Instant::now(), now / 60_000);
             if batch.is_empty() {
                 break;
             }
-            let per_shard = self.touches(&batch, now);
+            let per_shard = self.touches(&batch, &sketch, now);
             let store = Arc::clone(&core.store);
             in_flight.spawn(async move {
                 // One store write per shard (each shard's keys share a cluster slot), all at

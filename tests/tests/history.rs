@@ -432,3 +432,57 @@ async fn on_redis_trackers_keep_one_point_per_minute() {
         .expect("pttl");
     assert!(ttl > 0 && ttl <= 24 * 3600 * 1000, "history expires: {ttl}");
 }
+
+/// Under steady traffic a member is rewritten every refresh interval, but the sketches need it
+/// once a minute: a rewrite within the same minute sends no `PFADD`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrites_within_a_minute_skip_the_sketches() {
+    let backend = Backend::redis();
+    let server = backend.redis.as_ref().expect("redis");
+    let pfadd_calls = || {
+        let stats = server.command("INFO commandstats");
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_pfadd:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let minute = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            / 60
+    };
+    let config = Config::builder()
+        .namespace(backend.namespace.clone())
+        .key_expire(Duration::from_secs(2))
+        .refresh_interval(Duration::from_millis(50));
+    let tracker = tracker_on(backend.store(), config);
+    for attempt in 0..3 {
+        let started = minute();
+        record_users(&tracker, [attempt]);
+        tracker.flush().await.expect("flush");
+        let first = pfadd_calls();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        // Written again (the refresh interval passed), in the same minute.
+        assert_eq!(
+            tracker.record_entry(&user(attempt)),
+            active_users::Outcome::Queued
+        );
+        tracker.flush().await.expect("flush");
+        let second = pfadd_calls();
+        if minute() != started {
+            continue; // a minute boundary fell in between: the rewrite was due for the sketches
+        }
+        assert!(
+            first >= 2,
+            "the first write adds to a minute and an hour sketch"
+        );
+        assert_eq!(second, first, "the rewrite sent no PFADD");
+        assert_eq!(tracker.stats().written, 2 * (attempt + 1));
+        return;
+    }
+    panic!("three minute boundaries in a row");
+}
