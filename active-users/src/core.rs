@@ -13,7 +13,7 @@
 use crate::config::Config;
 use crate::entry::Field;
 use crate::error::{CursorError, QueryError, StoreError};
-use crate::store::{Member, Position, Sample, Scored, Store, StoreFuture, Touch};
+use crate::store::{Member, Position, Sample, Scored, Store, StoreFuture, Touch, ms};
 use crate::tracker::{Cursor, MAX_PAGE};
 use crate::value::ValueKind;
 use std::collections::{HashMap, HashSet};
@@ -29,11 +29,54 @@ const MINUTE_MS: u64 = 60_000;
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-/// Which prebuilt union a unique-visitor query reads.
-#[derive(Clone, Copy)]
-enum UnionOf {
-    LastHour,
-    LastDay,
+/// The buckets of unique-visitor sketches: minutes for spans up to an hour, hours beyond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grain {
+    Minute,
+    Hour,
+}
+
+impl Grain {
+    /// The grain a span is counted in.
+    fn of(span: Duration) -> Self {
+        if span <= HOUR {
+            Grain::Minute
+        } else {
+            Grain::Hour
+        }
+    }
+    /// A bucket's length in milliseconds.
+    fn ms(self) -> u64 {
+        match self {
+            Grain::Minute => MINUTE_MS,
+            Grain::Hour => HOUR_MS,
+        }
+    }
+    /// How many buckets before the current one a union holds: the last hour, the last day.
+    fn union_len(self) -> u64 {
+        match self {
+            Grain::Minute => 60,
+            Grain::Hour => 24,
+        }
+    }
+    /// The span a union answers: `union_len` buckets.
+    fn union_span(self) -> Duration {
+        match self {
+            Grain::Minute => HOUR,
+            Grain::Hour => DAY,
+        }
+    }
+    /// A union lives three buckets, so it outlasts the bucket it serves.
+    fn union_ttl(self) -> Duration {
+        Duration::from_millis(3 * self.ms())
+    }
+    /// The name of its union in the `merging:` and `merged:` keys.
+    fn union_name(self) -> &'static str {
+        match self {
+            Grain::Minute => "m",
+            Grain::Hour => "d",
+        }
+    }
 }
 
 /// How often the active count of a namespace is sampled (by one tracker, whichever flushes
@@ -88,6 +131,17 @@ pub struct HistoryPoint {
     /// The highest active count (as [`Tracker::count`](crate::Tracker::count)) of the samples
     /// taken during the minute, one every [`SAMPLE_EVERY`].
     pub active: u64,
+}
+
+impl HistoryPoint {
+    /// The point with the highest count (the earliest of equal ones), as
+    /// [`Tracker::peak`](crate::Tracker::peak) picks it, for points already read.
+    pub fn peak(points: &[HistoryPoint]) -> Option<HistoryPoint> {
+        points
+            .iter()
+            .copied()
+            .reduce(|best, p| if p.active > best.active { p } else { best })
+    }
 }
 
 /// Unique visitors over a span, estimated with HyperLogLog.
@@ -148,11 +202,23 @@ impl Keys {
     pub(crate) fn by_value(&self, shard: usize, field: &str, value: &str) -> String {
         format!("{}by:{field}:{value}", self.bases[shard])
     }
-    pub(crate) fn unique_minute(&self, shard: usize, minute: u64) -> String {
-        format!("{}unique:m:{minute}", self.bases[shard])
+    /// The sketch of bucket `index` (minutes or hours since the epoch): `unique:m:` or
+    /// `unique:h:`.
+    pub(crate) fn sketch(&self, shard: usize, grain: Grain, index: u64) -> String {
+        let letter = match grain {
+            Grain::Minute => "m",
+            Grain::Hour => "h",
+        };
+        format!("{}unique:{letter}:{index}", self.bases[shard])
     }
-    pub(crate) fn unique_hour(&self, shard: usize, hour: u64) -> String {
-        format!("{}unique:h:{hour}", self.bases[shard])
+    /// The union of the `union_len` sketches before bucket `index`: `unique:u:` (the last
+    /// hour's minutes) or `unique:d:` (the last day's hours).
+    pub(crate) fn union(&self, shard: usize, grain: Grain, index: u64) -> String {
+        let letter = match grain {
+            Grain::Minute => "u",
+            Grain::Hour => "d",
+        };
+        format!("{}unique:{letter}:{index}", self.bases[shard])
     }
     pub(crate) fn schema(&self) -> String {
         format!("{}schema", self.namespace_base)
@@ -160,21 +226,13 @@ impl Keys {
     pub(crate) fn history(&self) -> String {
         format!("{}history", self.namespace_base)
     }
-    /// The union of the 60 minute sketches before `minute`.
-    pub(crate) fn unique_last_hour(&self, shard: usize, minute: u64) -> String {
-        format!("{}unique:u:{minute}", self.bases[shard])
+    /// Claimed by the tracker that builds a grain's unions, once per bucket.
+    pub(crate) fn merging(&self, grain: Grain) -> String {
+        format!("{}merging:{}", self.namespace_base, grain.union_name())
     }
-    /// The union of the 24 hour sketches before `hour`.
-    pub(crate) fn unique_last_day(&self, shard: usize, hour: u64) -> String {
-        format!("{}unique:d:{hour}", self.bases[shard])
-    }
-    /// Claimed by the tracker that builds a union (`m` or `d`), per minute or hour.
-    pub(crate) fn merging(&self, kind: &str) -> String {
-        format!("{}merging:{kind}", self.namespace_base)
-    }
-    /// The minute or hour whose unions are complete on every shard.
-    pub(crate) fn merged(&self, kind: &str) -> String {
-        format!("{}merged:{kind}", self.namespace_base)
+    /// The bucket whose unions are complete on every shard.
+    pub(crate) fn merged(&self, grain: Grain) -> String {
+        format!("{}merged:{}", self.namespace_base, grain.union_name())
     }
     pub(crate) fn sampled(&self) -> String {
         format!("{}sampled", self.namespace_base)
@@ -222,10 +280,6 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 
 pub(crate) fn to_system_time(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A namespace on a store: its configuration, keys and fields.
@@ -276,18 +330,19 @@ impl Core {
     }
 
     /// The sketch writes of one shard's members seen at `now`.
-    pub(crate) fn sketch_touches(&self, shard: usize, members: &[Member], now: u64) -> [Touch; 2] {
-        let history = self.config.history;
+    pub(crate) fn sketch_touches(
+        &self,
+        shard: usize,
+        members: Vec<Member>,
+        now: u64,
+    ) -> [Touch; 2] {
+        let key = |grain: Grain| self.keys.sketch(shard, grain, now / grain.ms());
         [
+            Touch::sketch(key(Grain::Minute), members.clone(), MINUTE_SKETCH_TTL),
             Touch::sketch(
-                self.keys.unique_minute(shard, now / MINUTE_MS),
-                members.to_vec(),
-                MINUTE_SKETCH_TTL,
-            ),
-            Touch::sketch(
-                self.keys.unique_hour(shard, now / HOUR_MS),
-                members.to_vec(),
-                history.saturating_add(Duration::from_secs(3600)),
+                key(Grain::Hour),
+                members,
+                self.config.history.saturating_add(HOUR),
             ),
         ]
     }
@@ -336,10 +391,7 @@ impl Core {
     /// The sampled minute with the highest active count within `span` (the earliest of equal
     /// ones), if any minute was sampled.
     pub(crate) async fn peak(&self, span: Duration) -> Result<Option<HistoryPoint>, QueryError> {
-        let points = self.history(span).await?;
-        Ok(points
-            .into_iter()
-            .reduce(|best, p| if p.active > best.active { p } else { best }))
+        Ok(HistoryPoint::peak(&self.history(span).await?))
     }
 
     /// Unique visitors within `span`.
@@ -352,54 +404,36 @@ impl Core {
         self.history_span(span)?;
         let now = self.now().await?;
         let from = now.saturating_sub(ms(span));
-        let bucket = if span <= Duration::from_secs(3600) {
-            MINUTE_MS
-        } else {
-            HOUR_MS
-        };
-        let current = now / bucket;
-        let union = match span {
-            HOUR if self.merged_through("m").await? == Some(current) => Some(UnionOf::LastHour),
-            DAY if self.merged_through("d").await? == Some(current) => Some(UnionOf::LastDay),
-            _ => None,
-        };
-        let buckets: Vec<u64> = (from / bucket..=current).collect();
+        let grain = Grain::of(span);
+        let (first, current) = (from / grain.ms(), now / grain.ms());
+        let merged =
+            span == grain.union_span() && self.merged_through(grain).await? == Some(current);
         let keys = self.keys.clone();
         let counts = self
             .view(self.config.window)
             .on_every_shard(move |store, shard, _| {
-                let names: Vec<String> = match union {
-                    Some(UnionOf::LastHour) => vec![
-                        keys.unique_last_hour(shard, current),
-                        keys.unique_minute(shard, current),
-                    ],
-                    Some(UnionOf::LastDay) => vec![
-                        keys.unique_last_day(shard, current),
-                        keys.unique_hour(shard, current),
-                    ],
-                    None => buckets
-                        .iter()
-                        .map(|&b| {
-                            if bucket == MINUTE_MS {
-                                keys.unique_minute(shard, b)
-                            } else {
-                                keys.unique_hour(shard, b)
-                            }
-                        })
-                        .collect(),
+                let names: Vec<String> = if merged {
+                    vec![
+                        keys.union(shard, grain, current),
+                        keys.sketch(shard, grain, current),
+                    ]
+                } else {
+                    (first..=current)
+                        .map(|b| keys.sketch(shard, grain, b))
+                        .collect()
                 };
                 async move { store.sketch_count(&names).await }
             })
             .await?;
         Ok(UniqueVisitors {
             visitors: counts.iter().sum(),
-            since: to_system_time(from / bucket * bucket),
+            since: to_system_time(first * grain.ms()),
         })
     }
 
-    /// The minute (`m`) or hour (`d`) whose unions are built on every shard, if any.
-    async fn merged_through(&self, kind: &str) -> Result<Option<u64>, QueryError> {
-        let key = self.keys.merged(kind);
+    /// The bucket whose unions are built on every shard, if any.
+    async fn merged_through(&self, grain: Grain) -> Result<Option<u64>, QueryError> {
+        let key = self.keys.merged(grain);
         let value = self.timed(self.store.get(&key)).await?;
         Ok(value
             .and_then(|v| String::from_utf8(v).ok())
@@ -409,47 +443,36 @@ impl Core {
     /// Builds the unions of the last hour's minute sketches and the last day's hour sketches
     /// once per minute and once per hour for the namespace (whichever tracker claims it), so
     /// that `unique(1 h)` and `unique(24 h)` read two sketches per shard instead of 61 or 25.
-    /// A union is only used once all shards have it.
+    /// A union is only used once all shards have it; none is built for a span longer than the
+    /// kept history, which no query may ask for.
     pub(crate) async fn merge_if_due(&self, now: u64) -> Result<(), QueryError> {
-        for (kind, bucket, count, ttl) in [
-            ("m", MINUTE_MS, 60, Duration::from_secs(180)),
-            ("d", HOUR_MS, 24, Duration::from_secs(3 * 3600)),
-        ] {
-            if kind == "d" && self.config.history < DAY {
+        for grain in [Grain::Minute, Grain::Hour] {
+            if self.config.history < grain.union_span() {
                 continue;
             }
-            let current = now / bucket;
+            let current = now / grain.ms();
+            let ttl = grain.union_ttl();
             let claimed = self
-                .timed(self.store.claim(&self.keys.merging(kind), current, ttl))
+                .timed(self.store.claim(&self.keys.merging(grain), current, ttl))
                 .await?;
             if !claimed {
                 continue;
             }
             let keys = self.keys.clone();
+            let first = current.saturating_sub(grain.union_len());
             self.view(self.config.window)
                 .on_every_shard(move |store, shard, _| {
-                    let (dest, sources): (String, Vec<String>) = if kind == "m" {
-                        (
-                            keys.unique_last_hour(shard, current),
-                            (current.saturating_sub(count)..current)
-                                .map(|b| keys.unique_minute(shard, b))
-                                .collect(),
-                        )
-                    } else {
-                        (
-                            keys.unique_last_day(shard, current),
-                            (current.saturating_sub(count)..current)
-                                .map(|b| keys.unique_hour(shard, b))
-                                .collect(),
-                        )
-                    };
+                    let dest = keys.union(shard, grain, current);
+                    let sources: Vec<String> = (first..current)
+                        .map(|b| keys.sketch(shard, grain, b))
+                        .collect();
                     async move { store.sketch_merge(&dest, &sources, ttl).await }
                 })
                 .await?;
             let marker = current.to_string();
             self.timed(
                 self.store
-                    .put(&self.keys.merged(kind), marker.as_bytes(), ttl),
+                    .put(&self.keys.merged(grain), marker.as_bytes(), ttl),
             )
             .await?;
         }

@@ -678,7 +678,7 @@ impl<E: ActiveUserEntry> Inner<E> {
             }
             let mut touches = Vec::with_capacity(3 + values.len() + by_value.len());
             if history && !sketched.is_empty() {
-                touches.extend(core.sketch_touches(shard, &sketched, now));
+                touches.extend(core.sketch_touches(shard, sketched, now));
             }
             touches.push(Touch::seen(core.active_keys[shard].clone(), active));
             for (name, set) in values {
@@ -701,13 +701,30 @@ impl<E: ActiveUserEntry> Inner<E> {
 
     async fn flush_pending(&self) -> Result<(), StoreError> {
         let _serial = self.flush_lock.lock().await;
-        let result = self.write_pending().await;
-        self.sample_if_due().await;
+        // The store's clock (cached by `RedisStore`): it picks the minute and hour of the
+        // unique-visitor sketches and the sampling slot.
+        let timeout = self.core.config.query_timeout;
+        let now = tokio::time::timeout(timeout, self.core.store.now(&self.core.keys.history()))
+            .await
+            .unwrap_or(Err(StoreError::Timeout(timeout)));
+        let now = match now {
+            Ok(now) => now,
+            Err(err) => {
+                self.log_error(&err);
+                if self.lock_buffer().pending() == 0 {
+                    return Ok(()); // nothing to write; sampling waits for the store
+                }
+                bump(&self.counters.write_errors, 1);
+                return Err(err);
+            }
+        };
+        let result = self.write_pending(now).await;
+        self.sample_if_due(now).await;
         result
     }
 
     /// Writes what is pending now; under steady traffic newer records wait for the next flush.
-    async fn write_pending(&self) -> Result<(), StoreError> {
+    async fn write_pending(&self, now: u64) -> Result<(), StoreError> {
         let core = &self.core;
         let policy = WritePolicy::new(core.config.window);
         let batch_size = core.config.batch_size;
@@ -716,19 +733,6 @@ impl<E: ActiveUserEntry> Inner<E> {
         if rounds == 0 {
             return Ok(());
         }
-        // The store's clock picks the minute and hour of the unique-visitor sketches.
-        let now = match core.now().await {
-            Ok(now) => now,
-            Err(err) => {
-                let err = match err {
-                    QueryError::Store(err) => err,
-                    _ => StoreError::Timeout(timeout),
-                };
-                bump(&self.counters.write_errors, 1);
-                self.log_error(&err);
-                return Err(err);
-            }
-        };
         // Several batches in flight, so preparing the next one overlaps the store's work on
         // the previous ones.
         let mut in_flight = tokio::task::JoinSet::new();
@@ -781,7 +785,7 @@ impl<E: ActiveUserEntry> Inner<E> {
     /// this tracker is the first there, samples the active count. Also writes the namespace
     /// description once at start. Failures are logged and retried at the next flush; they
     /// never fail a flush.
-    async fn sample_if_due(&self) {
+    async fn sample_if_due(&self, now: u64) {
         let core = &self.core;
         if !self.schema_written.load(Ordering::Acquire) {
             match core.write_schema().await {
@@ -789,10 +793,6 @@ impl<E: ActiveUserEntry> Inner<E> {
                 Err(err) => return self.log_query_error(&err),
             }
         }
-        let now = match core.now().await {
-            Ok(now) => now,
-            Err(err) => return self.log_query_error(&err),
-        };
         let due = Core::slot(now) + 1;
         let before = self.sampled_minute.load(Ordering::Acquire);
         if before >= due {

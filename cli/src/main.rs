@@ -23,7 +23,7 @@
 //! It reads the description every tracker stores beside its data, so it needs no entry type
 //! and no shard count: only where the data is and which namespace.
 
-use active_users::{Config, QueryError, Reader, RedisStore, StoreError, env};
+use active_users::{Config, HistoryPoint, QueryError, Reader, RedisStore, StoreError, env};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -317,7 +317,7 @@ async fn history(reader: &Reader, span: Duration) -> Result<String, Failure> {
         .map(|p| vec![clock(p.at), p.active.to_string()])
         .collect();
     out += &table(&["minute".into(), "active".into()], &rows);
-    if let Some(peak) = reader.peak(span).await? {
+    if let Some(peak) = HistoryPoint::peak(&points) {
         let _ = writeln!(out, "peak: {} at {}", peak.active, clock(peak.at));
     }
     Ok(out)

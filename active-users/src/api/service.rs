@@ -356,11 +356,8 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             }
             Route::History(span) => {
                 let points = tracker.history(span).await?;
-                let peak = points
-                    .iter()
-                    .copied()
-                    .reduce(|best, p| if p.active > best.active { p } else { best });
-                let point = |p: HistoryPoint| json!({ "at": millis(p.at), "active": p.active });
+                let peak = HistoryPoint::peak(&points);
+                let point = |p: HistoryPoint| json!({ "at": crate::store::unix_ms(p.at), "active": p.active });
                 let shown: Vec<Value> = points.iter().copied().map(point).collect();
                 Ok(to_body(&json!({
                     "span": span.as_secs(),
@@ -373,7 +370,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 Ok(to_body(&json!({
                     "span": span.as_secs(),
                     "visitors": unique.visitors,
-                    "since": millis(unique.since),
+                    "since": crate::store::unix_ms(unique.since),
                     "standard_error": UNIQUE_STANDARD_ERROR,
                 })))
             }
@@ -420,12 +417,6 @@ impl serde::Serialize for Shown {
         }
         map.end()
     }
-}
-
-/// Milliseconds since the Unix epoch, for JSON.
-fn millis(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Reads `span`: seconds, or a number with `s`, `m`, `h` or `d` (default one hour). Other

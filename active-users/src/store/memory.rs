@@ -1,7 +1,9 @@
 //! [`MemoryStore`]: the embedded store, for one process, tests and demos.
 
 use super::hll::Hll;
-use super::{Position, Sample, Scored, SetKind, Store, StoreFuture, Touch, WritePolicy};
+use super::{
+    Position, Sample, Scored, SetKind, Store, StoreFuture, Touch, WritePolicy, ms, unix_ms,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -70,19 +72,18 @@ impl ManualClock {
     /// A clock showing `start` (whole milliseconds).
     pub fn new(start: SystemTime) -> Self {
         ManualClock {
-            ms: Arc::new(AtomicU64::new(system_ms(start))),
+            ms: Arc::new(AtomicU64::new(unix_ms(start))),
         }
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.ms.fetch_add(by, Ordering::SeqCst);
+        self.ms.fetch_add(ms(by), Ordering::SeqCst);
     }
 
     /// Sets the clock.
     pub fn set(&self, to: SystemTime) {
-        self.ms.store(system_ms(to), Ordering::SeqCst);
+        self.ms.store(unix_ms(to), Ordering::SeqCst);
     }
 
     /// The time it shows.
@@ -90,14 +91,9 @@ impl ManualClock {
         UNIX_EPOCH + Duration::from_millis(self.ms.load(Ordering::SeqCst))
     }
 
-    fn ms(&self) -> u64 {
+    fn now_ms(&self) -> u64 {
         self.ms.load(Ordering::SeqCst)
     }
-}
-
-fn system_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[derive(Debug, Default)]
@@ -133,10 +129,6 @@ impl ZSet {
     }
 }
 
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 fn cutoff(now: u64, window: Duration) -> u64 {
     now.saturating_sub(ms(window))
 }
@@ -158,8 +150,8 @@ impl MemoryStore {
 
     fn now_ms(&self) -> u64 {
         match &self.clock {
-            Some(clock) => clock.ms(),
-            None => system_ms(SystemTime::now()),
+            Some(clock) => clock.now_ms(),
+            None => unix_ms(SystemTime::now()),
         }
     }
 
@@ -169,7 +161,7 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_sets(&self) -> (MutexGuard<'_, State>, u64) {
+    fn lock_at_now(&self) -> (MutexGuard<'_, State>, u64) {
         (self.lock(), self.now_ms())
     }
 
@@ -188,7 +180,7 @@ fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
 
 impl Store for MemoryStore {
     fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         let ttl = ms(policy.key_ttl);
         state.sets.retain(|_, set| set.expires_at > now);
         sweep(&mut state.sketches, now);
@@ -215,14 +207,14 @@ impl Store for MemoryStore {
     }
 
     fn count<'a>(&'a self, key: &'a str, window: Duration) -> StoreFuture<'a, u64> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         let sets = &mut state.sets;
         let n = Self::live(sets, key, now).map_or(0, |s| s.count_since(cutoff(now, window)));
         ready(n)
     }
 
     fn count_each<'a>(&'a self, keys: &'a [String], window: Duration) -> StoreFuture<'a, Vec<u64>> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         let sets = &mut state.sets;
         let counts = keys
             .iter()
@@ -238,7 +230,7 @@ impl Store for MemoryStore {
         from: Option<Position>,
         limit: usize,
     ) -> StoreFuture<'a, Vec<Scored>> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         let sets = &mut state.sets;
         let low = cutoff(now, window);
         let (start, skip) = match from {
@@ -265,7 +257,7 @@ impl Store for MemoryStore {
         member: &'a [u8],
         window: Duration,
     ) -> StoreFuture<'a, Option<u64>> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         let sets = &mut state.sets;
         let score = Self::live(sets, key, now)
             .and_then(|set| set.scores.get(member).copied())
@@ -278,7 +270,7 @@ impl Store for MemoryStore {
     }
 
     fn claim<'a>(&'a self, key: &'a str, slot: u64, ttl: Duration) -> StoreFuture<'a, bool> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         sweep(&mut state.values, now);
         let current = state.values.get(key).and_then(|e| {
             std::str::from_utf8(&e.value)
@@ -304,7 +296,7 @@ impl Store for MemoryStore {
         sample: Sample,
         keep: Duration,
     ) -> StoreFuture<'a, ()> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         sweep(&mut state.series, now);
         let series = state.series.entry(key.to_owned()).or_default();
         let value = series.value.entry(sample.at).or_default();
@@ -316,7 +308,7 @@ impl Store for MemoryStore {
     }
 
     fn samples<'a>(&'a self, key: &'a str, since: u64) -> StoreFuture<'a, Vec<Sample>> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         sweep(&mut state.series, now);
         let samples = state.series.get(key).map_or_else(Vec::new, |series| {
             series
@@ -329,7 +321,7 @@ impl Store for MemoryStore {
     }
 
     fn sketch_count<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, u64> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         sweep(&mut state.sketches, now);
         let mut union = Hll::default();
         for key in keys {
@@ -346,7 +338,7 @@ impl Store for MemoryStore {
         sources: &'a [String],
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         sweep(&mut state.sketches, now);
         let mut union = Hll::default();
         for key in sources {
@@ -365,7 +357,7 @@ impl Store for MemoryStore {
     }
 
     fn put<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         sweep(&mut state.values, now);
         state.values.insert(
             key.to_owned(),
@@ -378,7 +370,7 @@ impl Store for MemoryStore {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        let (mut state, now) = self.lock_sets();
+        let (mut state, now) = self.lock_at_now();
         sweep(&mut state.values, now);
         ready(state.values.get(key).map(|e| e.value.clone()))
     }

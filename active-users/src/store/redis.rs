@@ -1,6 +1,6 @@
 //! [`RedisStore`]: the shared store, on a standalone Redis server (Redis 6.2 or later).
 
-use super::{Position, Sample, Scored, SetKind, Store, StoreFuture, Touch, WritePolicy};
+use super::{Position, Sample, Scored, SetKind, Store, StoreFuture, Touch, WritePolicy, ms};
 use crate::error::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -185,10 +185,6 @@ impl redis::aio::ConnectionLike for Conn {
             Conn::Cluster(c) => c.get_db(),
         }
     }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl RedisStore {
