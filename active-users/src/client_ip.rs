@@ -176,17 +176,19 @@ impl ExtractContext {
     }
 
     fn resolve(&self, head: &RequestHead<'_>) -> Option<IpAddr> {
-        let peer = peer_ip(head);
+        // A dual-stack socket reports IPv4 clients as `::ffff:a.b.c.d`: every address is
+        // compared, stored and anonymized in its canonical form.
+        let peer = peer_ip(head).map(|ip| ip.to_canonical());
         match &self.trusted {
             TrustedProxies::None => peer,
             TrustedProxies::Hops(hops) => {
-                let mut chain = forwarded_for(head);
+                let mut chain = canonical(forwarded_for(head));
                 chain.push(peer?);
                 let index = chain.len().saturating_sub(1 + usize::from(*hops));
                 chain.get(index).copied()
             }
             TrustedProxies::Networks(nets) => {
-                let mut chain = forwarded_for(head);
+                let mut chain = canonical(forwarded_for(head));
                 chain.push(peer?);
                 let trusted = |ip: &IpAddr| nets.iter().any(|n| n.contains(*ip));
                 chain
@@ -198,6 +200,14 @@ impl ExtractContext {
             }
         }
     }
+}
+
+/// The addresses in their canonical form (IPv4-mapped IPv6 addresses as IPv4).
+fn canonical(mut chain: Vec<IpAddr>) -> Vec<IpAddr> {
+    for ip in &mut chain {
+        *ip = ip.to_canonical();
+    }
+    chain
 }
 
 /// The peer address the server put into the extensions.
@@ -374,6 +384,30 @@ mod tests {
         let req = head_with(&[], "198.51.100.23:1");
         let cx = ExtractContext::default().with_anonymization(rule);
         assert_eq!(cx.client_ip(&(&req).into()), Some(ip("198.51.100.0")));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_stored_and_matched_as_ipv4() {
+        // A dual-stack listener ([::]:port) reports an IPv4 client as ::ffff:a.b.c.d.
+        let req = head_with(&[], "[::ffff:127.0.0.1]:4000");
+        assert_eq!(
+            ExtractContext::default().client_ip(&(&req).into()),
+            Some(ip("127.0.0.1"))
+        );
+        let cx = ExtractContext::default().with_anonymization(IpAnonymization::TRUNCATE);
+        assert_eq!(
+            cx.client_ip(&(&req).into()),
+            Some(ip("127.0.0.0")),
+            "anonymized as IPv4 (/24), not as IPv6 (/48)"
+        );
+        // A mapped proxy address is trusted by an IPv4 network, and a mapped forwarded
+        // client is stored as IPv4.
+        let req = head_with(&["::ffff:203.0.113.9"], "[::ffff:10.0.0.1]:4000");
+        let nets = vec!["10.0.0.0/8".parse().expect("net")];
+        let cx = ExtractContext::new(TrustedProxies::Networks(nets));
+        assert_eq!(cx.client_ip(&(&req).into()), Some(ip("203.0.113.9")));
+        let cx = ExtractContext::new(TrustedProxies::Hops(1));
+        assert_eq!(cx.client_ip(&(&req).into()), Some(ip("203.0.113.9")));
     }
 
     #[test]

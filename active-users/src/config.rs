@@ -230,8 +230,9 @@ impl Config {
         &self.trusted_proxies
     }
 
-    /// Whether requests to `path` are not recorded. Patterns match at the start of the path,
-    /// like Python's `re.match`.
+    /// Whether requests to `path` are not recorded: a pattern that matches anywhere in the
+    /// path excludes it, as Python's `re.search` does in the Python package (write `^` to
+    /// anchor a pattern at the start).
     pub fn is_excluded(&self, path: &str) -> bool {
         self.exclude.is_match(path)
     }
@@ -306,8 +307,11 @@ impl ConfigBuilder {
         self
     }
 
-    /// Regexes of request paths that are not recorded (static files, health checks). Each
-    /// matches at the start of the path, like Python's `re.match`. Replaces earlier patterns.
+    /// Regexes of request paths that are not recorded (static files, health checks). A
+    /// pattern excludes a path when it matches anywhere in it, as Python's `re.search` does
+    /// in the Python package: `"excluded"` excludes `/a/excluded/b`, `"\\.js$"` every
+    /// script; write `"^/static/"` to anchor a pattern at the start. Replaces earlier
+    /// patterns.
     pub fn exclude_url_patterns<I, S>(mut self, patterns: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -504,22 +508,24 @@ impl ConfigBuilder {
                 });
             }
         }
-        let mut anchored = Vec::with_capacity(self.exclude.len());
+        let mut wrapped_all = Vec::with_capacity(self.exclude.len());
         for pattern in &self.exclude {
-            // Compile each alone first so the error names the pattern at fault.
-            let wrapped = format!("^(?:{pattern})");
+            // Compile each alone first so the error names the pattern at fault. Unanchored:
+            // a match anywhere in the path counts, as with Python's `re.search`.
+            let wrapped = format!("(?:{pattern})");
             if let Err(source) = Regex::new(&wrapped) {
                 return Err(ConfigError::InvalidPattern {
                     pattern: pattern.clone(),
                     source: Box::new(source),
                 });
             }
-            anchored.push(wrapped);
+            wrapped_all.push(wrapped);
         }
-        let exclude = RegexSet::new(&anchored).map_err(|source| ConfigError::InvalidPattern {
-            pattern: self.exclude.join(" "),
-            source: Box::new(source),
-        })?;
+        let exclude =
+            RegexSet::new(&wrapped_all).map_err(|source| ConfigError::InvalidPattern {
+                pattern: self.exclude.join(" "),
+                source: Box::new(source),
+            })?;
         for pattern in &self.exclude_agents {
             if let Err(source) = Regex::new(&format!("(?i:{pattern})")) {
                 return Err(ConfigError::InvalidPattern {
@@ -579,8 +585,12 @@ mod tests {
         assert!(config.is_excluded("/static/x.css"));
         assert!(config.is_excluded("/admin/users"));
         assert!(
-            !config.is_excluded("/shop/admin/"),
-            "patterns match at the start"
+            config.is_excluded("/shop/admin/users"),
+            "patterns match anywhere, like re.search"
+        );
+        assert!(
+            !config.is_excluded("/shop/static/x.css"),
+            "a ^ anchors at the start"
         );
         assert_eq!(config.namespace(), "shop");
         assert!(matches!(config.trusted_proxies(), TrustedProxies::Networks(n) if n.len() == 2));
@@ -588,6 +598,21 @@ mod tests {
         let config =
             Config::from_lookup(lookup(&[(env::EXCLUDE_URL_PATTERNS, "^/a ^/b")])).expect("valid");
         assert!(config.is_excluded("/b"));
+    }
+
+    #[test]
+    fn url_patterns_match_as_python_re_search_does() {
+        // The Python middleware calls re.search(pattern, request.path) for each pattern.
+        let config = Config::builder()
+            .exclude_url_patterns(["excluded", "\\.js$"])
+            .build()
+            .expect("valid");
+        for path in ["/excluded/", "/a/excluded/b", "/static/app.js", "/excluded"] {
+            assert!(config.is_excluded(path), "{path}");
+        }
+        for path in ["/", "/exclude", "/app.json", "/static/app.css"] {
+            assert!(!config.is_excluded(path), "{path}");
+        }
     }
 
     #[test]

@@ -299,3 +299,30 @@ async fn redis_down_does_not_fail_the_application() {
     assert_eq!(reply.json()["error"], "store_unavailable");
     assert!(tracker.stats().pending >= 38, "entries wait in the buffer");
 }
+
+/// A dual-stack listener sees an IPv4 client as `::ffff:127.0.0.1`; the stored address is
+/// the IPv4 one, and anonymization truncates it as IPv4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv4_clients_of_a_dual_stack_socket_are_stored_as_ipv4() {
+    // An IPv6 socket bound to the IPv4-mapped loopback: only 127.0.0.1 can reach it.
+    let listener = tokio::net::TcpListener::bind("[::ffff:127.0.0.1]:0")
+        .await
+        .expect("bind [::ffff:127.0.0.1]:0");
+    let port = listener.local_addr().expect("address").port();
+    let config = config(&support::unique_namespace("dual"), 1).expect("config");
+    let tracker: Tracker<DemoEntry> =
+        Tracker::new(config, active_users::MemoryStore::new()).expect("tracker");
+    let router = app(tracker.clone(), ApiAccess::Token(TOKEN.to_owned()));
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    assert_eq!(visit(addr, "/", "7", &[]).await, 200);
+    tracker.flush().await.expect("flush");
+    let body = get(addr, "/active-users/", &[AUTH]).await.json();
+    assert_eq!(body["data"][0]["ip"], "127.0.0.1", "{body}");
+}

@@ -1,0 +1,1 @@
+//! Nothing here: the tests in `tests/` use active-users the way a dependent crate does.

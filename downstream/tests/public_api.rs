@@ -1,0 +1,309 @@
+//! The public API as a dependent crate sees it. Only `active-users` (and tokio) are
+//! dependencies: the derive must compile without `http` in this crate's manifest, and every
+//! configuration method must work with the features a user gets.
+
+use active_users::http::{self, Request};
+use active_users::{
+    ActiveUserEntry, Config, DefaultEntry, ExtractContext, IpAnonymization, MemoryStore, Outcome,
+    PeerAddr, Reader, RequestHead, TrustedProxies, User,
+};
+use std::net::IpAddr;
+use std::time::Duration;
+
+fn plan(head: &RequestHead<'_>) -> Option<String> {
+    head.uri().path().strip_prefix("/plan/").map(str::to_owned)
+}
+
+/// Every source and option of the derive.
+#[derive(Debug, Clone, PartialEq, ActiveUserEntry)]
+struct Visitor {
+    #[active_users(flatten)]
+    base: DefaultEntry,
+    #[from_header("X-Service-Id")]
+    #[active_users(index)]
+    service_id: Option<String>,
+    #[from_cookie("theme")]
+    #[active_users(rename = "colour")]
+    theme: Option<String>,
+    #[from_query("ref")]
+    referrer: Option<String>,
+    #[from_extension]
+    tenant: Option<Tenant>,
+    #[from_client_ip]
+    #[active_users(hidden)]
+    raw_ip: Option<IpAddr>,
+    #[from_fn(plan)]
+    plan: Option<String>,
+    #[from_header("X-Build")]
+    build: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Tenant(String);
+
+impl active_users::FieldValue for Tenant {
+    fn parse(text: &str) -> Option<Self> {
+        Some(Tenant(text.to_owned()))
+    }
+    fn write_text(&self, out: &mut String) {
+        out.push_str(&self.0);
+    }
+}
+
+fn request(user: &str, path: &str) -> Request<()> {
+    let mut request = Request::get(path)
+        .header("x-service-id", "billing")
+        .header("x-build", "17")
+        .header("cookie", "sessionid=s-1; theme=dark")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+        )
+        .body(())
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(User::new(user).with_name(format!("name of {user}")));
+    request.extensions_mut().insert(Tenant("acme".into()));
+    request
+        .extensions_mut()
+        .insert(PeerAddr("203.0.113.7:5000".parse().expect("addr")));
+    request
+}
+
+#[test]
+fn every_config_builder_method_builds() {
+    let config = Config::builder()
+        .key_expire(Duration::from_secs(30))
+        .exclude_url_patterns(["^/static/", "\\.js$", "health"])
+        .exclude_user_agents(["MyMonitor"])
+        .exclude_bots()
+        .anonymize_ips(IpAnonymization::TRUNCATE)
+        .key_prefix("app")
+        .namespace("shop")
+        .refresh_interval(Duration::from_secs(1))
+        .flush_interval(Duration::from_millis(50))
+        .buffer_capacity(10_000)
+        .batch_size(500)
+        .trusted_proxies(TrustedProxies::Networks(vec![
+            "10.0.0.0/8".parse().expect("network"),
+        ]))
+        .shards(4)
+        .history(Duration::from_secs(3600))
+        .query_timeout(Duration::from_secs(1))
+        .build()
+        .expect("every method with valid values builds");
+    assert_eq!(config.window(), Duration::from_secs(30));
+    assert_eq!(config.namespace(), "shop");
+    assert_eq!(config.key_prefix(), "app");
+    assert_eq!(config.shards(), 4);
+    assert!(config.is_excluded("/static/app.css"));
+    assert!(config.is_excluded("/assets/app.js"), "matched anywhere");
+    assert!(config.is_excluded("/internal/health"), "matched anywhere");
+    assert!(!config.is_excluded("/cart"));
+    // Case-insensitive agent patterns need regex's Unicode case tables: a dependent crate
+    // must get them from our manifest, not from its own dependencies.
+    assert!(config.is_excluded_agent("Googlebot/2.1 (+http://www.google.com/bot.html)"));
+    assert!(config.is_excluded_agent("mymonitor/1.0"));
+    assert!(config.is_excluded_agent("CURL/8.5.0") || config.is_excluded_agent("curl/8.5.0"));
+    assert!(!config.is_excluded_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"));
+
+    let from_env = Config::from_lookup(|name| match name {
+        "ACTIVE_USERS_KEY_EXPIRE" => Some("60".into()),
+        "ACTIVE_USERS_EXCLUDE_URL_PATTERNS" => Some(r#"["excluded"]"#.into()),
+        "ACTIVE_USERS_TRUSTED_PROXIES" => Some("1".into()),
+        _ => None,
+    })
+    .expect("valid environment");
+    assert!(from_env.is_excluded("/a/excluded/b"));
+    assert_eq!(from_env.trusted_proxies(), &TrustedProxies::Hops(1));
+}
+
+#[test]
+fn the_derive_reads_every_source() {
+    let request = request("42", "/plan/pro?ref=mail");
+    let visitor = Visitor::from_request(&request, &ExtractContext::default()).expect("entry");
+    assert_eq!(visitor.base.user_id, "42");
+    assert_eq!(visitor.base.session_id.as_deref(), Some("s-1"));
+    assert_eq!(visitor.service_id.as_deref(), Some("billing"));
+    assert_eq!(visitor.theme.as_deref(), Some("dark"));
+    assert_eq!(visitor.referrer.as_deref(), Some("mail"));
+    assert_eq!(visitor.tenant, Some(Tenant("acme".into())));
+    assert_eq!(visitor.raw_ip, Some("203.0.113.7".parse().expect("ip")));
+    assert_eq!(visitor.plan.as_deref(), Some("pro"));
+    assert_eq!(visitor.build, Some(17));
+    let names: Vec<&str> = Visitor::fields().iter().map(|f| f.name).collect();
+    assert_eq!(
+        names,
+        [
+            "user_id",
+            "session_id",
+            "ip",
+            "username",
+            "service_id",
+            "colour",
+            "referrer",
+            "tenant",
+            "raw_ip",
+            "plan",
+            "build"
+        ]
+    );
+    let member = visitor.encode().expect("encodes");
+    assert_eq!(Visitor::decode(&member).expect("decodes"), visitor);
+}
+
+#[tokio::test]
+async fn record_and_every_query_on_the_memory_store() {
+    let config = Config::builder()
+        .exclude_url_patterns(["excluded"])
+        .exclude_bots()
+        .build()
+        .expect("config");
+    let store = MemoryStore::new();
+    let tracker =
+        active_users::Tracker::<Visitor>::new(config.clone(), store.clone()).expect("tracker");
+
+    for user in ["1", "2", "3"] {
+        assert_eq!(tracker.record(&request(user, "/")), Outcome::Queued);
+    }
+    assert_eq!(tracker.record(&request("1", "/")), Outcome::Coalesced);
+    assert_eq!(
+        tracker.record(&request("1", "/a/excluded/b")),
+        Outcome::Excluded
+    );
+    let mut bot = request("4", "/");
+    bot.headers_mut().insert(
+        "user-agent",
+        http::HeaderValue::from_static("Mozilla/5.0 (compatible; Googlebot/2.1)"),
+    );
+    assert_eq!(tracker.record(&bot), Outcome::Excluded);
+    let anonymous = Request::get("/").body(()).expect("request");
+    assert_eq!(tracker.record(&anonymous), Outcome::NoEntry);
+    let (parts, ()) = request("5", "/").into_parts();
+    assert!(tracker.record_parts(&parts).is_recorded());
+    assert!(
+        tracker
+            .record_head(&RequestHead::from(&request("6", "/")))
+            .is_recorded()
+    );
+    let built =
+        Visitor::from_request(&request("7", "/"), tracker.extract_context()).expect("entry");
+    assert!(tracker.record_entry(&built).is_recorded());
+
+    tracker.flush().await.expect("flush");
+    assert_eq!(tracker.count().await.expect("count"), 6);
+    assert_eq!(
+        tracker.count_distinct("user_id").await.expect("distinct"),
+        6
+    );
+    assert_eq!(
+        tracker.count_by("service_id").await.expect("by"),
+        [("billing".to_owned(), 6)]
+    );
+    assert_eq!(
+        tracker
+            .within(Duration::from_secs(5))
+            .count()
+            .await
+            .expect("within"),
+        6
+    );
+    let first = tracker.list(4, None).await.expect("page");
+    assert_eq!(first.entries.len(), 4);
+    let cursor: active_users::Cursor = first
+        .next
+        .expect("a next page")
+        .to_string()
+        .parse()
+        .expect("cursor text");
+    let second = tracker.list(4, Some(cursor)).await.expect("page");
+    assert_eq!(second.entries.len(), 2);
+    assert!(second.next.is_none());
+    assert!(
+        tracker
+            .last_seen(&built)
+            .await
+            .expect("last seen")
+            .is_some()
+    );
+    let history = tracker
+        .history(Duration::from_secs(3600))
+        .await
+        .expect("history");
+    assert_eq!(history.last().map(|p| p.active), Some(6));
+    assert_eq!(
+        tracker
+            .peak(Duration::from_secs(3600))
+            .await
+            .expect("peak")
+            .map(|p| p.active),
+        Some(6)
+    );
+    let unique = tracker
+        .unique(Duration::from_secs(3600))
+        .await
+        .expect("unique");
+    assert_eq!(unique.visitors, 6);
+    let stats = tracker.stats();
+    assert_eq!(stats.queued, 6);
+    assert_eq!(stats.excluded, 2);
+    assert_eq!(stats.no_entry, 1);
+    assert_eq!(stats.written, 6);
+
+    let reader = Reader::open(config, store).await.expect("reader");
+    assert_eq!(reader.count().await.expect("count"), 6);
+    assert_eq!(reader.count_distinct("user_id").await.expect("distinct"), 6);
+    let page = reader.list(10, None).await.expect("page");
+    assert_eq!(page.entries.len(), 6);
+    assert_eq!(page.entries[0].value("colour"), Some("dark"));
+    tracker.shutdown().await.expect("shutdown");
+}
+
+#[cfg(feature = "defaults")]
+mod with_default_features {
+    use super::*;
+    use active_users::{ActiveUsersApi, ActiveUsersLayer, RedisStore};
+    use tower::{Layer, ServiceExt, service_fn};
+
+    #[tokio::test]
+    async fn layer_and_api_record_and_answer() {
+        let tracker =
+            active_users::Tracker::<DefaultEntry>::new(Config::default(), MemoryStore::new())
+                .expect("tracker");
+        let app =
+            ActiveUsersLayer::new(tracker.clone()).layer(service_fn(|_: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(()))
+            }));
+        let mut request = Request::get("/").body(()).expect("request");
+        request.extensions_mut().insert(User::new("42"));
+        app.oneshot(request).await.expect("response");
+        tracker.flush().await.expect("flush");
+
+        let api = ActiveUsersApi::new(tracker.clone()).bearer_token("secret");
+        let denied = api
+            .clone()
+            .oneshot(Request::get("/count").body(()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(denied.status(), http::StatusCode::UNAUTHORIZED);
+        let allowed = api
+            .oneshot(
+                Request::get("/count")
+                    .header("authorization", "Bearer secret")
+                    .body(())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(allowed.status(), http::StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn redis_store_opens_without_connecting() {
+        let store = RedisStore::open("redis://127.0.0.1:1/").expect("a valid URL");
+        let tracker = active_users::Tracker::<DefaultEntry>::new(Config::default(), store);
+        assert!(tracker.is_ok());
+        assert!(RedisStore::open("not a url").is_err());
+    }
+}
