@@ -3,7 +3,7 @@
 use crate::ctxt::Ctxt;
 use crate::symbol::{
     ACTIVE_USERS, DISTINCT, FLATTEN, FROM_CLIENT_IP, FROM_COOKIE, FROM_EXTENSION, FROM_FN,
-    FROM_HEADER, FROM_QUERY, HIDDEN, INDEX, RENAME, SOURCES,
+    FROM_HEADER, FROM_QUERY, HIDDEN, INDEX, MAX_LEN, OPTIONS_HINT, RENAME, SOURCES,
 };
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
 
@@ -39,6 +39,7 @@ pub(crate) struct FieldAttrs<'a> {
     pub(crate) index: Option<Flag>,
     pub(crate) distinct: Option<Flag>,
     pub(crate) hidden: Option<Flag>,
+    pub(crate) max_len: Option<syn::LitInt>,
 }
 
 impl<'a> FieldAttrs<'a> {
@@ -86,7 +87,7 @@ impl<'a> FieldAttrs<'a> {
         if metas.is_empty() {
             cx.error_spanned_by(
                 attr,
-                "#[active_users()] is empty; expected one of `flatten`, `rename = \"...\"`, `index`, `distinct`, `hidden`",
+                format!("#[active_users()] is empty; expected one of {OPTIONS_HINT}"),
             );
         }
         // The options live as long as the attribute; keep borrowing paths out of `attr`.
@@ -137,10 +138,24 @@ impl<'a> FieldAttrs<'a> {
                 other,
                 "#[active_users(rename)] expects a string, like #[active_users(rename = \"user\")]",
             ),
+            (MAX_LEN, Meta::NameValue(nv)) => match int_literal(&nv.value) {
+                Some(lit) if self.max_len.is_some() => {
+                    cx.error_spanned_by(lit, "duplicate #[active_users(max_len)] option");
+                }
+                Some(lit) => self.max_len = Some(lit),
+                None => cx.error_spanned_by(
+                    &nv.value,
+                    "#[active_users(max_len)] expects a number of bytes, like #[active_users(max_len = 1024)]",
+                ),
+            },
+            (MAX_LEN, other) => cx.error_spanned_by(
+                other,
+                "#[active_users(max_len)] expects a number of bytes, like #[active_users(max_len = 1024)]",
+            ),
             _ => cx.error_spanned_by(
                 path,
                 format!(
-                    "unknown #[active_users] option `{}`; expected one of `flatten`, `rename = \"...\"`, `index`, `distinct`, `hidden`",
+                    "unknown #[active_users] option `{}`; expected one of {OPTIONS_HINT}",
                     quote::ToTokens::to_token_stream(path).to_string().replace(' ', "")
                 ),
             ),
@@ -152,6 +167,15 @@ fn string_literal(expr: &Expr) -> Option<LitStr> {
     match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Str(lit), ..
+        }) => Some(lit.clone()),
+        _ => None,
+    }
+}
+
+fn int_literal(expr: &Expr) -> Option<syn::LitInt> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
         }) => Some(lit.clone()),
         _ => None,
     }

@@ -95,6 +95,14 @@ fn field_def(field: &Field<'_>) -> TokenStream {
     let indexed = grouped || field.attrs.distinct.is_some();
     let hidden = field.attrs.hidden.is_some();
     let value_ty = field.value_ty;
+    let max_len = match &field.attrs.max_len {
+        // `valid` checked that it parses and is in range.
+        Some(lit) => {
+            let n = lit.base10_parse::<usize>().unwrap_or(0);
+            quote! { #n }
+        }
+        None => quote! { ::active_users::codec::DEFAULT_MAX_LEN },
+    };
     quote! {
         __fields.push(::active_users::__private::field(
             #name,
@@ -103,6 +111,7 @@ fn field_def(field: &Field<'_>) -> TokenStream {
             #grouped,
             #hidden,
             <#value_ty as ::active_users::FieldValue>::KIND,
+            #max_len,
         ));
     }
 }

@@ -3,7 +3,7 @@
 use crate::ast::{Field, Input};
 use crate::attr::Source;
 use crate::ctxt::Ctxt;
-use crate::symbol::{DISTINCT, FLATTEN, HIDDEN, INDEX};
+use crate::symbol::{DISTINCT, FLATTEN, HIDDEN, INDEX, MAX_LEN_RANGE};
 use std::collections::HashSet;
 
 /// Checks the whole input; `cx` collects every problem found.
@@ -88,7 +88,28 @@ fn check_field(cx: &mut Ctxt, field: &Field<'_>) {
                 "#[active_users(rename)] cannot be combined with #[active_users(flatten)]; the embedded fields keep their own names",
             );
         }
+        if let Some(max_len) = &attrs.max_len {
+            cx.error_spanned_by(
+                max_len,
+                "#[active_users(max_len)] cannot be combined with #[active_users(flatten)]; put it on the embedded entry's fields",
+            );
+        }
         return;
+    }
+    if let Some(max_len) = &attrs.max_len {
+        let ok = max_len
+            .base10_parse::<u64>()
+            .is_ok_and(|n| MAX_LEN_RANGE.contains(&n));
+        if !ok {
+            cx.error_spanned_by(
+                max_len,
+                format!(
+                    "#[active_users(max_len)] must be from {} to {} bytes",
+                    MAX_LEN_RANGE.start(),
+                    MAX_LEN_RANGE.end()
+                ),
+            );
+        }
     }
     if let (Some(_), Some(distinct)) = (&attrs.index, &attrs.distinct) {
         cx.syn_error(syn::Error::new(

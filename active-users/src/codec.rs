@@ -12,7 +12,18 @@
 //!
 //! `varint` is unsigned LEB128. Values are written by [`FieldValue::encode`]: integers as
 //! LEB128 (zigzag for signed), IP addresses as their 4 or 16 bytes, strings as their UTF-8 bytes.
-//! Each value is at most [`MAX_VALUE_LEN`] bytes, so one member is bounded by the number of fields.
+//! Each value is at most its field's limit ([`Field::max_len`](crate::Field::max_len),
+//! [`DEFAULT_MAX_LEN`] unless the field sets `#[active_users(max_len = N)]`), so one member is
+//! bounded by its fields' limits.
+//!
+//! **Overlong values never drop the visitor.** A text value longer than its field's limit is
+//! cut at the last character boundary within the limit, and the cut is counted in
+//! [`Stats::truncated`](crate::Stats::truncated). For an identity field (`index` or
+//! `distinct`, like a user id) two long values that differ only after the cut must stay two
+//! users, so such a value keeps a shorter prefix followed by `~` and 16 hex digits of a hash
+//! of the whole value. A value whose stored form is not text (a type with its own binary
+//! encoding) cannot be cut: an optional field is then stored absent, and a required one fails
+//! with [`EncodeError::ValueTooLong`].
 //!
 //! Decoding accepts any bytes and never panics: what does not decode is a [`DecodeError`].
 //!
@@ -31,31 +42,46 @@
 //! assert_eq!(DefaultEntry::decode(&member).unwrap(), entry);
 //! ```
 
-use crate::value::FieldValue;
+use crate::entry::Field;
+use crate::value::{FieldValue, ValueKind};
 
 /// The first byte of every member written by this version of the codec.
 pub const VERSION: u8 = 1;
 
-/// The longest value a field may hold, in bytes of its stored form (and of its request text).
-///
-/// A header, cookie or query value longer than this makes the field absent; an entry built in
-/// code with a longer value fails to encode with [`EncodeError::ValueTooLong`]. Values are never
-/// cut: two long values that share a prefix would then be stored as the same user.
-pub const MAX_VALUE_LEN: usize = 256;
+/// The most any field may hold, in bytes of its stored form: the ceiling of
+/// `#[active_users(max_len = N)]`, and the longest value the decoder accepts.
+pub const MAX_VALUE_LEN: usize = 4096;
+
+/// The smallest `#[active_users(max_len = N)]`: room for a cut identity value's hash.
+pub const MIN_MAX_LEN: usize = 32;
+
+/// A field's limit when it sets none: 600 bytes, which holds every username Django accepts
+/// (150 characters) in any script, 4-byte characters included, and any user id of that size.
+pub const DEFAULT_MAX_LEN: usize = 600;
+
+/// Request text longer than this (64 KiB) is cut here before it is parsed, which bounds the
+/// work one header, cookie or query value can cause.
+pub const MAX_INPUT_LEN: usize = 64 * 1024;
+
+/// The length of the mark an identity value gets when it is cut: `~` and 16 hex digits.
+const HASH_MARK_LEN: usize = 17;
 
 /// Why an entry could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
-    /// A field's value is longer than [`MAX_VALUE_LEN`] bytes.
+    /// A required field's value is longer than its limit and its stored form is not text,
+    /// so it cannot be cut (text is cut, never refused).
     #[error(
-        "the value of field #{field} is {len} bytes long, more than the limit of {MAX_VALUE_LEN}"
+        "the value of field #{field} is {len} bytes long, more than its limit of {limit}, and its stored form is not text that could be cut"
     )]
     ValueTooLong {
         /// The position of the field in [`ActiveUserEntry::fields`](crate::ActiveUserEntry::fields).
         field: usize,
         /// The length of the value's stored form.
         len: usize,
+        /// The field's limit.
+        limit: usize,
     },
 }
 
@@ -105,35 +131,82 @@ pub enum DecodeError {
 #[derive(Debug)]
 pub struct Encoder<'a> {
     buf: &'a mut Vec<u8>,
+    /// The entry's fields, for each one's limit and whether it is an identity.
+    fields: &'static [Field],
     field: usize,
+    /// Values cut (or left out) because they were longer than their field's limit.
+    cut: usize,
     error: Option<EncodeError>,
 }
 
 impl<'a> Encoder<'a> {
-    /// An encoder that replaces the contents of `buf` with a member, version byte first.
-    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
+    /// An encoder that replaces the contents of `buf` with a member of an entry with these
+    /// `fields`, version byte first.
+    pub(crate) fn new(buf: &'a mut Vec<u8>, fields: &'static [Field]) -> Self {
         buf.clear();
         buf.push(VERSION);
         Encoder {
             buf,
+            fields,
             field: 0,
+            cut: 0,
             error: None,
         }
     }
 
-    /// Writes a present value.
+    /// Writes a present value of a required field.
     pub fn put<T: FieldValue>(&mut self, value: &T) {
+        self.put_value(value, false);
+    }
+
+    /// Writes an optional value: `None` is stored as absent.
+    pub fn put_opt<T: FieldValue>(&mut self, value: Option<&T>) {
+        match value {
+            Some(value) => self.put_value(value, true),
+            None => {
+                self.buf.push(0);
+                self.field += 1;
+            }
+        }
+    }
+
+    fn put_value<T: FieldValue>(&mut self, value: &T, optional: bool) {
         // Reserve one length byte, write the value after it, then fix the prefix up: most
         // values are shorter than 127 bytes, whose length prefix takes one byte.
         let start = self.buf.len();
         self.buf.push(0);
         value.encode(self.buf);
-        let len = self.buf.len() - start - 1;
-        if len > MAX_VALUE_LEN {
-            self.error.get_or_insert(EncodeError::ValueTooLong {
-                field: self.field,
-                len,
+        let mut len = self.buf.len() - start - 1;
+        let (limit, identity) = self
+            .fields
+            .get(self.field)
+            .map_or((DEFAULT_MAX_LEN, false), |f| {
+                (f.max_len.clamp(MIN_MAX_LEN, MAX_VALUE_LEN), f.indexed)
             });
+        if len > limit {
+            self.cut += 1;
+            let stored = &self.buf[start + 1..];
+            match cut_text::<T>(stored, limit, identity) {
+                Some(cut) => {
+                    self.buf.truncate(start + 1);
+                    self.buf.extend_from_slice(&cut);
+                    len = cut.len();
+                }
+                None if optional => {
+                    // Not text: it cannot be cut, and an optional field can do without it.
+                    self.buf.truncate(start);
+                    self.buf.push(0);
+                    self.field += 1;
+                    return;
+                }
+                None => {
+                    self.error.get_or_insert(EncodeError::ValueTooLong {
+                        field: self.field,
+                        len,
+                        limit,
+                    });
+                }
+            }
         }
         let tag = len as u64 + 1;
         if tag < 0x80 {
@@ -146,24 +219,53 @@ impl<'a> Encoder<'a> {
         self.field += 1;
     }
 
-    /// Writes an optional value: `None` is stored as absent.
-    pub fn put_opt<T: FieldValue>(&mut self, value: Option<&T>) {
-        match value {
-            Some(value) => self.put(value),
-            None => {
-                self.buf.push(0);
-                self.field += 1;
-            }
-        }
-    }
-
-    /// Ends the member: the first error met, if any.
-    pub(crate) fn finish(self) -> Result<(), EncodeError> {
+    /// Ends the member: how many values were cut to their limit, or the first error met.
+    pub(crate) fn finish(self) -> Result<usize, EncodeError> {
         match self.error {
             Some(err) => Err(err),
-            None => Ok(()),
+            None => Ok(self.cut),
         }
     }
+}
+
+/// The stored form of a text value cut to `limit` bytes at a character boundary; for an
+/// identity, a shorter prefix and `~` with the hash of the whole value. `None` when the stored
+/// form is not text, or the type does not read the cut text back.
+fn cut_text<T: FieldValue>(stored: &[u8], limit: usize, identity: bool) -> Option<Vec<u8>> {
+    if T::KIND != ValueKind::Text {
+        return None;
+    }
+    let text = std::str::from_utf8(stored).ok()?;
+    let keep = if identity {
+        limit - HASH_MARK_LEN
+    } else {
+        limit
+    };
+    let mut end = keep.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut cut = Vec::with_capacity(limit);
+    cut.extend_from_slice(&stored[..end]);
+    if identity {
+        use std::fmt::Write as _;
+        let mut mark = String::with_capacity(HASH_MARK_LEN);
+        let _ = write!(mark, "~{:016x}", crate::core::fnv1a(stored));
+        cut.extend_from_slice(mark.as_bytes());
+    }
+    T::decode(&cut).is_some().then_some(cut)
+}
+
+/// Cuts request text longer than [`MAX_INPUT_LEN`] at a character boundary.
+pub(crate) fn bound_input(text: &str) -> &str {
+    if text.len() <= MAX_INPUT_LEN {
+        return text;
+    }
+    let mut end = MAX_INPUT_LEN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 thread_local! {
@@ -333,7 +435,7 @@ mod tests {
     #[test]
     fn long_values_get_multi_byte_length_prefixes() {
         let mut buf = Vec::new();
-        let mut enc = Encoder::new(&mut buf);
+        let mut enc = Encoder::new(&mut buf, &[]);
         enc.put(&"a".repeat(200));
         enc.put(&"b".to_owned());
         enc.finish().expect("within the limit");
@@ -345,18 +447,91 @@ mod tests {
         dec.finish().expect("nothing left");
     }
 
+    fn field(max_len: usize, indexed: bool) -> Field {
+        crate::__private::field("f", true, indexed, false, false, ValueKind::Text, max_len)
+    }
+
     #[test]
-    fn encoder_refuses_values_over_the_limit() {
+    fn overlong_text_is_cut_at_a_character_boundary() {
+        static FIELDS: std::sync::OnceLock<Vec<Field>> = std::sync::OnceLock::new();
+        let fields = FIELDS.get_or_init(|| vec![field(32, false), field(32, true)]);
+        // 20 two-byte characters: 40 bytes, cut to 16 characters (32 bytes).
+        let long = "ж".repeat(20);
         let mut buf = Vec::new();
-        let mut enc = Encoder::new(&mut buf);
-        enc.put(&"x".repeat(MAX_VALUE_LEN));
-        enc.put(&"y".repeat(MAX_VALUE_LEN + 1));
+        let mut enc = Encoder::new(&mut buf, fields);
+        enc.put(&long);
+        enc.put(&long);
+        assert_eq!(enc.finish(), Ok(2));
+        let mut dec = Decoder::new(&buf).expect("version");
+        assert_eq!(dec.take::<String>(), Ok("ж".repeat(16)));
+        // The identity keeps 15 bytes (7 characters) and a hash of the whole value.
+        let id = dec.take::<String>().expect("identity");
+        assert_eq!(id.len(), 14 + 17);
+        assert!(
+            id.starts_with(&"ж".repeat(7)) && id.as_bytes()[14] == b'~',
+            "{id}"
+        );
+        dec.finish().expect("nothing left");
+
+        // Two identities that differ only after the cut stay different; the same value cuts
+        // the same way every time.
+        let ids = |tail: &str| {
+            let mut buf = Vec::new();
+            let mut enc = Encoder::new(&mut buf, &fields[1..]);
+            enc.put(&format!("{long}{tail}"));
+            enc.finish().expect("cut");
+            buf
+        };
+        assert_ne!(ids("a"), ids("b"));
+        assert_eq!(ids("a"), ids("a"));
+    }
+
+    #[test]
+    fn a_value_that_is_not_text_is_left_out_or_refused_when_over_the_limit() {
+        static FIELDS: std::sync::OnceLock<Vec<Field>> = std::sync::OnceLock::new();
+        let fields = FIELDS.get_or_init(|| vec![field(32, false), field(32, false)]);
+        /// Binary stored form: cannot be cut.
+        #[derive(Debug, PartialEq)]
+        struct Blob(Vec<u8>);
+        impl FieldValue for Blob {
+            const KIND: ValueKind = ValueKind::Opaque;
+            fn parse(_: &str) -> Option<Self> {
+                None
+            }
+            fn write_text(&self, _: &mut String) {}
+            fn encode(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.0);
+            }
+            fn decode(bytes: &[u8]) -> Option<Self> {
+                Some(Blob(bytes.to_vec()))
+            }
+        }
+        let blob = Blob(vec![7; 40]);
+        let mut buf = Vec::new();
+        let mut enc = Encoder::new(&mut buf, fields);
+        enc.put_opt(Some(&blob));
+        enc.put(&"ok".to_owned());
+        assert_eq!(enc.finish(), Ok(1));
+        let mut dec = Decoder::new(&buf).expect("version");
+        assert_eq!(dec.take_opt::<Blob>(), Ok(None), "left out");
+        assert_eq!(dec.take::<String>().as_deref(), Ok("ok"));
+
+        let mut enc = Encoder::new(&mut buf, fields);
+        enc.put(&blob);
         assert_eq!(
             enc.finish(),
             Err(EncodeError::ValueTooLong {
-                field: 1,
-                len: MAX_VALUE_LEN + 1
+                field: 0,
+                len: 40,
+                limit: 32
             })
         );
+    }
+
+    #[test]
+    fn input_is_bounded_at_a_character_boundary() {
+        let text = format!("{}ж", "a".repeat(MAX_INPUT_LEN - 1));
+        assert_eq!(bound_input(&text).len(), MAX_INPUT_LEN - 1);
+        assert_eq!(bound_input("short"), "short");
     }
 }

@@ -22,6 +22,10 @@ pub struct Field {
     pub hidden: bool,
     /// How its stored form reads without the Rust type ([`FieldValue::KIND`](crate::FieldValue::KIND)).
     pub kind: crate::ValueKind,
+    /// The most bytes its stored value may take: `#[active_users(max_len = N)]`, or
+    /// [`DEFAULT_MAX_LEN`](crate::codec::DEFAULT_MAX_LEN). Longer text is cut (see
+    /// [`codec`](crate::codec)); the visitor is still recorded.
+    pub max_len: usize,
 }
 
 /// A record of one active visitor: who, from where, with which extra dimensions.
@@ -47,11 +51,14 @@ pub struct Field {
 /// | `index` | the store keeps the field's active values and the entries of each value: distinct counts and per-value counts (for dimensions with few values, like a service id) |
 /// | `distinct` | the store keeps the field's active values only: distinct counts (for dimensions with many values, like a user id) |
 /// | `hidden` | the JSON API never shows the field |
+/// | `max_len = N` | the most bytes the stored value may take (32 to 4096; default [`DEFAULT_MAX_LEN`](crate::codec::DEFAULT_MAX_LEN), 600) |
 ///
 /// A field of type `Option<T>` may be absent. A field of any other type is required: a request
 /// without it yields no entry and is not recorded, which is how "only logged-in users" is
-/// written. A value that is not valid UTF-8, is longer than [`MAX_VALUE_LEN`](crate::codec::MAX_VALUE_LEN)
-/// bytes or does not [parse](crate::FieldValue::parse) as the field's type counts as absent.
+/// written. A value that is not valid UTF-8 or does not [parse](crate::FieldValue::parse) as
+/// the field's type counts as absent. A value longer than the field's limit is cut, never
+/// dropped: text at a character boundary, and an identity (`index`/`distinct`) with a hash of
+/// the whole value so that two long ids stay two users (the rule is in [`codec`](crate::codec)).
 ///
 /// # Examples
 ///
@@ -113,7 +120,8 @@ pub trait ActiveUserEntry: Sized + Send + Sync + 'static {
     /// Encodes the entry into one store member (see [`codec`](crate::codec)).
     ///
     /// # Errors
-    /// [`EncodeError::ValueTooLong`] when a value is longer than the codec allows.
+    /// [`EncodeError::ValueTooLong`] when a required field's value is longer than its limit
+    /// and is not text (text is cut to the limit instead).
     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut member = Vec::with_capacity(64);
         self.encode_into(&mut member)?;
@@ -125,9 +133,7 @@ pub trait ActiveUserEntry: Sized + Send + Sync + 'static {
     /// # Errors
     /// As [`encode`](ActiveUserEntry::encode); `out` then holds an incomplete member.
     fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let mut enc = Encoder::new(out);
-        self.encode_fields(&mut enc);
-        enc.finish()
+        encode_counting_cuts(self, out).map(|_| ())
     }
 
     /// Decodes a member written by [`encode`](ActiveUserEntry::encode). Never panics.
@@ -162,4 +168,14 @@ pub trait ActiveUserEntry: Sized + Send + Sync + 'static {
         let index = Self::fields().iter().position(|f| f.name == name)?;
         self.values().into_iter().nth(index).flatten()
     }
+}
+
+/// Encodes `entry` into `out` and says how many values were cut to their field's limit.
+pub(crate) fn encode_counting_cuts<E: ActiveUserEntry>(
+    entry: &E,
+    out: &mut Vec<u8>,
+) -> Result<usize, EncodeError> {
+    let mut enc = Encoder::new(out, E::fields());
+    entry.encode_fields(&mut enc);
+    enc.finish()
 }

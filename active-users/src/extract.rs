@@ -1,18 +1,16 @@
 //! Reading field values out of a request: used by the code `#[derive(ActiveUserEntry)]` writes.
 
 use crate::client_ip::ExtractContext;
-use crate::codec::MAX_VALUE_LEN;
+use crate::codec::bound_input;
 use crate::request::RequestHead;
 use crate::value::FieldValue;
 use http::HeaderName;
 use std::net::IpAddr;
 
-/// Parses request text into a value, applying the length bound.
+/// Parses request text into a value, reading at most [`MAX_INPUT_LEN`](crate::codec::MAX_INPUT_LEN) bytes of it. The
+/// field's own limit applies when the entry is encoded, where long text is cut, not dropped.
 fn parse_bounded<T: FieldValue>(text: &str) -> Option<T> {
-    if text.len() > MAX_VALUE_LEN {
-        return None;
-    }
-    T::parse(text)
+    T::parse(bound_input(text))
 }
 
 /// The first value of a header, if it is UTF-8 and parses.
@@ -51,13 +49,11 @@ pub fn query<T: FieldValue>(head: &RequestHead<'_>, name: &str) -> Option<T> {
     let query = head.uri().query()?;
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key.len() > MAX_VALUE_LEN || form_decode(key).as_deref() != Some(name) {
+        // A parameter name is short; a longer one is not the one asked for.
+        if key.len() > 3 * name.len() || form_decode(key).as_deref() != Some(name) {
             continue;
         }
-        if value.len() > 3 * MAX_VALUE_LEN {
-            return None;
-        }
-        return parse_bounded(&form_decode(value)?);
+        return parse_bounded(&form_decode(bound_input(value))?);
     }
     None
 }
@@ -130,6 +126,7 @@ pub fn text<T: FieldValue>(value: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::MAX_INPUT_LEN;
 
     fn req(uri: &str, headers: &[(&str, &[u8])]) -> http::Request<()> {
         let mut b = http::Request::get(uri);
@@ -162,13 +159,16 @@ mod tests {
     }
 
     #[test]
-    fn non_utf8_and_overlong_values_are_absent() {
-        let long = vec![b'a'; MAX_VALUE_LEN + 1];
+    fn non_utf8_values_are_absent_and_long_ones_are_read_up_to_the_input_bound() {
+        let long = vec![b'a'; MAX_INPUT_LEN + 10];
         let r = req("/", &[("x-a", b"\xff\xfe"), ("x-b", &long), ("x-c", b"ok")]);
         let head = RequestHead::from(&r);
         let name = |n: &'static str| HeaderName::from_static(n);
         assert_eq!(header::<String>(&head, &name("x-a")), None);
-        assert_eq!(header::<String>(&head, &name("x-b")), None);
+        assert_eq!(
+            header::<String>(&head, &name("x-b")).map(|v| v.len()),
+            Some(MAX_INPUT_LEN)
+        );
         assert_eq!(header::<String>(&head, &name("x-c")).as_deref(), Some("ok"));
     }
 }

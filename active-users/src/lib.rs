@@ -117,6 +117,7 @@ pub mod __private {
         grouped: bool,
         hidden: bool,
         kind: crate::ValueKind,
+        max_len: usize,
     ) -> crate::Field {
         crate::Field {
             name,
@@ -125,6 +126,7 @@ pub mod __private {
             grouped,
             hidden,
             kind,
+            max_len,
         }
     }
 }

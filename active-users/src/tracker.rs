@@ -44,7 +44,9 @@ pub enum Outcome {
     Excluded,
     /// The request lacks a required field (usually: no logged-in user).
     NoEntry,
-    /// A value is too long to store.
+    /// A required field's value is longer than its limit and is not text that could be cut
+    /// (only possible with a [`FieldValue`](crate::FieldValue) of your own that writes a
+    /// binary form).
     Invalid(EncodeError),
 }
 
@@ -67,8 +69,12 @@ pub struct Stats {
     pub excluded: u64,
     /// Requests without an entry.
     pub no_entry: u64,
-    /// Entries with a value too long to store.
+    /// Entries not recorded because a required value was over its limit and could not be
+    /// cut (see [`Outcome::Invalid`]).
     pub invalid: u64,
+    /// Values cut to their field's limit (text longer than
+    /// [`Field::max_len`](crate::Field::max_len)); the visitors were recorded.
+    pub truncated: u64,
     /// Waiting entries dropped because the buffer was full (the store down or slow for
     /// long): the oldest waiting entry gives way to the newest.
     pub dropped: u64,
@@ -89,6 +95,7 @@ struct Counters {
     excluded: AtomicU64,
     no_entry: AtomicU64,
     invalid: AtomicU64,
+    truncated: AtomicU64,
     dropped: AtomicU64,
     written: AtomicU64,
     write_errors: AtomicU64,
@@ -352,7 +359,10 @@ impl<E: ActiveUserEntry> Tracker<E> {
         let counters = &self.inner.counters;
         // Encode into this thread's scratch buffer: a repeat visitor costs no allocation.
         let offered = crate::codec::with_scratch(|scratch| {
-            entry.encode_into(scratch)?;
+            let cut = crate::entry::encode_counting_cuts(entry, scratch)?;
+            if cut > 0 {
+                bump(&counters.truncated, cut as u64);
+            }
             let mut buffer = self.inner.lock_buffer();
             let offer = buffer.offer(scratch, Instant::now());
             Ok((offer, buffer.pending()))
@@ -413,6 +423,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
             excluded: get(&c.excluded),
             no_entry: get(&c.no_entry),
             invalid: get(&c.invalid),
+            truncated: get(&c.truncated),
             dropped: get(&c.dropped),
             written: get(&c.written),
             write_errors: get(&c.write_errors),

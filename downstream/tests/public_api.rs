@@ -307,3 +307,66 @@ mod with_default_features {
         assert!(RedisStore::open("not a url").is_err());
     }
 }
+
+/// A derive with its own limit on a header field.
+#[derive(Debug, ActiveUserEntry)]
+struct Short {
+    #[from_header("X-User")]
+    #[active_users(distinct)]
+    user: String,
+    #[from_header("X-Note")]
+    #[active_users(max_len = 64)]
+    note: Option<String>,
+}
+
+#[tokio::test]
+async fn a_long_value_never_makes_the_visitor_disappear() {
+    let tracker = active_users::Tracker::<DefaultEntry>::new(Config::default(), MemoryStore::new())
+        .expect("tracker");
+    // 150 Cyrillic characters: 300 bytes, a valid Django username.
+    let django_max: String = "ж".repeat(150);
+    // Longer than any limit: cut, still recorded.
+    let huge: String = "ё".repeat(1000);
+    for (id, name) in [("1", &django_max), ("2", &huge)] {
+        let mut request = Request::get("/").body(()).expect("request");
+        request
+            .extensions_mut()
+            .insert(User::new(id).with_name(name.as_str()));
+        assert_eq!(tracker.record(&request), Outcome::Queued, "user {id}");
+    }
+    tracker.flush().await.expect("flush");
+    assert_eq!(
+        tracker.count_distinct("user_id").await.expect("distinct"),
+        2
+    );
+    let page = tracker.list(10, None).await.expect("list");
+    let name_of = |id: &str| {
+        page.entries
+            .iter()
+            .find(|a| a.entry.user_id == id)
+            .and_then(|a| a.entry.username.clone())
+            .expect("listed with a name")
+    };
+    assert_eq!(name_of("1"), django_max, "stored whole");
+    let cut = name_of("2");
+    assert!(huge.starts_with(&cut) && cut.len() <= active_users::codec::DEFAULT_MAX_LEN);
+    assert_eq!(tracker.stats().truncated, 1);
+
+    let short = active_users::Tracker::<Short>::new(Config::default(), MemoryStore::new())
+        .expect("tracker");
+    let request = Request::get("/")
+        .header("x-user", "u".repeat(5000))
+        .header("x-note", "n".repeat(100))
+        .body(())
+        .expect("request");
+    assert_eq!(short.record(&request), Outcome::Queued);
+    short.flush().await.expect("flush");
+    let page = short.list(10, None).await.expect("list");
+    let entry = &page.entries[0].entry;
+    assert_eq!(entry.note.as_deref(), Some("n".repeat(64).as_str()));
+    assert!(
+        entry.user.len() <= 600 && entry.user.contains('~'),
+        "an identity keeps a hash"
+    );
+    assert_eq!(short.stats().truncated, 2);
+}

@@ -1,8 +1,8 @@
 //! Properties of the member codec over arbitrary values: round trip, injectivity, bounds,
 //! and no panic on arbitrary bytes or hostile request input.
 
-use active_users::codec::MAX_VALUE_LEN;
-use active_users::{ActiveUserEntry, DefaultEntry, EncodeError, ExtractContext};
+use active_users::codec::DEFAULT_MAX_LEN;
+use active_users::{ActiveUserEntry, DefaultEntry, ExtractContext};
 use proptest::prelude::*;
 use std::net::IpAddr;
 
@@ -107,20 +107,51 @@ proptest! {
     }
 
     #[test]
-    fn members_are_bounded(user in "[a-z]{0,300}") {
-        let entry = DefaultEntry { user_id: user.clone(), session_id: None, ip: None, username: None };
-        match entry.encode() {
-            Ok(member) => {
-                prop_assert!(user.len() <= MAX_VALUE_LEN);
-                prop_assert!(member.len() <= 1 + 3 + MAX_VALUE_LEN + 3);
-            }
-            Err(EncodeError::ValueTooLong { field, len }) => {
-                prop_assert_eq!(field, 0);
-                prop_assert_eq!(len, user.len());
-                prop_assert!(user.len() > MAX_VALUE_LEN);
-            }
-            Err(other) => prop_assert!(false, "unexpected error {other}"),
+    fn long_values_are_cut_never_refused(
+        user in "[a-zж日😀]{0,400}",
+        name in "[a-zж日😀]{0,400}",
+    ) {
+        let entry = DefaultEntry {
+            user_id: user.clone(),
+            session_id: None,
+            ip: None,
+            username: Some(name.clone()),
+        };
+        let member = entry.encode().expect("text is cut, never refused");
+        prop_assert!(member.len() <= 1 + 2 * (2 + DEFAULT_MAX_LEN) + 2);
+        let back = DefaultEntry::decode(&member).expect("decodes");
+        let back_name = back.username.expect("the name is kept");
+        if name.len() <= DEFAULT_MAX_LEN {
+            prop_assert_eq!(&back_name, &name);
+        } else {
+            // Cut at a character boundary, as long as it fits.
+            prop_assert!(name.starts_with(&back_name));
+            prop_assert!(back_name.len() > DEFAULT_MAX_LEN - 4);
         }
+        if user.len() <= DEFAULT_MAX_LEN {
+            prop_assert_eq!(back.user_id, user);
+        } else {
+            // An identity keeps a prefix and a hash of the whole value.
+            let (prefix, hash) = back.user_id.rsplit_once('~').expect("hash mark");
+            prop_assert!(user.starts_with(prefix));
+            prop_assert_eq!(hash.len(), 16);
+            prop_assert!(back.user_id.len() <= DEFAULT_MAX_LEN);
+        }
+    }
+
+    #[test]
+    fn long_identities_that_share_a_prefix_stay_different(
+        prefix in "[a-zж]{300,320}",
+        a in "[a-z]{1,8}",
+        b in "[a-z]{1,8}",
+    ) {
+        let member = |id: String| {
+            DefaultEntry { user_id: id, session_id: None, ip: None, username: None }
+                .encode()
+                .expect("encode")
+        };
+        let (ma, mb) = (member(format!("{prefix}{a}")), member(format!("{prefix}{b}")));
+        prop_assert_eq!(ma == mb, a == b);
     }
 
     #[test]
@@ -142,9 +173,10 @@ proptest! {
         let request = builder.body(()).expect("request");
         let cx = ExtractContext::new(active_users::TrustedProxies::Hops(1));
         if let Some(entry) = Wide::from_request(&request, &cx) {
-            // Whatever was extracted is within the bound and encodes.
-            prop_assert!(entry.user.len() <= MAX_VALUE_LEN);
-            prop_assert!(entry.encode().is_ok());
+            // Whatever was extracted encodes, within the field's limit.
+            let member = entry.encode().expect("encodes");
+            let back = Wide::decode(&member).expect("decodes");
+            prop_assert!(back.user.len() <= DEFAULT_MAX_LEN);
         }
     }
 }
@@ -169,6 +201,23 @@ fn python_layout_fails_where_ours_round_trips() {
     assert_ne!(parts.len(), 5, "the Python layout cannot split this back");
     let member = entry.encode().expect("encode");
     assert_eq!(DefaultEntry::decode(&member).expect("decode"), entry);
+}
+
+/// The longest username Django accepts, 150 characters, in scripts of 2, 3 and 4 bytes per
+/// character: stored whole under the default limit.
+#[test]
+fn every_django_valid_username_is_stored_whole() {
+    for ch in ['ж', '日', '𠀀'] {
+        let name: String = std::iter::repeat_n(ch, 150).collect();
+        let entry = DefaultEntry {
+            user_id: name.clone(),
+            session_id: Some("a".repeat(32)),
+            ip: None,
+            username: Some(name.clone()),
+        };
+        let back = DefaultEntry::decode(&entry.encode().expect("encode")).expect("decode");
+        assert_eq!(back, entry, "{} bytes", name.len());
+    }
 }
 
 #[test]
