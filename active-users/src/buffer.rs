@@ -5,6 +5,10 @@
 //! be written is bounded; at the bound the oldest waiting member makes room for the new one
 //! (the newest state is kept, and the caller counts the drop). Members are written oldest
 //! first.
+//!
+//! Each slot remembers when its member was last recorded (the process's monotonic clock), so
+//! that a member written late (the store was down or slow) is written with the time of its
+//! request, not the time of the write.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -14,6 +18,8 @@ pub(crate) use crate::store::Member;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
+    /// When the member was last recorded while waiting: the time of the request it stands for.
+    seen: Instant,
     /// When the member was last handed to the store; `None` if never.
     written_at: Option<Instant>,
     /// Whether the member waits in `dirty`.
@@ -34,6 +40,16 @@ pub(crate) enum Offer {
     QueuedDroppingOldest,
     /// It was already waiting, or was written less than a refresh interval ago.
     Coalesced,
+}
+
+/// Members taken for one write, oldest first, with what the write needs of each.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    pub(crate) members: Vec<Member>,
+    /// When each was last recorded.
+    pub(crate) seen: Vec<Instant>,
+    /// Whether each is new to the current minute's unique-visitor sketches.
+    pub(crate) sketch: Vec<bool>,
 }
 
 #[derive(Debug)]
@@ -77,13 +93,19 @@ impl Buffer {
 
     pub(crate) fn offer(&mut self, member: &[u8], now: Instant) -> Offer {
         if let Some(slot) = self.slots.get_mut(member) {
+            if slot.dirty {
+                // Waiting: it will be written with this, its latest, request time.
+                slot.seen = slot.seen.max(now);
+                return Offer::Coalesced;
+            }
             let fresh = slot
                 .written_at
                 .is_some_and(|t| now.saturating_duration_since(t) < self.refresh);
-            if slot.dirty || fresh {
+            if fresh {
                 return Offer::Coalesced;
             }
             slot.dirty = true;
+            slot.seen = now;
             let key = self
                 .slots
                 .get_key_value(member)
@@ -110,6 +132,7 @@ impl Buffer {
         self.slots.insert(
             key,
             Slot {
+                seen: now,
                 written_at: None,
                 dirty: true,
                 sketched: 0,
@@ -119,28 +142,26 @@ impl Buffer {
     }
 
     /// Takes up to `max` waiting members, oldest first, marking them written at `now`, and
-    /// says of each whether it is new to the sketches of `minute` (then marked as added).
-    pub(crate) fn take(
-        &mut self,
-        max: usize,
-        now: Instant,
-        minute: u64,
-    ) -> (Vec<Member>, Vec<bool>) {
+    /// says of each when it was last recorded and whether it is new to the sketches of
+    /// `minute` (then marked as added).
+    pub(crate) fn take(&mut self, max: usize, now: Instant, minute: u64) -> Taken {
         let n = self.dirty.len().min(max);
-        let taken: Vec<Member> = self.dirty.drain(..n).collect();
-        self.in_flight += taken.len();
-        let mut sketch = Vec::with_capacity(taken.len());
-        for member in &taken {
-            let new = match self.slots.get_mut(member) {
+        let members: Vec<Member> = self.dirty.drain(..n).collect();
+        self.in_flight += members.len();
+        let mut seen = Vec::with_capacity(members.len());
+        let mut sketch = Vec::with_capacity(members.len());
+        for member in &members {
+            let (at, new) = match self.slots.get_mut(member) {
                 Some(slot) => {
                     slot.dirty = false;
                     slot.written_at = Some(now);
                     let new = slot.sketched != minute + 1;
                     slot.sketched = minute + 1;
-                    new
+                    (slot.seen, new)
                 }
-                None => true,
+                None => (now, true),
             };
+            seen.push(at);
             sketch.push(new);
         }
         if now.saturating_duration_since(self.last_prune) >= self.refresh {
@@ -153,21 +174,28 @@ impl Buffer {
             });
             self.last_prune = now;
         }
-        (taken, sketch)
+        Taken {
+            members,
+            seen,
+            sketch,
+        }
     }
 
-    /// Puts back members whose write failed, as the oldest waiting ones; returns how many
-    /// did not fit (the buffer filled with newer members meanwhile) and were dropped.
-    pub(crate) fn restore(&mut self, members: Vec<Member>) -> u64 {
+    /// Puts back members whose write failed, with the times they were recorded, as the oldest
+    /// waiting ones; returns how many did not fit (the buffer filled with newer members
+    /// meanwhile) and were dropped.
+    pub(crate) fn restore(&mut self, members: Vec<Member>, seen: Vec<Instant>) -> u64 {
         self.in_flight = self.in_flight.saturating_sub(members.len());
         let mut dropped = 0;
         // In reverse, so that pushing each to the front keeps their order.
-        for member in members.into_iter().rev() {
+        for (member, at) in members.into_iter().zip(seen).rev() {
             match self.slots.get_mut(&member) {
-                Some(slot) if slot.dirty => {}
+                // Recorded again meanwhile: waiting with a newer time already.
+                Some(slot) if slot.dirty => slot.seen = slot.seen.max(at),
                 Some(slot) => {
                     slot.dirty = true;
                     slot.written_at = None;
+                    slot.seen = at;
                     // The failed write did not reach the sketches either.
                     slot.sketched = 0;
                     self.dirty.push_front(member);
@@ -176,6 +204,7 @@ impl Buffer {
                     self.slots.insert(
                         Arc::clone(&member),
                         Slot {
+                            seen: at,
                             written_at: None,
                             dirty: true,
                             sketched: 0,
@@ -200,7 +229,7 @@ mod tests {
         let mut buf = Buffer::new(10, Duration::from_secs(2));
         assert_eq!(buf.offer(b"a", start), Offer::Queued);
         assert_eq!(buf.offer(b"a", start), Offer::Coalesced);
-        assert_eq!(buf.take(100, start, 0).0.len(), 1);
+        assert_eq!(buf.take(100, start, 0).members.len(), 1);
         assert_eq!(
             buf.offer(b"a", start + Duration::from_secs(1)),
             Offer::Coalesced
@@ -219,7 +248,7 @@ mod tests {
         assert_eq!(buf.offer(b"b", now), Offer::Queued);
         assert_eq!(buf.offer(b"c", now), Offer::QueuedDroppingOldest);
         assert_eq!(buf.pending(), 2);
-        let (taken, _) = buf.take(10, now, 0);
+        let taken = buf.take(10, now, 0).members;
         assert_eq!(
             taken,
             vec![Member::from(&b"b"[..]), Member::from(&b"c"[..])]
@@ -236,13 +265,13 @@ mod tests {
         for m in [b"1", b"2", b"3"] {
             buf.offer(m, now);
         }
-        let (first, _) = buf.take(2, now, 0);
+        let first = buf.take(2, now, 0);
         assert_eq!(
-            first,
+            first.members,
             vec![Member::from(&b"1"[..]), Member::from(&b"2"[..])]
         );
-        assert_eq!(buf.restore(first), 0);
-        let (again, _) = buf.take(10, now, 0);
+        assert_eq!(buf.restore(first.members, first.seen), 0);
+        let again = buf.take(10, now, 0).members;
         let want: Vec<Member> = [b"1", b"2", b"3"]
             .iter()
             .map(|m| Member::from(&m[..]))
@@ -256,10 +285,10 @@ mod tests {
         let mut buf = Buffer::new(4, Duration::from_secs(2));
         buf.offer(b"a", now);
         buf.offer(b"b", now);
-        let (taken, _) = buf.take(10, now, 0);
+        let taken = buf.take(10, now, 0);
         assert_eq!(buf.pending(), 0);
         assert_eq!(buf.unwritten(), 2);
-        assert_eq!(buf.restore(taken), 0);
+        assert_eq!(buf.restore(taken.members, taken.seen), 0);
         assert_eq!(buf.unwritten(), 2);
         assert_eq!(buf.pending(), 2);
         assert_eq!(buf.offer(b"a", now), Offer::Coalesced);
@@ -271,18 +300,34 @@ mod tests {
         let refresh = Duration::from_secs(2);
         let mut buf = Buffer::new(10, refresh);
         buf.offer(b"a", start);
-        assert_eq!(buf.take(10, start, 7).1, [true]);
+        assert_eq!(buf.take(10, start, 7).sketch, [true]);
         // Rewritten after the refresh interval, in the same minute: not sketched again.
         let later = start + refresh;
         buf.offer(b"a", later);
-        assert_eq!(buf.take(10, later, 7).1, [false]);
+        assert_eq!(buf.take(10, later, 7).sketch, [false]);
         // The next minute needs it again.
         let next = later + refresh;
         buf.offer(b"a", next);
-        let (taken, sketch) = buf.take(10, next, 8);
-        assert_eq!(sketch, [true]);
+        let taken = buf.take(10, next, 8);
+        assert_eq!(taken.sketch, [true]);
         // A failed write reached no sketch: the retry adds it.
-        buf.restore(taken);
-        assert_eq!(buf.take(10, next, 8).1, [true]);
+        buf.restore(taken.members, taken.seen);
+        assert_eq!(buf.take(10, next, 8).sketch, [true]);
+    }
+
+    #[test]
+    fn a_member_keeps_the_time_of_its_latest_request_until_written() {
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut buf = Buffer::new(10, Duration::from_secs(2));
+        buf.offer(b"a", start);
+        // Recorded again while waiting: the newer request time counts.
+        buf.offer(b"a", start + second);
+        // Taken late (the store was down): the time is still the request's.
+        let taken = buf.take(10, start + 10 * second, 0);
+        assert_eq!(taken.seen, [start + second]);
+        // A failed write keeps it; a retry much later still carries it.
+        buf.restore(taken.members, taken.seen);
+        assert_eq!(buf.take(10, start + 60 * second, 0).seen, [start + second]);
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{CursorError, QueryError, StoreError};
 use crate::store::{Member, Position, Sample, Scored, Store, StoreFuture, Touch, ms};
 use crate::tracker::{Cursor, MAX_PAGE};
 use crate::value::ValueKind;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -329,22 +329,38 @@ impl Core {
         (fnv1a(key) % shards as u64) as usize
     }
 
-    /// The sketch writes of one shard's members seen at `now`.
+    /// The sketch writes of one shard's members, each seen at its own time (milliseconds of
+    /// the store's clock): every member goes to the minute and the hour it was seen in. A
+    /// member that waited in the buffer (the store was down) counts in its own minute, not
+    /// in the minute it is written; buckets no query can reach any more are skipped.
     pub(crate) fn sketch_touches(
         &self,
         shard: usize,
-        members: Vec<Member>,
+        members: Vec<(Member, u64)>,
         now: u64,
-    ) -> [Touch; 2] {
-        let key = |grain: Grain| self.keys.sketch(shard, grain, now / grain.ms());
-        [
-            Touch::sketch(key(Grain::Minute), members.clone(), MINUTE_SKETCH_TTL),
-            Touch::sketch(
-                key(Grain::Hour),
-                members,
+    ) -> Vec<Touch> {
+        let mut out = Vec::with_capacity(2);
+        for (grain, ttl, reach) in [
+            (Grain::Minute, MINUTE_SKETCH_TTL, HOUR),
+            (
+                Grain::Hour,
                 self.config.history.saturating_add(HOUR),
+                self.config.history,
             ),
-        ]
+        ] {
+            let oldest = now.saturating_sub(ms(reach)) / grain.ms();
+            let mut buckets: BTreeMap<u64, Vec<Member>> = BTreeMap::new();
+            for (member, at) in &members {
+                let bucket = at / grain.ms();
+                if bucket >= oldest {
+                    buckets.entry(bucket).or_default().push(Arc::clone(member));
+                }
+            }
+            out.extend(buckets.into_iter().map(|(bucket, members)| {
+                Touch::sketch(self.keys.sketch(shard, grain, bucket), members, ttl)
+            }));
+        }
+        out
     }
 
     async fn timed<T>(&self, future: StoreFuture<'_, T>) -> Result<T, QueryError> {

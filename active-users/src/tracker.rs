@@ -2,7 +2,7 @@
 //! answers who is active.
 
 use crate::EncodeError;
-use crate::buffer::{Buffer, Member, Offer};
+use crate::buffer::{Buffer, Member, Offer, Taken};
 use crate::client_ip::ExtractContext;
 use crate::config::Config;
 use crate::core::{Core, CoreView, FieldInfo, HistoryPoint, UniqueVisitors, to_system_time};
@@ -23,7 +23,14 @@ use tokio::sync::Notify;
 pub const MAX_PAGE: usize = 1000;
 
 /// A batch and the result of writing it.
-type BatchWrite = (Vec<Member>, Result<(), StoreError>);
+struct BatchWrite {
+    members: Vec<Member>,
+    /// When each member was recorded, to put it back with its time if the write failed.
+    seen: Vec<Instant>,
+    /// How many members were too old to be active, so went to the sketches only.
+    stale: u64,
+    written: Result<(), StoreError>,
+}
 
 /// How many batch writes a flush keeps in flight at once.
 const MAX_BATCHES_IN_FLIGHT: usize = 4;
@@ -80,6 +87,10 @@ pub struct Stats {
     pub dropped: u64,
     /// Entries written to the store.
     pub written: u64,
+    /// Entries that waited in the buffer longer than the window (the store was down or slow),
+    /// so were no longer active when they could be written: they went to the unique-visitor
+    /// counts of the minute they were seen in, not to the active set, the counts or history.
+    pub stale: u64,
     /// Store writes that failed (their entries went back into the buffer).
     pub write_errors: u64,
     /// Stored members that did not decode as this entry type and were skipped.
@@ -98,6 +109,7 @@ struct Counters {
     truncated: AtomicU64,
     dropped: AtomicU64,
     written: AtomicU64,
+    stale: AtomicU64,
     write_errors: AtomicU64,
     undecodable: AtomicU64,
 }
@@ -426,6 +438,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
             truncated: get(&c.truncated),
             dropped: get(&c.dropped),
             written: get(&c.written),
+            stale: get(&c.stale),
             write_errors: get(&c.write_errors),
             undecodable: get(&c.undecodable),
             pending: self.inner.lock_buffer().unwritten() as u64,
@@ -634,32 +647,55 @@ impl<E: ActiveUserEntry> Inner<E> {
         self.buffer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The store writes for one batch seen at `now`, one list per shard that has members: the
-    /// active set, the unique-visitor sketches, and for each indexed field the set of its
-    /// values and the set of entries per value.
+    /// The store writes for one batch at `now` (the store's clock), one list per shard that
+    /// has members: the unique-visitor sketches, the active set, and for each indexed field the
+    /// set of its values and the set of entries per value. `ages` says how long before `now`
+    /// each member was recorded.
     ///
-    /// Only the members `sketch` marks (new to this minute's sketches in this tracker) go to the
-    /// sketches: a member rewritten every refresh interval is added once a minute.
-    fn touches(&self, batch: &[Member], sketch: &[bool], now: u64) -> Vec<Vec<Touch>> {
+    /// A member recorded longer than the window ago (it waited while the store was down) is no
+    /// longer active: it goes to the sketches of the minute and hour it was seen in, and
+    /// nowhere else. Only the members `taken.sketch` marks (new to this minute's sketches in
+    /// this tracker) go to the sketches: a member rewritten every refresh interval is added
+    /// once a minute. Returns the writes and the number of members too old to be active.
+    fn touches(&self, taken: &Taken, ages: &[u64], now: u64) -> (Vec<Vec<Touch>>, u64) {
+        /// Members of one set with their ages.
+        #[derive(Default, Clone)]
+        struct Aged {
+            members: Vec<Member>,
+            ages: Vec<u64>,
+        }
+        impl Aged {
+            fn push(&mut self, member: &Member, age: u64) {
+                self.members.push(Arc::clone(member));
+                self.ages.push(age);
+            }
+        }
         let core = &self.core;
         let keys = &core.keys;
         let shards = keys.shards();
-        let mut active: Vec<Vec<Member>> = vec![Vec::new(); shards];
-        let mut sketched: Vec<Vec<Member>> = vec![Vec::new(); shards];
-        let mut values: Vec<BTreeMap<&str, HashSet<String>>> = vec![BTreeMap::new(); shards];
-        let mut by_value: Vec<HashMap<String, Vec<Member>>> = vec![HashMap::new(); shards];
+        let window = crate::store::ms(core.config.window);
+        let mut active: Vec<Aged> = vec![Aged::default(); shards];
+        let mut sketched: Vec<Vec<(Member, u64)>> = vec![Vec::new(); shards];
+        // Per shard, per indexed field: each value with the age of its most recent entry.
+        let mut values: Vec<BTreeMap<&str, HashMap<String, u64>>> = vec![BTreeMap::new(); shards];
+        let mut by_value: Vec<HashMap<String, Aged>> = vec![HashMap::new(); shards];
         let needs_values = !self.indexed.is_empty();
-        for (member, &new) in batch.iter().zip(sketch) {
+        let mut stale = 0;
+        for ((member, &new), &age) in taken.members.iter().zip(&taken.sketch).zip(ages) {
             let texts = if needs_values {
                 E::decode(member).ok().map(|entry| entry.values())
             } else {
                 None
             };
             let shard = core.shard_of(member, texts.as_deref());
-            active[shard].push(Arc::clone(member));
             if new {
-                sketched[shard].push(Arc::clone(member));
+                sketched[shard].push((Arc::clone(member), now.saturating_sub(age)));
             }
+            if age >= window {
+                stale += 1;
+                continue;
+            }
+            active[shard].push(member, age);
             let Some(texts) = texts else {
                 continue;
             };
@@ -669,9 +705,14 @@ impl<E: ActiveUserEntry> Inner<E> {
                         by_value[shard]
                             .entry(keys.by_value(shard, name, text))
                             .or_default()
-                            .push(Arc::clone(member));
+                            .push(member, age);
                     }
-                    values[shard].entry(name).or_default().insert(text.clone());
+                    let youngest = values[shard]
+                        .entry(name)
+                        .or_default()
+                        .entry(text.clone())
+                        .or_insert(age);
+                    *youngest = (*youngest).min(age);
                 }
             }
         }
@@ -684,30 +725,35 @@ impl<E: ActiveUserEntry> Inner<E> {
             .zip(sketched)
             .enumerate()
         {
-            if active.is_empty() {
-                continue;
-            }
             let mut touches = Vec::with_capacity(3 + values.len() + by_value.len());
             if history && !sketched.is_empty() {
                 touches.extend(core.sketch_touches(shard, sketched, now));
             }
-            touches.push(Touch::seen(core.active_keys[shard].clone(), active));
-            for (name, set) in values {
-                touches.push(Touch::seen(
-                    keys.values(shard, name),
-                    set.into_iter()
-                        .map(|v| Member::from(v.as_bytes()))
-                        .collect(),
+            if !active.members.is_empty() {
+                // The active set first: a value is never written before its entry.
+                touches.push(Touch::seen_ago(
+                    core.active_keys[shard].clone(),
+                    active.members,
+                    active.ages,
                 ));
+                for (name, set) in values {
+                    let (members, ages) = set
+                        .into_iter()
+                        .map(|(v, age)| (Member::from(v.as_bytes()), age))
+                        .unzip();
+                    touches.push(Touch::seen_ago(keys.values(shard, name), members, ages));
+                }
+                touches.extend(
+                    by_value
+                        .into_iter()
+                        .map(|(key, set)| Touch::seen_ago(key, set.members, set.ages)),
+                );
             }
-            touches.extend(
-                by_value
-                    .into_iter()
-                    .map(|(key, members)| Touch::seen(key, members)),
-            );
-            out.push(touches);
+            if !touches.is_empty() {
+                out.push(touches);
+            }
         }
-        out
+        (out, stale)
     }
 
     async fn flush_pending(&self) -> Result<(), StoreError> {
@@ -749,13 +795,19 @@ impl<E: ActiveUserEntry> Inner<E> {
         let mut in_flight = tokio::task::JoinSet::new();
         let mut first_error = None;
         for _ in 0..rounds {
-            let (batch, sketch) = self
-                .lock_buffer()
-                .take(batch_size, Instant::now(), now / 60_000);
-            if batch.is_empty() {
+            let taken_at = Instant::now();
+            let taken = self.lock_buffer().take(batch_size, taken_at, now / 60_000);
+            if taken.members.is_empty() {
                 break;
             }
-            let per_shard = self.touches(&batch, &sketch, now);
+            // Each member is written with the time of its request: the store's time minus
+            // how long it waited here.
+            let ages: Vec<u64> = taken
+                .seen
+                .iter()
+                .map(|seen| crate::store::ms(taken_at.saturating_duration_since(*seen)))
+                .collect();
+            let (per_shard, stale) = self.touches(&taken, &ages, now);
             let store = Arc::clone(&core.store);
             in_flight.spawn(async move {
                 // One store write per shard (each shard's keys share a cluster slot), all at
@@ -777,7 +829,12 @@ impl<E: ActiveUserEntry> Inner<E> {
                 let written = tokio::time::timeout(timeout, write_all)
                     .await
                     .unwrap_or(Err(StoreError::Timeout(timeout)));
-                (batch, written)
+                BatchWrite {
+                    members: taken.members,
+                    seen: taken.seen,
+                    stale,
+                    written,
+                }
             });
             while in_flight.len() >= MAX_BATCHES_IN_FLIGHT {
                 self.settle(in_flight.join_next().await, &mut first_error);
@@ -831,19 +888,21 @@ impl<E: ActiveUserEntry> Inner<E> {
         done: Option<Result<BatchWrite, tokio::task::JoinError>>,
         first_error: &mut Option<StoreError>,
     ) {
-        let Some(Ok((batch, written))) = done else {
+        let Some(Ok(batch)) = done else {
             // A write task cannot panic in our code; if one was cancelled, its entries are
             // already counted as in flight and will be rewritten at their next record.
             return;
         };
-        match written {
+        match batch.written {
             Ok(()) => {
-                self.lock_buffer().written(batch.len());
-                bump(&self.counters.written, batch.len() as u64);
+                let n = batch.members.len() as u64;
+                self.lock_buffer().written(batch.members.len());
+                bump(&self.counters.written, n - batch.stale);
+                bump(&self.counters.stale, batch.stale);
             }
             Err(err) => {
                 bump(&self.counters.write_errors, 1);
-                let dropped = self.lock_buffer().restore(batch);
+                let dropped = self.lock_buffer().restore(batch.members, batch.seen);
                 bump(&self.counters.dropped, dropped);
                 self.log_error(&err);
                 first_error.get_or_insert(err);

@@ -117,3 +117,85 @@ async fn a_paused_redis_delays_nothing_but_the_queries() {
     tracker.flush().await.expect("flush after the pause");
     assert_eq!(tracker.count().await.expect("count"), 40);
 }
+
+/// Visitors recorded while Redis is paused keep the time of their request: those whose
+/// window has passed by the time they can be written are not shown as active and do not
+/// raise the history, and those still within it are shown with their request time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_buffered_during_a_pause_keep_their_request_time() {
+    let server = RedisServer::start();
+    if std::env::var(support::REDIS_URL_VAR).is_ok() {
+        return; // CLIENT PAUSE would stop a shared server for everybody
+    }
+    let window = Duration::from_secs(3);
+    let config = Config::builder()
+        .namespace(unique_namespace("pause-time"))
+        .key_expire(window)
+        .refresh_interval(Duration::from_millis(200))
+        .flush_interval(Duration::from_millis(100))
+        .query_timeout(Duration::from_millis(500))
+        .build()
+        .expect("config");
+    let store = RedisStore::open(&server.url).expect("store");
+    let tracker: Tracker<DemoEntry> = Tracker::new(config, store).expect("tracker");
+    let addr = serve(app(tracker.clone(), ApiAccess::Public)).await;
+    tracker.flush().await.expect("flush: the store works");
+
+    let pause = Duration::from_secs(7);
+    server.command(&format!("CLIENT PAUSE {} ALL", pause.as_millis()));
+    let paused_at = Instant::now();
+    // 50 visitors right at the start of the pause: by its end, 7 s later, they are 4 s past
+    // a 3 s window.
+    traffic(addr, 0..50).await;
+    // One visitor a second before the end: still active when the pause ends.
+    tokio::time::sleep(pause.saturating_sub(Duration::from_secs(1) + paused_at.elapsed())).await;
+    let late_visit = std::time::SystemTime::now();
+    traffic(addr, 100..101).await;
+    tokio::time::sleep(pause.saturating_sub(paused_at.elapsed())).await;
+
+    // Once Redis answers again, everything buffered is written.
+    let resumed = Instant::now();
+    while tracker.flush().await.is_err() {
+        assert!(resumed.elapsed() < Duration::from_secs(10), "Redis is back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page = tracker.list(100, None).await.expect("list");
+    let users: Vec<&str> = page
+        .entries
+        .iter()
+        .map(|a| a.entry.base.user_id.as_str())
+        .collect();
+    assert_eq!(
+        users,
+        ["100"],
+        "only the visitor within the window is active"
+    );
+    let last_seen = page.entries[0].last_seen;
+    let delta = last_seen
+        .duration_since(late_visit)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        delta < Duration::from_millis(700),
+        "shown with the time of its request ({delta:?} from it), not of the write"
+    );
+    assert_eq!(tracker.count().await.expect("count"), 1);
+    let stats = tracker.stats();
+    assert!(
+        stats.stale >= 50,
+        "the 50 stale visitors are counted: {stats:?}"
+    );
+
+    // The history sample taken after the pause counts the one active visitor only.
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    let next_slot = 10_000 - (since_epoch.as_millis() % 10_000) as u64;
+    tokio::time::sleep(Duration::from_millis(next_slot + 300)).await;
+    tracker.flush().await.expect("flush");
+    let peak = tracker
+        .peak(Duration::from_secs(3600))
+        .await
+        .expect("peak")
+        .expect("a sample was taken");
+    assert!(peak.active <= 1, "history is not inflated: {peak:?}");
+}

@@ -104,11 +104,20 @@ struct ZSet {
 }
 
 impl ZSet {
+    /// Adds a member, or moves it to `score` if that is later (Redis's `ZADD GT`).
     fn add(&mut self, member: &[u8], score: u64) {
-        if let Some(old) = self.scores.insert(member.to_vec(), score) {
-            self.order.remove(&(old, member.to_vec()));
+        match self.scores.get_mut(member) {
+            Some(old) if *old >= score => {}
+            Some(old) => {
+                self.order.remove(&(*old, member.to_vec()));
+                *old = score;
+                self.order.insert((score, member.to_vec()));
+            }
+            None => {
+                self.scores.insert(member.to_vec(), score);
+                self.order.insert((score, member.to_vec()));
+            }
         }
-        self.order.insert((score, member.to_vec()));
     }
 
     fn trim(&mut self, cutoff: u64, limit: usize) {
@@ -188,8 +197,8 @@ impl Store for MemoryStore {
             match touch.kind {
                 SetKind::Windowed => {
                     let set = state.sets.entry(touch.key.clone()).or_default();
-                    for member in &touch.members {
-                        set.add(member.as_ref(), now);
+                    for (i, member) in touch.members.iter().enumerate() {
+                        set.add(member.as_ref(), touch.score(i, now));
                     }
                     set.trim(cutoff(now, policy.window), policy.trim_limit);
                     set.expires_at = now.saturating_add(ttl);

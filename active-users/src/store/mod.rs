@@ -46,13 +46,19 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// A stored member: shared, so that the buffer and a write hold one copy.
 pub type Member = std::sync::Arc<[u8]>;
 
-/// Members to mark as seen now in one set.
+/// Members to mark as seen in one set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Touch {
     /// The set's key.
     pub key: String,
     /// The members seen.
     pub members: Vec<Member>,
+    /// How long before the write each member was seen, in milliseconds, in the order of
+    /// `members` (a member without an age was seen now). The store scores a member with its
+    /// own clock's time minus the age, so that a member written late (the store was down or
+    /// slow) keeps the time of its request.
+    pub ages: Vec<u64>,
     /// What kind of set the key holds.
     pub kind: SetKind,
 }
@@ -60,9 +66,15 @@ pub struct Touch {
 impl Touch {
     /// Members seen now in a windowed sorted set.
     pub fn seen(key: String, members: Vec<Member>) -> Self {
+        Self::seen_ago(key, members, Vec::new())
+    }
+
+    /// Members of a windowed sorted set seen `ages` milliseconds before the write.
+    pub fn seen_ago(key: String, members: Vec<Member>, ages: Vec<u64>) -> Self {
         Touch {
             key,
             members,
+            ages,
             kind: SetKind::Windowed,
         }
     }
@@ -72,8 +84,14 @@ impl Touch {
         Touch {
             key,
             members,
+            ages: Vec::new(),
             kind: SetKind::Sketch { ttl },
         }
+    }
+
+    /// The score of member `i` for a write at `now`: `now` minus its age.
+    pub fn score(&self, i: usize, now: u64) -> u64 {
+        now.saturating_sub(self.ages.get(i).copied().unwrap_or(0))
     }
 }
 
@@ -154,9 +172,12 @@ pub struct Sample {
 /// series, claims and values. Implemented by [`MemoryStore`] and `RedisStore`; implement it to
 /// keep entries elsewhere.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
-    /// Marks the members as seen now, trims stale members of the touched windowed keys (at most
-    /// `policy.trim_limit` per key) and refreshes their expiry; adds the members of sketch
-    /// touches to their sketches.
+    /// Marks the members as seen at their [`score`](Touch::score) (the store's time minus
+    /// their age), never moving a member's score back; trims stale members of the touched
+    /// windowed keys (at most `policy.trim_limit` per key) and refreshes their expiry; adds the
+    /// members of sketch touches to their sketches. Within one shard's touches, the active
+    /// set comes before the sets of indexed values, so a reader never sees a value whose entry
+    /// is not written yet.
     fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()>;
 
     /// The number of members of `key` seen within `window`.

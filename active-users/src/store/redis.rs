@@ -354,10 +354,13 @@ impl Store for RedisStore {
                         .ignore();
                     continue;
                 }
-                for chunk in touch.members.chunks(ZADD_CHUNK) {
-                    let zadd = pipe.cmd("ZADD").arg(&touch.key);
-                    for member in chunk {
-                        zadd.arg(now).arg(member.as_ref());
+                // GT: a member written late (with the time of its request) never moves back a
+                // score another app server wrote later.
+                for (c, chunk) in touch.members.chunks(ZADD_CHUNK).enumerate() {
+                    let zadd = pipe.cmd("ZADD").arg(&touch.key).arg("GT");
+                    for (j, member) in chunk.iter().enumerate() {
+                        zadd.arg(touch.score(c * ZADD_CHUNK + j, now))
+                            .arg(member.as_ref());
                     }
                     zadd.ignore();
                 }
