@@ -144,6 +144,29 @@ impl HistoryPoint {
     }
 }
 
+/// The active entries and the distinct active values of each indexed field, read together:
+/// each shard answers all of them at one moment with one cutoff, so the numbers agree with
+/// each other (a field never has more distinct values than there are entries).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Counts {
+    /// The active entries, as [`Tracker::count`](crate::Tracker::count).
+    pub entries: u64,
+    /// The distinct active values of each indexed field, in field order, as
+    /// [`Tracker::count_distinct`](crate::Tracker::count_distinct).
+    pub distinct: Vec<(String, u64)>,
+}
+
+impl Counts {
+    /// The distinct count of `field`, if it is indexed.
+    pub fn distinct(&self, field: &str) -> Option<u64> {
+        self.distinct
+            .iter()
+            .find(|(name, _)| name == field)
+            .map(|(_, n)| *n)
+    }
+}
+
 /// Unique visitors over a span, estimated with HyperLogLog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -697,15 +720,75 @@ impl CoreView<'_> {
         Ok(counts.iter().sum())
     }
 
+    /// The active entries and every distinct count, from one snapshot per shard.
+    pub(crate) async fn counts(&self) -> Result<Counts, QueryError> {
+        let keys = self.core.keys.clone();
+        let shards = keys.shards();
+        let indexed: Vec<&FieldInfo> = self.core.fields.iter().filter(|f| f.indexed).collect();
+        // Fields whose distinct count is a sum over shards (one shard, or the field that picks
+        // the shard), and fields whose shards' values must be united.
+        let (summed, united): (Vec<&FieldInfo>, Vec<&FieldInfo>) = indexed
+            .iter()
+            .partition(|f| shards == 1 || self.picks_shard(&f.name));
+        let summed_names: Arc<[String]> = summed.iter().map(|f| f.name.clone()).collect();
+        let united_names: Arc<[String]> = united.iter().map(|f| f.name.clone()).collect();
+        let snapshots = self
+            .on_every_shard({
+                let summed_names = Arc::clone(&summed_names);
+                let united_names = Arc::clone(&united_names);
+                move |store, shard, window| {
+                    let count: Vec<String> = std::iter::once(keys.active(shard))
+                        .chain(summed_names.iter().map(|f| keys.values(shard, f)))
+                        .collect();
+                    let list: Vec<String> =
+                        united_names.iter().map(|f| keys.values(shard, f)).collect();
+                    async move {
+                        store
+                            .snapshot(&count, &list, window, MAX_VALUES_PER_SHARD)
+                            .await
+                    }
+                }
+            })
+            .await?;
+        let mut entries = 0;
+        let mut sums = vec![0u64; summed_names.len()];
+        let mut unions: Vec<HashSet<Vec<u8>>> = vec![HashSet::new(); united_names.len()];
+        for snapshot in snapshots {
+            let mut counts = snapshot.counts.into_iter();
+            entries += counts.next().unwrap_or(0);
+            for (sum, n) in sums.iter_mut().zip(counts) {
+                *sum += n;
+            }
+            for (union, list) in unions.iter_mut().zip(snapshot.lists) {
+                union.extend(list);
+            }
+        }
+        let mut distinct = Vec::with_capacity(indexed.len());
+        for field in &indexed {
+            let n = match summed_names.iter().position(|n| *n == field.name) {
+                Some(i) => sums[i],
+                None => united_names
+                    .iter()
+                    .position(|n| *n == field.name)
+                    .map_or(0, |i| unions[i].len() as u64),
+            };
+            distinct.push((field.name.clone(), n));
+        }
+        Ok(Counts { entries, distinct })
+    }
+
+    /// Whether `field` is the one whose value picks an entry's shard.
+    fn picks_shard(&self, field: &str) -> bool {
+        self.core.fields.iter().position(|f| f.name == field) == self.core.shard_field
+    }
+
     pub(crate) async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
         let def = self.indexed_field(field)?;
         let name = def.name.clone();
         let keys: Vec<String> = (0..self.core.keys.shards())
             .map(|i| self.core.keys.values(i, &name))
             .collect();
-        let picks_shard =
-            self.core.fields.iter().position(|f| f.name == name) == self.core.shard_field;
-        if picks_shard || keys.len() == 1 {
+        if self.picks_shard(&name) || keys.len() == 1 {
             return self.sum_of_counts(keys).await;
         }
         let values = self
@@ -789,7 +872,10 @@ impl CoreView<'_> {
     }
 }
 
-/// The active values of an indexed field in one shard (at most 10,000).
+/// The most values of one field a query reads from one shard.
+const MAX_VALUES_PER_SHARD: usize = 10_000;
+
+/// The active values of an indexed field in one shard (at most [`MAX_VALUES_PER_SHARD`]).
 async fn shard_values(
     store: Arc<dyn Store>,
     key: String,
@@ -797,7 +883,7 @@ async fn shard_values(
 ) -> Result<Vec<String>, StoreError> {
     let mut values = Vec::new();
     let mut from = None;
-    while values.len() < 10_000 {
+    while values.len() < MAX_VALUES_PER_SHARD {
         let page = store.range(&key, window, from, MAX_PAGE).await?;
         let done = page.len() < MAX_PAGE;
         from = next_position(from, &page);

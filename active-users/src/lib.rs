@@ -72,7 +72,9 @@ pub use client_ip::{
 };
 pub use codec::{DecodeError, EncodeError};
 pub use config::{BOT_USER_AGENTS, Config, ConfigBuilder, DEFAULT_HISTORY, env};
-pub use core::{FieldInfo, HistoryPoint, SAMPLE_EVERY, UNIQUE_STANDARD_ERROR, UniqueVisitors};
+pub use core::{
+    Counts, FieldInfo, HistoryPoint, SAMPLE_EVERY, UNIQUE_STANDARD_ERROR, UniqueVisitors,
+};
 pub use default_entry::{DefaultEntry, SESSION_COOKIE, User};
 pub use entry::{ActiveUserEntry, Field};
 pub use error::{BuildError, ConfigError, CursorError, QueryError, StoreError};

@@ -2,7 +2,9 @@
 
 use crate::codec::{DecodeError, Decoder};
 use crate::config::Config;
-use crate::core::{Core, FieldInfo, HistoryPoint, Keys, Schema, UniqueVisitors, to_system_time};
+use crate::core::{
+    Core, Counts, FieldInfo, HistoryPoint, Keys, Schema, UniqueVisitors, to_system_time,
+};
 use crate::error::QueryError;
 use crate::store::Store;
 use crate::tracker::Cursor;
@@ -144,6 +146,15 @@ impl Reader {
     /// The store's failure or timeout.
     pub async fn count(&self) -> Result<u64, QueryError> {
         self.core.view(self.window()).count().await
+    }
+
+    /// The active entries and every distinct count read together, as
+    /// [`Tracker::counts`](crate::Tracker::counts).
+    ///
+    /// # Errors
+    /// The store's failure or timeout.
+    pub async fn counts(&self) -> Result<Counts, QueryError> {
+        self.core.view(self.window()).counts().await
     }
 
     /// Distinct active values of an indexed field, as

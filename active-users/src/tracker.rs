@@ -5,7 +5,9 @@ use crate::EncodeError;
 use crate::buffer::{Buffer, Member, Offer, Taken};
 use crate::client_ip::ExtractContext;
 use crate::config::Config;
-use crate::core::{Core, CoreView, FieldInfo, HistoryPoint, UniqueVisitors, to_system_time};
+use crate::core::{
+    Core, CoreView, Counts, FieldInfo, HistoryPoint, UniqueVisitors, to_system_time,
+};
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
 use crate::request::RequestHead;
@@ -467,6 +469,18 @@ impl<E: ActiveUserEntry> Tracker<E> {
         self.view().count().await
     }
 
+    /// The active entries and the distinct count of every indexed field, read together in one
+    /// store call per shard with one cutoff, so that they agree (`count_distinct` and `count`
+    /// called one after the other may see different moments). Costs O(log N) per field; a
+    /// field that does not pick the shard, on several shards, reads its values (at most
+    /// 10,000 per shard).
+    ///
+    /// # Errors
+    /// [`QueryError`] when the store fails or times out.
+    pub async fn counts(&self) -> Result<Counts, QueryError> {
+        self.view().counts().await
+    }
+
     /// The number of distinct active values of an indexed field: `count_distinct("user_id")`
     /// is the number of active users. Costs O(log N).
     ///
@@ -572,6 +586,14 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// As [`Tracker::count`].
     pub async fn count(&self) -> Result<u64, QueryError> {
         self.core().count().await
+    }
+
+    /// See [`Tracker::counts`].
+    ///
+    /// # Errors
+    /// As [`Tracker::counts`].
+    pub async fn counts(&self) -> Result<Counts, QueryError> {
+        self.core().counts().await
     }
 
     /// See [`Tracker::count_distinct`]. For the field that picks the shard (the first indexed

@@ -240,10 +240,11 @@ fn sparkline(values: &[u64]) -> String {
 }
 
 async fn count(reader: &Reader) -> Result<String, Failure> {
-    let mut out = format!("{} active\n", reader.count().await?);
-    for field in reader.fields().iter().filter(|f| f.indexed) {
-        let n = reader.count_distinct(&field.name).await?;
-        let _ = writeln!(out, "{n} distinct {}", field.name);
+    // One snapshot, so that the distinct counts agree with the count.
+    let counts = reader.counts().await?;
+    let mut out = format!("{} active\n", counts.entries);
+    for (name, n) in &counts.distinct {
+        let _ = writeln!(out, "{n} distinct {name}");
     }
     Ok(out)
 }

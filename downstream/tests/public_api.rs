@@ -254,6 +254,7 @@ async fn record_and_every_query_on_the_memory_store() {
     let reader = Reader::open(config, store).await.expect("reader");
     assert_eq!(reader.count().await.expect("count"), 6);
     assert_eq!(reader.count_distinct("user_id").await.expect("distinct"), 6);
+    assert_eq!(reader.counts().await.expect("counts"), counts);
     let page = reader.list(10, None).await.expect("page");
     assert_eq!(page.entries.len(), 6);
     assert_eq!(page.entries[0].value("colour"), Some("dark"));

@@ -464,6 +464,77 @@ async fn bots_are_excluded_and_ips_anonymized(backend: Backend) {
     );
 }
 
+/// `counts()` reads the count and every distinct count from one snapshot per shard: while two
+/// app servers write new users and old ones expire, a field never has more distinct values
+/// than there are entries (separate queries at different moments could say so).
+async fn counts_agree_under_concurrent_writes(backend: Backend) {
+    let builder = || {
+        config(&backend)
+            .key_expire(Duration::from_millis(800))
+            .refresh_interval(Duration::from_millis(50))
+            .flush_interval(Duration::from_millis(20))
+    };
+    let writers: Vec<Tracker<ServiceEntry>> =
+        (0..2).map(|_| tracker(&backend, builder())).collect();
+    let reader_tracker: Tracker<ServiceEntry> = tracker(&backend, builder());
+    reader_tracker
+        .flush()
+        .await
+        .expect("flush writes the description");
+    let reader =
+        active_users::Reader::with_store(builder().build().expect("config"), backend.store())
+            .await
+            .expect("reader");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (w, writer) in writers.into_iter().enumerate() {
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // One session per user, as most visitors have: users and entries are nearly
+                // equal, so counts taken at two moments would disagree.
+                let user = format!("{w}-{i}");
+                let mut r = request("/", Some((&user, "n")), "a", "10.0.0.1:1");
+                let service = ["billing", "search", "cart"][(i % 3) as usize];
+                r.headers_mut()
+                    .insert("x-service-id", service.parse().expect("header"));
+                writer.record(&r);
+                i += 1;
+                if i.is_multiple_of(10) {
+                    let _ = writer.flush().await;
+                    tokio::task::yield_now().await;
+                }
+            }
+            writer.flush().await.expect("final flush");
+        }));
+    }
+    let started = std::time::Instant::now();
+    let mut checks = 0;
+    let mut max_entries = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let counts = reader_tracker.counts().await.expect("counts");
+        let raw = reader.counts().await.expect("reader counts");
+        for c in [&counts, &raw] {
+            let users = c.distinct("user_id").expect("user_id is indexed");
+            let services = c.distinct("service_id").expect("service_id is indexed");
+            assert!(users <= c.entries, "{c:?}");
+            assert!(services <= c.entries, "{c:?}");
+            assert!(services <= 3, "{c:?}");
+        }
+        max_entries = max_entries.max(counts.entries);
+        checks += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    assert!(
+        checks >= 10 && max_entries > 0,
+        "{checks} checks, up to {max_entries} entries"
+    );
+}
+
 macro_rules! behaviour_suite {
     ($store:ident, $backend:expr) => {
         store_suite!($store, $backend;
@@ -482,6 +553,7 @@ macro_rules! behaviour_suite {
             shutdown_writes_what_is_buffered,
             the_background_writer_flushes_by_itself,
             bots_are_excluded_and_ips_anonymized,
+            counts_agree_under_concurrent_writes,
         );
     };
 }

@@ -326,3 +326,33 @@ async fn ipv4_clients_of_a_dual_stack_socket_are_stored_as_ipv4() {
     let body = get(addr, "/active-users/", &[AUTH]).await.json();
     assert_eq!(body["data"][0]["ip"], "127.0.0.1", "{body}");
 }
+
+/// `/count` answers from one snapshot: under traffic of new users whose entries expire, the
+/// distinct users never outnumber the entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_and_distinct_agree_under_traffic() {
+    let config = Config::builder()
+        .namespace(support::unique_namespace("agree"))
+        .key_expire(Duration::from_millis(600))
+        .refresh_interval(Duration::from_millis(50))
+        .flush_interval(Duration::from_millis(20))
+        .build()
+        .expect("config");
+    let tracker: Tracker<DemoEntry> =
+        Tracker::new(config, active_users::MemoryStore::new()).expect("tracker");
+    let addr = serve(app(tracker.clone(), ApiAccess::Token(TOKEN.to_owned()))).await;
+    let traffic = tokio::spawn(async move {
+        for user in 0..600 {
+            visit(addr, "/", &user.to_string(), &[]).await;
+        }
+    });
+    let mut checks = 0;
+    while !traffic.is_finished() {
+        let body = get(addr, "/active-users/count", &[AUTH]).await.json();
+        let (count, users) = (&body["count"], &body["distinct"]["user_id"]);
+        assert!(users.as_u64() <= count.as_u64(), "{body}");
+        checks += 1;
+    }
+    traffic.await.expect("traffic");
+    assert!(checks >= 5, "{checks} checks");
+}

@@ -337,13 +337,17 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 Ok(to_body(&ListBody { count, data, next }))
             }
             Route::Count => {
-                let count = tracker.count().await?;
+                // One snapshot: the distinct counts never exceed the count.
+                let counts = tracker.counts().await?;
                 let mut distinct = Map::new();
-                for field in E::fields().iter().filter(|f| f.indexed) {
-                    let n = tracker.count_distinct(field.name).await?;
-                    distinct.insert(field.name.to_owned(), json!(n));
+                for (name, n) in counts.distinct {
+                    if !self.is_hidden(&name) {
+                        distinct.insert(name, json!(n));
+                    }
                 }
-                Ok(to_body(&json!({ "count": count, "distinct": distinct })))
+                Ok(to_body(
+                    &json!({ "count": counts.entries, "distinct": distinct }),
+                ))
             }
             Route::By(field) => {
                 let counts: Vec<Value> = tracker

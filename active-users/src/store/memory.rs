@@ -2,7 +2,8 @@
 
 use super::hll::Hll;
 use super::{
-    Position, Sample, Scored, SetKind, Store, StoreFuture, Touch, WritePolicy, ms, unix_ms,
+    Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch, WritePolicy, ms,
+    unix_ms,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -230,6 +231,36 @@ impl Store for MemoryStore {
             .map(|key| Self::live(sets, key, now).map_or(0, |s| s.count_since(cutoff(now, window))))
             .collect();
         ready(counts)
+    }
+
+    fn snapshot<'a>(
+        &'a self,
+        count: &'a [String],
+        list: &'a [String],
+        window: Duration,
+        limit: usize,
+    ) -> StoreFuture<'a, Snapshot> {
+        // One lock: nothing is written between the reads.
+        let (mut state, now) = self.lock_at_now();
+        let sets = &mut state.sets;
+        let low = cutoff(now, window);
+        let counts = count
+            .iter()
+            .map(|key| Self::live(sets, key, now).map_or(0, |s| s.count_since(low)))
+            .collect();
+        let lists = list
+            .iter()
+            .map(|key| {
+                Self::live(sets, key, now).map_or_else(Vec::new, |set| {
+                    set.order
+                        .range((low, Vec::new())..)
+                        .take(limit)
+                        .map(|(_, member)| member.clone())
+                        .collect()
+                })
+            })
+            .collect();
+        ready(Snapshot::new(counts, lists))
     }
 
     fn range<'a>(

@@ -159,6 +159,23 @@ pub struct Scored {
     pub score: u64,
 }
 
+/// What [`Store::snapshot`] read: counts and lists of several keys taken at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The number of members within the window of each counted key, in order.
+    pub counts: Vec<u64>,
+    /// The members within the window of each listed key (at most the limit each), in order.
+    pub lists: Vec<Vec<Vec<u8>>>,
+}
+
+impl Snapshot {
+    /// A snapshot of these counts and lists.
+    pub fn new(counts: Vec<u64>, lists: Vec<Vec<Vec<u8>>>) -> Self {
+        Snapshot { counts, lists }
+    }
+}
+
 /// One point of a time series: a value at a time (milliseconds since the Unix epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sample {
@@ -185,6 +202,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// The number of members seen within `window` in each of `keys`, in the same order.
     fn count_each<'a>(&'a self, keys: &'a [String], window: Duration) -> StoreFuture<'a, Vec<u64>>;
+
+    /// Counts the members seen within `window` in each key of `count`, and lists up to
+    /// `limit` of them in each key of `list`, all at one moment with one cutoff (the keys share
+    /// one cluster slot). Nothing is written in between, so counts read together agree: the
+    /// active values of a field never outnumber the active entries.
+    fn snapshot<'a>(
+        &'a self,
+        count: &'a [String],
+        list: &'a [String],
+        window: Duration,
+        limit: usize,
+    ) -> StoreFuture<'a, Snapshot>;
 
     /// Up to `limit` members of `key` seen within `window`, least recent first, starting after
     /// `from`.

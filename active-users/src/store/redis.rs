@@ -1,6 +1,8 @@
 //! [`RedisStore`]: the shared store, on a standalone Redis server (Redis 6.2 or later).
 
-use super::{Position, Sample, Scored, SetKind, Store, StoreFuture, Touch, WritePolicy, ms};
+use super::{
+    Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch, WritePolicy, ms,
+};
 use crate::error::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -42,6 +44,30 @@ local cutoff = now - tonumber(ARGV[1])
 local out = {}
 for i, key in ipairs(KEYS) do
   out[i] = redis.call('ZCOUNT', key, cutoff, '+inf')
+end
+return out
+",
+    )
+});
+
+/// Counts the members of the first ARGV[2] keys seen within the window and lists up to
+/// ARGV[3] of them in the other keys, with one cutoff, atomically. ARGV: window ms, number of
+/// counted keys, list limit.
+static SNAPSHOT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cutoff = now - tonumber(ARGV[1])
+local counted = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local out = {}
+for i, key in ipairs(KEYS) do
+  if i <= counted then
+    out[i] = redis.call('ZCOUNT', key, cutoff, '+inf')
+  else
+    out[i] = redis.call('ZRANGE', key, cutoff, '+inf', 'BYSCORE', 'LIMIT', 0, limit)
+  end
 end
 return out
 ",
@@ -407,6 +433,56 @@ impl Store for RedisStore {
                 return Err(StoreError::UnexpectedReply("a count per key"));
             }
             Ok(counts)
+        })
+    }
+
+    fn snapshot<'a>(
+        &'a self,
+        count: &'a [String],
+        list: &'a [String],
+        window: Duration,
+        limit: usize,
+    ) -> StoreFuture<'a, Snapshot> {
+        Box::pin(async move {
+            if count.is_empty() && list.is_empty() {
+                return Ok(Snapshot::default());
+            }
+            let mut invocation = SNAPSHOT.prepare_invoke();
+            invocation
+                .arg(ms(window))
+                .arg(count.len())
+                .arg(limit.max(1));
+            for key in count.iter().chain(list) {
+                invocation.key(key);
+            }
+            let mut conn = self.conn.clone();
+            let reply: Vec<redis::Value> = invocation.invoke_async(&mut conn).await?;
+            if reply.len() != count.len() + list.len() {
+                return Err(StoreError::UnexpectedReply("a count or list per key"));
+            }
+            let mut reply = reply.into_iter();
+            let counts = reply
+                .by_ref()
+                .take(count.len())
+                .map(|v| match v {
+                    redis::Value::Int(n) => u64::try_from(n)
+                        .map_err(|_| StoreError::UnexpectedReply("a negative count")),
+                    _ => Err(StoreError::UnexpectedReply("a count that is not a number")),
+                })
+                .collect::<Result<Vec<u64>, _>>()?;
+            let lists = reply
+                .map(|v| match v {
+                    redis::Value::Array(items) => Ok(items
+                        .into_iter()
+                        .filter_map(|item| match item {
+                            redis::Value::BulkString(bytes) => Some(bytes),
+                            _ => None,
+                        })
+                        .collect()),
+                    _ => Err(StoreError::UnexpectedReply("a list that is not an array")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Snapshot::new(counts, lists))
         })
     }
 
