@@ -197,6 +197,10 @@ async fn record_and_every_query_on_the_memory_store() {
         tracker.count_distinct("user_id").await.expect("distinct"),
         6
     );
+    let counts = tracker.counts().await.expect("counts");
+    assert_eq!(counts.entries, 6);
+    assert_eq!(counts.distinct("user_id"), Some(6));
+    assert_eq!(counts.distinct("service_id"), Some(1));
     assert_eq!(
         tracker.count_by("service_id").await.expect("by"),
         [("billing".to_owned(), 6)]
