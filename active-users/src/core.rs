@@ -838,6 +838,21 @@ impl CoreView<'_> {
         limit: usize,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Scored>, Option<Cursor>), QueryError> {
+        let keys = &self.core.active_keys;
+        let (page, next) = self
+            .range_of(|shard| keys[shard].clone(), limit, cursor)
+            .await?;
+        Ok((page.into_iter().map(|(_, scored)| scored).collect(), next))
+    }
+
+    /// A page of the members of the sets `key_of(shard)`, least recently seen first, going
+    /// through the shards in turn; each member comes with its shard.
+    async fn range_of(
+        &self,
+        key_of: impl Fn(usize) -> String,
+        limit: usize,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<(usize, Scored)>, Option<Cursor>), QueryError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let shards = self.core.keys.shards();
         let (mut shard, mut from) = match cursor {
@@ -856,20 +871,181 @@ impl CoreView<'_> {
         // Fill the page from this shard, then the next ones, until it is full.
         while shard < shards {
             let want = limit - raw.len();
+            let key = key_of(shard);
             let page = self
-                .timed(store.range(&self.core.active_keys[shard], self.window, from, want))
+                .timed(store.range(&key, self.window, from, want))
                 .await?;
-            if page.len() == want {
+            let full = page.len() == want;
+            if full {
                 next = next_position(from, &page).map(|position| Cursor { shard, position });
-                raw.extend(page);
+            }
+            raw.extend(page.into_iter().map(|scored| (shard, scored)));
+            if full {
                 break;
             }
-            raw.extend(page);
             shard += 1;
             from = None;
         }
         Ok((raw, next))
     }
+
+    /// A page of the active values of an indexed field, least recently seen first, with when
+    /// each was last seen and, for an `index` field, its number of active entries.
+    pub(crate) async fn values(
+        &self,
+        field: &str,
+        limit: usize,
+        cursor: Option<Cursor>,
+    ) -> Result<ValuePage, QueryError> {
+        let def = self.indexed_field(field)?;
+        let (name, grouped) = (def.name.clone(), def.grouped);
+        if self.core.keys.shards() > 1 && !self.picks_shard(&name) {
+            return self.merged_values(name, grouped, limit, cursor).await;
+        }
+        let keys = &self.core.keys;
+        let (page, next) = self
+            .range_of(|shard| keys.values(shard, &name), limit, cursor)
+            .await?;
+        let mut values: Vec<ActiveValue> = page
+            .iter()
+            .map(|(_, scored)| ActiveValue {
+                value: String::from_utf8_lossy(&scored.member).into_owned(),
+                entries: None,
+                last_seen: to_system_time(scored.score),
+            })
+            .collect();
+        if grouped {
+            // The entries of each value, one call per shard the page touches.
+            let mut from = 0;
+            while from < page.len() {
+                let shard = page[from].0;
+                let to = from + page[from..].iter().take_while(|(s, _)| *s == shard).count();
+                let by: Vec<String> = values[from..to]
+                    .iter()
+                    .map(|v| keys.by_value(shard, &name, &v.value))
+                    .collect();
+                let counts = self
+                    .timed(self.core.store.count_each(&by, self.window))
+                    .await?;
+                for (value, n) in values[from..to].iter_mut().zip(counts) {
+                    value.entries = Some(n);
+                }
+                from = to;
+            }
+            // A value whose entries all left between the two reads is no longer active.
+            values.retain(|v| v.entries != Some(0));
+        }
+        Ok(ValuePage { values, next })
+    }
+}
+
+impl CoreView<'_> {
+    /// [`values`](CoreView::values) of a field whose values may be in every shard: each
+    /// shard's values (at most [`MAX_VALUES_PER_SHARD`]) merged, each value once with its
+    /// latest time and the sum of its entries, paged by position in the merged order.
+    async fn merged_values(
+        &self,
+        name: String,
+        grouped: bool,
+        limit: usize,
+        cursor: Option<Cursor>,
+    ) -> Result<ValuePage, QueryError> {
+        let from = match cursor {
+            Some(c) if c.shard == 0 => Some(c.position),
+            Some(c) => {
+                return Err(QueryError::Cursor(CursorError(format!(
+                    "{c} names a shard, but values of {name:?} are merged over all shards"
+                ))));
+            }
+            None => None,
+        };
+        let name: Arc<str> = Arc::from(name.as_str());
+        let keys = self.core.keys.clone();
+        let per_shard = self
+            .on_every_shard({
+                let (keys, name) = (keys.clone(), Arc::clone(&name));
+                move |store, shard, window| {
+                    shard_scored_values(store, keys.values(shard, &name), window)
+                }
+            })
+            .await?;
+        let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
+        for scored in per_shard.into_iter().flatten() {
+            let score = latest.entry(scored.member).or_insert(scored.score);
+            *score = (*score).max(scored.score);
+        }
+        let mut merged: Vec<Scored> = latest
+            .into_iter()
+            .map(|(member, score)| Scored { member, score })
+            .collect();
+        merged.sort_unstable_by(|a, b| a.score.cmp(&b.score).then_with(|| a.member.cmp(&b.member)));
+        let start = match from {
+            Some(p) => {
+                let first = merged.partition_point(|s| s.score < p.score);
+                let same = merged[first..]
+                    .iter()
+                    .take_while(|s| s.score == p.score)
+                    .count();
+                first + same.min(usize::try_from(p.skip).unwrap_or(usize::MAX))
+            }
+            None => 0,
+        };
+        let limit = limit.clamp(1, MAX_PAGE);
+        let page: Vec<Scored> = merged.iter().skip(start).take(limit).cloned().collect();
+        let next = (start + page.len() < merged.len())
+            .then(|| next_position(from, &page))
+            .flatten()
+            .map(|position| Cursor { shard: 0, position });
+        let mut values: Vec<ActiveValue> = page
+            .iter()
+            .map(|scored| ActiveValue {
+                value: String::from_utf8_lossy(&scored.member).into_owned(),
+                entries: None,
+                last_seen: to_system_time(scored.score),
+            })
+            .collect();
+        if grouped && !values.is_empty() {
+            let shown: Arc<[String]> = values.iter().map(|v| v.value.clone()).collect();
+            let counts = self
+                .on_every_shard(move |store, shard, window| {
+                    let by: Vec<String> = shown
+                        .iter()
+                        .map(|v| keys.by_value(shard, &name, v))
+                        .collect();
+                    async move { store.count_each(&by, window).await }
+                })
+                .await?;
+            for (i, value) in values.iter_mut().enumerate() {
+                value.entries = Some(counts.iter().filter_map(|c| c.get(i)).sum());
+            }
+            values.retain(|v| v.entries != Some(0));
+        }
+        Ok(ValuePage { values, next })
+    }
+}
+
+/// One active value of an indexed field; see [`Tracker::values`](crate::Tracker::values).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ActiveValue {
+    /// The value, as text.
+    pub value: String,
+    /// Its active entries (sessions of a user): known for a field marked
+    /// `#[active_users(index)]`, which keeps the entries of each value; `None` for a field
+    /// marked `distinct`, which keeps its values only.
+    pub entries: Option<u64>,
+    /// When it was last seen: the latest of its entries.
+    pub last_seen: SystemTime,
+}
+
+/// One page of active values, least recently seen first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ValuePage {
+    /// The values of this page.
+    pub values: Vec<ActiveValue>,
+    /// Where the next page starts; `None` after the last page.
+    pub next: Option<Cursor>,
 }
 
 /// The most values of one field a query reads from one shard.
@@ -881,16 +1057,27 @@ async fn shard_values(
     key: String,
     window: Duration,
 ) -> Result<Vec<String>, StoreError> {
+    Ok(shard_scored_values(store, key, window)
+        .await?
+        .into_iter()
+        .filter_map(|s| String::from_utf8(s.member).ok())
+        .collect())
+}
+
+/// The active values of an indexed field in one shard with their last-seen times (at most
+/// [`MAX_VALUES_PER_SHARD`]).
+async fn shard_scored_values(
+    store: Arc<dyn Store>,
+    key: String,
+    window: Duration,
+) -> Result<Vec<Scored>, StoreError> {
     let mut values = Vec::new();
     let mut from = None;
     while values.len() < MAX_VALUES_PER_SHARD {
         let page = store.range(&key, window, from, MAX_PAGE).await?;
         let done = page.len() < MAX_PAGE;
         from = next_position(from, &page);
-        values.extend(
-            page.into_iter()
-                .filter_map(|s| String::from_utf8(s.member.to_vec()).ok()),
-        );
+        values.extend(page);
         if done {
             break;
         }

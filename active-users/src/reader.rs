@@ -3,7 +3,7 @@
 use crate::codec::{DecodeError, Decoder};
 use crate::config::Config;
 use crate::core::{
-    Core, Counts, FieldInfo, HistoryPoint, Keys, Schema, UniqueVisitors, to_system_time,
+    Core, Counts, FieldInfo, HistoryPoint, Keys, Schema, UniqueVisitors, ValuePage, to_system_time,
 };
 use crate::error::QueryError;
 use crate::store::Store;
@@ -173,6 +173,23 @@ impl Reader {
     /// As [`Tracker::count_by`](crate::Tracker::count_by).
     pub async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
         self.core.view(self.window()).count_by(field).await
+    }
+
+    /// A page of the active values of an indexed field, as
+    /// [`Tracker::values`](crate::Tracker::values).
+    ///
+    /// # Errors
+    /// As [`Tracker::values`](crate::Tracker::values).
+    pub async fn values(
+        &self,
+        field: &str,
+        limit: usize,
+        cursor: Option<Cursor>,
+    ) -> Result<ValuePage, QueryError> {
+        self.core
+            .view(self.window())
+            .values(field, limit, cursor)
+            .await
     }
 
     /// A page of active entries, as [`Tracker::list`](crate::Tracker::list).

@@ -6,7 +6,7 @@ use crate::buffer::{Buffer, Member, Offer, Taken};
 use crate::client_ip::ExtractContext;
 use crate::config::Config;
 use crate::core::{
-    Core, CoreView, Counts, FieldInfo, HistoryPoint, UniqueVisitors, to_system_time,
+    Core, CoreView, Counts, FieldInfo, HistoryPoint, UniqueVisitors, ValuePage, to_system_time,
 };
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
@@ -500,6 +500,26 @@ impl<E: ActiveUserEntry> Tracker<E> {
         self.view().count_by(field).await
     }
 
+    /// A page of at most `limit` (capped at [`MAX_PAGE`]) active values of an indexed field,
+    /// least recently seen first, starting at `cursor`: each user once, with when they were
+    /// last seen, where [`list`](Tracker::list) shows each session. For a field marked
+    /// `index`, each value also carries its number of active entries. Costs O(log N + page)
+    /// for the first indexed field (such as `user_id`), which picks the shard; with several
+    /// shards, another field's values are read from every shard (at most 10,000 each) and
+    /// merged, so that each still appears once.
+    ///
+    /// # Errors
+    /// [`QueryError::UnknownField`], [`QueryError::NotIndexed`], [`QueryError::Cursor`] for a
+    /// cursor naming a shard that does not exist, or the store's failure.
+    pub async fn values(
+        &self,
+        field: &str,
+        limit: usize,
+        cursor: Option<Cursor>,
+    ) -> Result<ValuePage, QueryError> {
+        self.view().values(field, limit, cursor).await
+    }
+
     /// A page of at most `limit` (capped at [`MAX_PAGE`]) active entries, least recently seen
     /// first, starting at `cursor`.
     ///
@@ -586,6 +606,19 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// As [`Tracker::count`].
     pub async fn count(&self) -> Result<u64, QueryError> {
         self.core().count().await
+    }
+
+    /// See [`Tracker::values`].
+    ///
+    /// # Errors
+    /// As [`Tracker::values`].
+    pub async fn values(
+        &self,
+        field: &str,
+        limit: usize,
+        cursor: Option<Cursor>,
+    ) -> Result<ValuePage, QueryError> {
+        self.core().values(field, limit, cursor).await
     }
 
     /// See [`Tracker::counts`].

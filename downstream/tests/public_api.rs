@@ -213,6 +213,15 @@ async fn record_and_every_query_on_the_memory_store() {
             .expect("within"),
         6
     );
+    let users = tracker.values("user_id", 100, None).await.expect("values");
+    assert_eq!(users.values.len(), 6);
+    assert!(users.values.iter().all(|v| v.entries.is_none()), "distinct");
+    let services = tracker
+        .values("service_id", 100, None)
+        .await
+        .expect("values");
+    assert_eq!(services.values[0].value, "billing");
+    assert_eq!(services.values[0].entries, Some(6));
     let first = tracker.list(4, None).await.expect("page");
     assert_eq!(first.entries.len(), 4);
     let cursor: active_users::Cursor = first
@@ -259,6 +268,15 @@ async fn record_and_every_query_on_the_memory_store() {
     assert_eq!(reader.count().await.expect("count"), 6);
     assert_eq!(reader.count_distinct("user_id").await.expect("distinct"), 6);
     assert_eq!(reader.counts().await.expect("counts"), counts);
+    assert_eq!(
+        reader
+            .values("user_id", 100, None)
+            .await
+            .expect("values")
+            .values
+            .len(),
+        6
+    );
     let page = reader.list(10, None).await.expect("page");
     assert_eq!(page.entries.len(), 6);
     assert_eq!(page.entries[0].value("colour"), Some("dark"));

@@ -161,19 +161,23 @@ pub async fn simulate(app: Router, users: u32, tick: Duration, rounds: Option<u6
             } else {
                 "/"
             };
-            let request = axum::http::Request::get(path)
-                .header("x-user-id", id.to_string())
-                .header("x-user-name", format!("{name}{id}"))
-                .header("x-service-id", service)
-                .header("cookie", format!("sessionid=sim{id}"))
-                .body(axum::body::Body::empty());
-            let Ok(mut request) = request else { continue };
-            let octets = id.to_be_bytes();
-            let ip = IpAddr::V4(Ipv4Addr::new(10, octets[1], octets[2], octets[3]));
-            request
-                .extensions_mut()
-                .insert(PeerAddr(SocketAddr::new(ip, 40_000)));
-            let _ = app.clone().oneshot(request).await;
+            // Every fourth visitor is signed in on two devices: two sessions, one user.
+            let sessions: &[&str] = if id.is_multiple_of(4) { &["a", "b"] } else { &["a"] };
+            for session in sessions {
+                let request = axum::http::Request::get(path)
+                    .header("x-user-id", id.to_string())
+                    .header("x-user-name", format!("{name}{id}"))
+                    .header("x-service-id", service)
+                    .header("cookie", format!("sessionid=sim{id}{session}"))
+                    .body(axum::body::Body::empty());
+                let Ok(mut request) = request else { continue };
+                let octets = id.to_be_bytes();
+                let ip = IpAddr::V4(Ipv4Addr::new(10, octets[1], octets[2], octets[3]));
+                request
+                    .extensions_mut()
+                    .insert(PeerAddr(SocketAddr::new(ip, 40_000)));
+                let _ = app.clone().oneshot(request).await;
+            }
         }
         round += 1;
         tokio::time::sleep(tick).await;

@@ -535,6 +535,56 @@ async fn counts_agree_under_concurrent_writes(backend: Backend) {
     );
 }
 
+/// `values` pages through each active value once, for the field that picks the shard and for
+/// one whose values are in every shard, with their entries where the field keeps them.
+async fn values_page_through_each_value_once(backend: Backend) {
+    let tracker: Tracker<ServiceEntry> = tracker(&backend, config(&backend).batch_size(9));
+    let services = ["a", "b", "c", "d", "e"];
+    let mut entries = 0;
+    for user in 0..30 {
+        for session in 0..(1 + user % 3) {
+            let id = user.to_string();
+            let mut r = request("/", Some((&id, "n")), &format!("s{session}"), "10.0.0.1:1");
+            r.headers_mut()
+                .insert("x-service-id", services[user % 5].parse().expect("header"));
+            assert!(tracker.record(&r).is_recorded());
+            entries += 1;
+        }
+    }
+    tracker.flush().await.expect("flush");
+    for (field, limit, want) in [("user_id", 7, 30), ("service_id", 2, 5)] {
+        let mut seen = Vec::new();
+        let mut sum = 0;
+        let mut cursor = None;
+        loop {
+            let page = tracker.values(field, limit, cursor).await.expect("values");
+            assert!(page.values.len() <= limit);
+            for v in &page.values {
+                seen.push(v.value.clone());
+                sum += v.entries.unwrap_or(0);
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let distinct: HashSet<&String> = seen.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            seen.len(),
+            "{field}: each value once: {seen:?}"
+        );
+        assert_eq!(seen.len(), want, "{field}: every value");
+        if field == "service_id" {
+            assert_eq!(sum, entries, "the entries of each service add up");
+        }
+    }
+    assert!(matches!(
+        tracker.values("ip", 10, None).await,
+        Err(QueryError::NotIndexed(_))
+    ));
+}
+
 macro_rules! behaviour_suite {
     ($store:ident, $backend:expr) => {
         store_suite!($store, $backend;
@@ -554,6 +604,7 @@ macro_rules! behaviour_suite {
             the_background_writer_flushes_by_itself,
             bots_are_excluded_and_ips_anonymized,
             counts_agree_under_concurrent_writes,
+            values_page_through_each_value_once,
         );
     };
 }

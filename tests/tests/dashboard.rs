@@ -134,7 +134,8 @@ async fn dashboard_in_a_real_browser_shows_the_api_count() {
     let api_count = || async {
         let reply = get(server.addr, "/active-users/count", &[auth]).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
-        reply.json()["count"].as_u64().expect("count")
+        // The page's headline is users: the distinct user ids.
+        reply.json()["distinct"]["user_id"].as_u64().expect("distinct users")
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while api_count().await == 0 {
@@ -194,6 +195,44 @@ async fn dashboard_in_a_real_browser_shows_the_api_count() {
     );
     assert!(matched["breakdown"].as_u64().unwrap_or(0) > 0, "by service");
     assert_ne!(matched["unique"], "–", "unique visitors shown");
+
+    // Users, not sessions, by default: every row is a different user (the simulation signs
+    // every fourth visitor in twice); the Sessions button lists the entries.
+    let table = r##"return {
+        title: document.getElementById("entries-title").textContent,
+        values: [...document.querySelectorAll("#entries tr")].map((tr) => tr.dataset.value || null),
+        head: [...document.querySelectorAll("#entries-head th")].map((th) => th.textContent),
+    };"##;
+    let users = browser.eval(table).await;
+    assert_eq!(users["title"], "Active users", "{users}");
+    assert_eq!(users["head"][0], "user_id", "{users}");
+    let values: Vec<&str> = users["values"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|v| v.as_str().expect("each row is a user"))
+        .collect();
+    let distinct: std::collections::HashSet<&&str> = values.iter().collect();
+    assert!(
+        !values.is_empty() && distinct.len() == values.len(),
+        "{users}"
+    );
+    browser
+        .eval(r##"document.getElementById("view-sessions").click(); return null;"##)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sessions = browser.eval(table).await;
+        let head = sessions["head"].as_array().cloned().unwrap_or_default();
+        if sessions["title"] == "Active sessions" && head.iter().any(|h| h == "username") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no sessions view: {sessions}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    browser
+        .eval(r##"document.getElementById("view-users").click(); return null;"##)
+        .await;
 
     // Paging: more than a page (20) is active, so "Next page" leads to the second page.
     let next_enabled = browser

@@ -207,6 +207,83 @@ async fn a_spoofed_forwarded_header_does_not_choose_the_ip(backend: Backend) {
     assert_eq!(body["data"][0]["ip"], "127.0.0.1");
 }
 
+/// One user with three sessions is three entries but one user: `/values/user_id` lists each
+/// user once, pages through them, and refuses hidden and unindexed fields.
+async fn users_are_listed_once_however_many_sessions(backend: Backend) {
+    let (addr, tracker) = demo(&backend).await;
+    for (user, session) in [("1", "a"), ("1", "b"), ("1", "c"), ("2", "d")] {
+        let cookie = format!("sessionid={session}");
+        let headers = [
+            ("x-user-id", user),
+            ("cookie", cookie.as_str()),
+            ("x-service-id", "billing"),
+        ];
+        assert_eq!(get(addr, "/", &headers).await.status, 200);
+    }
+    tracker.flush().await.expect("flush");
+    let entries = get(addr, "/active-users/", &[AUTH]).await.json();
+    assert_eq!(entries["count"], 4, "four sessions");
+
+    let users = get(addr, "/active-users/values/user_id", &[AUTH]).await;
+    assert_eq!(users.status, 200, "{}", users.body);
+    let body = users.json();
+    assert_eq!(body["field"], "user_id");
+    let values = body["values"].as_array().expect("values");
+    let mut ids: Vec<&str> = values.iter().filter_map(|v| v["value"].as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["1", "2"], "each user once: {body}");
+    for v in values {
+        assert!(v["entries"].is_null(), "user_id is `distinct`: {v}");
+        assert!(
+            v["last_seen"]
+                .as_u64()
+                .is_some_and(|ms| ms > 1_600_000_000_000)
+        );
+    }
+    assert!(body["next"].is_null());
+
+    // An `index` field knows its entries per value.
+    let services = get(addr, "/active-users/values/service_id", &[AUTH])
+        .await
+        .json();
+    assert_eq!(services["values"][0]["value"], "billing");
+    assert_eq!(services["values"][0]["entries"], 4);
+
+    // Pages of one: both users, once each, then the end.
+    let first = get(addr, "/active-users/values/user_id?limit=1", &[AUTH])
+        .await
+        .json();
+    let cursor = first["next"].as_str().expect("a second page").to_owned();
+    let second = get(
+        addr,
+        &format!("/active-users/values/user_id?limit=1&cursor={cursor}"),
+        &[AUTH],
+    )
+    .await
+    .json();
+    let mut paged = vec![
+        first["values"][0]["value"].clone(),
+        second["values"][0]["value"].clone(),
+    ];
+    paged.sort_by_key(|v| v.to_string());
+    assert_eq!(paged, [serde_json::json!("1"), serde_json::json!("2")]);
+
+    for (path, status) in [
+        ("/active-users/values/session_id", 404),
+        ("/active-users/values/ip", 404),
+        ("/active-users/values/nope", 404),
+        ("/active-users/values/user_id?limit=0", 400),
+        ("/active-users/values/user_id?cursor=1-0@99", 400),
+    ] {
+        let reply = get(addr, path, &[AUTH]).await;
+        assert_eq!(reply.status, status, "{path}: {}", reply.body);
+    }
+    assert_eq!(
+        get(addr, "/active-users/values/user_id", &[]).await.status,
+        401
+    );
+}
+
 macro_rules! http_suite {
     ($store:ident, $backend:expr) => {
         store_suite!($store, $backend;
@@ -217,6 +294,7 @@ macro_rules! http_suite {
             pages_follow_the_cursor,
             bad_requests_get_clear_errors,
             a_spoofed_forwarded_header_does_not_choose_the_ip,
+            users_are_listed_once_however_many_sessions,
         );
     };
 }

@@ -8,6 +8,7 @@
 //! | `/` | `{"count": N, "data": [{field: value, ...}], "next": cursor}`: the Python package's shape plus a cursor; `?limit=` (1 to 1000, default 100) and `?cursor=` page through the entries |
 //! | `/count` | `{"count": N, "distinct": {field: M}}`: distinct counts of every indexed field |
 //! | `/by/<field>` | `{"field": f, "counts": [{"value": v, "count": n}]}` for an indexed field |
+//! | `/values/<field>` | `{"field": f, "values": [{"value": v, "entries": n, "last_seen": ms}], "next": cursor}`: each active value of an indexed field once (each user, not each session; [`Tracker::values`](crate::Tracker::values)); `entries` is `null` for a `distinct` field; `?limit=` and `?cursor=` as for `/` |
 //! | `/history?span=1h` | `{"span": s, "points": [{"at": ms, "active": n}], "peak": point}`: the active count per minute ([`Tracker::history`](crate::Tracker::history)); `span` in seconds or with `m`, `h`, `d` (default 1h) |
 //! | `/unique?span=24h` | `{"span": s, "visitors": n, "since": ms, "standard_error": 0.0081}` ([`Tracker::unique`](crate::Tracker::unique)) |
 //! | `/dashboard` | an HTML page that shows all of the above live, refreshing every 3 s: one file in this crate, no external resources |

@@ -64,6 +64,11 @@ enum Route {
     },
     Count,
     By(&'static str),
+    Values {
+        field: &'static str,
+        limit: usize,
+        cursor: Option<Cursor>,
+    },
     History(Duration),
     Unique(Duration),
     Dashboard,
@@ -309,11 +314,29 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 }
                 Ok(Route::By(def.name))
             }
+            ["values", field] => {
+                let def = E::fields()
+                    .iter()
+                    .find(|f| f.name == *field && !self.is_hidden(f.name))
+                    .ok_or_else(|| Failure::not_found(format!("no field named {field:?}")))?;
+                if !def.indexed {
+                    return Err(Failure::not_found(format!(
+                        "field {:?} is not marked #[active_users(distinct)] or #[active_users(index)], so its values are not kept",
+                        def.name
+                    )));
+                }
+                let (limit, cursor) = page_params(head.uri().query())?;
+                Ok(Route::Values {
+                    field: def.name,
+                    limit,
+                    cursor,
+                })
+            }
             ["history"] => Ok(Route::History(span_param(head.uri().query())?)),
             ["unique"] => Ok(Route::Unique(span_param(head.uri().query())?)),
             ["dashboard"] => Ok(Route::Dashboard),
             _ => Err(Failure::not_found(
-                "unknown path; the API answers /, /count, /by/<field>, /history, /unique and /dashboard",
+                "unknown path; the API answers /, /count, /by/<field>, /values/<field>, /history, /unique and /dashboard",
             )),
         }
     }
@@ -358,6 +381,28 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                     .collect();
                 Ok(to_body(&json!({ "field": field, "counts": counts })))
             }
+            Route::Values {
+                field,
+                limit,
+                cursor,
+            } => {
+                let page = tracker.values(field, limit, cursor).await?;
+                let values: Vec<Value> = page
+                    .values
+                    .into_iter()
+                    .map(|v| {
+                        json!({
+                            "value": v.value,
+                            "entries": v.entries,
+                            "last_seen": crate::store::unix_ms(v.last_seen),
+                        })
+                    })
+                    .collect();
+                let next = page.next.map(|c| c.to_string());
+                Ok(to_body(
+                    &json!({ "field": field, "values": values, "next": next }),
+                ))
+            }
             Route::History(span) => {
                 let points = tracker.history(span).await?;
                 let peak = HistoryPoint::peak(&points);
@@ -393,6 +438,8 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             "namespace": self.tracker.config().namespace(),
             "columns": shown.iter().map(|f| f.name).collect::<Vec<_>>(),
             "grouped": shown.iter().filter(|f| f.grouped).map(|f| f.name).collect::<Vec<_>>(),
+            // The field whose values are "the users": the first indexed one.
+            "users": shown.iter().find(|f| f.indexed).map(|f| f.name),
             "history": self.tracker.config().history().as_secs(),
         });
         // Field names and namespaces are plain identifiers, but never let a `<` end the script.
