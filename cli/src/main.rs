@@ -1,63 +1,122 @@
 //! `active-users`: who is using your application right now, asked from a terminal.
 //!
-//! ```text
-//! active-users [OPTIONS] <COMMAND>
-//!
-//! Commands:
-//!   count                 active entries and the distinct values of each indexed field
-//!   list [--limit N] [--json]
-//!                         the active entries, least recently seen first
-//!   top <FIELD> [--limit N]
-//!                         active entries per value of an indexed field
-//!   history [--span 1h]   the active count per minute, and the peak
-//!   unique [--span 24h]   unique visitors (HyperLogLog, ±0.81%)
-//!   watch [--interval 2]  all of it, refreshed in place until Ctrl-C
-//!
-//! Options:
-//!   --redis URL           one Redis server (default: $REDIS_URL or redis://127.0.0.1:6379/)
-//!   --cluster URL,URL     Redis Cluster nodes (default: $REDIS_CLUSTER_NODES)
-//!   --namespace NS        (default: $ACTIVE_USERS_NAMESPACE or "default")
-//!   --prefix P            key prefix (default: $ACTIVE_USERS_KEY_PREFIX or "au")
-//! ```
-//!
-//! It reads the description every tracker stores beside its data, so it needs no entry type
-//! and no shard count: only where the data is and which namespace.
+//! `active-users --help` lists the commands and the environment variables; every command has
+//! its own `--help` and answers `--json`. It reads the description every tracker stores beside
+//! its data, so it needs no entry type and no shard count: only where the data is and which
+//! namespace.
 
-use active_users::{Config, HistoryPoint, QueryError, Reader, RedisStore, StoreError, env};
+mod render;
+
+use active_users::redis;
+use active_users::{Config, HistoryPoint, QueryError, Reader, RedisStore, env};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use render::clean;
+use serde_json::{Value, json};
 use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "usage: active-users [--redis URL | --cluster URL,URL...] [--namespace NS] [--prefix P] \
-<count | list [--limit N] [--json] | top FIELD [--limit N] | history [--span 1h] | unique [--span 24h] | watch [--interval SECONDS]>";
+/// How long the command waits to connect before it says Redis cannot be reached.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// What went wrong, said for a person at a terminal.
-struct Failure(String);
-
-impl From<QueryError> for Failure {
-    fn from(err: QueryError) -> Self {
-        Failure(err.to_string())
-    }
-}
-
-enum Command {
-    Count,
-    List { limit: usize, json: bool },
-    Top { field: String, limit: usize },
-    History { span: Duration },
-    Unique { span: Duration },
-    Watch { interval: Duration },
-}
-
-struct Args {
-    redis: Option<String>,
-    cluster: Option<String>,
-    namespace: Option<String>,
-    prefix: Option<String>,
+/// Ask Redis who is using your application right now.
+///
+/// Reads what active-users trackers write: the active entries, distinct users, history and
+/// unique visitors of one namespace. It needs neither the entry type nor the shard count.
+#[derive(Debug, Parser)]
+#[command(name = "active-users", version, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    target: Target,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
     command: Command,
 }
 
-fn parse_span(text: &str) -> Result<Duration, Failure> {
+/// Where the data is.
+#[derive(Debug, Args)]
+struct Target {
+    /// One Redis server.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "REDIS_URL",
+        global = true,
+        default_value = "redis://127.0.0.1:6379/"
+    )]
+    redis: String,
+    /// The nodes of a Redis Cluster, separated by commas (the others are discovered); used
+    /// instead of --redis.
+    #[arg(
+        long,
+        value_name = "URL,URL",
+        env = "REDIS_CLUSTER_NODES",
+        global = true,
+        value_delimiter = ','
+    )]
+    cluster: Option<Vec<String>>,
+    /// The namespace the trackers write.
+    #[arg(long, value_name = "NS", env = env::NAMESPACE, global = true, default_value = "default")]
+    namespace: String,
+    /// The key prefix the trackers use.
+    #[arg(long, value_name = "PREFIX", env = env::KEY_PREFIX, global = true, default_value = "au")]
+    prefix: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Active entries, and the distinct values of each indexed field (one snapshot).
+    Count,
+    /// The active entries (sessions), least recently seen first.
+    List {
+        /// How many to show.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        limit: u64,
+    },
+    /// Each active user once, with when they were last seen (the values of an indexed field).
+    Users {
+        /// The field whose values are listed (default: the first indexed field, the one that
+        /// names the user).
+        #[arg(long)]
+        field: Option<String>,
+        /// How many to show.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        limit: u64,
+    },
+    /// Active entries per value of a field marked #[active_users(index)], largest first.
+    Top {
+        /// The field.
+        field: String,
+        /// How many values to show.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
+    },
+    /// The active count of each minute (its peak), a sparkline with gaps, and the peak.
+    History {
+        /// How far back: seconds, or a number with m, h or d.
+        #[arg(long, default_value = "1h", value_parser = parse_span)]
+        span: Duration,
+    },
+    /// Unique visitors (HyperLogLog, within ±0.81%).
+    Unique {
+        /// How far back: seconds, or a number with m, h or d.
+        #[arg(long, default_value = "24h", value_parser = parse_span)]
+        span: Duration,
+    },
+    /// The count, the last hour and the top values, refreshed until Ctrl-C (redrawn in place
+    /// on a terminal; one frame after another otherwise, or one JSON document per line).
+    Watch {
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        interval: u64,
+    },
+}
+
+fn parse_span(text: &str) -> Result<Duration, String> {
     let (digits, per) = match text.char_indices().last() {
         Some((i, 'm')) => (&text[..i], 60),
         Some((i, 'h')) => (&text[..i], 3600),
@@ -70,186 +129,121 @@ fn parse_span(text: &str) -> Result<Duration, Failure> {
         .ok()
         .filter(|n| *n > 0 && *n < 1_000_000_000)
         .map(|n| Duration::from_secs(n * per))
-        .ok_or_else(|| {
-            Failure(format!(
-                "--span must look like 90, 30m, 1h or 7d, got {text:?}"
-            ))
-        })
+        .ok_or_else(|| "expected a span like 90, 30m, 1h or 7d".to_owned())
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
-    let mut it = args.into_iter();
-    let (mut redis, mut cluster, mut namespace, mut prefix) = (None, None, None, None);
-    let mut positional = Vec::new();
-    let (mut limit, mut json, mut span, mut interval) = (None, false, None, 2u64);
-    while let Some(arg) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .ok_or_else(|| Failure(format!("{flag} needs a value\n{USAGE}")))
+/// What went wrong, said for a person at a terminal.
+#[derive(Debug)]
+struct Failure(String);
+
+impl From<QueryError> for Failure {
+    fn from(err: QueryError) -> Self {
+        Failure(err.to_string())
+    }
+}
+
+/// What a command prints: text, or a JSON document.
+enum Answer {
+    Text(String),
+    Json(Value),
+}
+
+impl Answer {
+    fn print(self) {
+        let text = match self {
+            Answer::Text(text) => text,
+            Answer::Json(value) => render::json(&value) + "\n",
         };
-        match arg.as_str() {
-            "--redis" => redis = Some(value("--redis")?),
-            "--cluster" => cluster = Some(value("--cluster")?),
-            "--namespace" => namespace = Some(value("--namespace")?),
-            "--prefix" => prefix = Some(value("--prefix")?),
-            "--json" => json = true,
-            "--limit" => {
-                let text = value("--limit")?;
-                limit = Some(
-                    text.parse::<usize>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| {
-                            Failure(format!("--limit must be a positive number, got {text:?}"))
-                        })?,
-                );
-            }
-            "--span" => span = Some(parse_span(&value("--span")?)?),
-            "--interval" => {
-                let text = value("--interval")?;
-                interval = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    Failure(format!("--interval must be whole seconds, got {text:?}"))
-                })?;
-            }
-            "-h" | "--help" => return Err(Failure(USAGE.to_owned())),
-            flag if flag.starts_with("--") => {
-                return Err(Failure(format!("unknown option {flag}\n{USAGE}")));
-            }
-            _ => positional.push(arg),
-        }
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not an error worth a message.
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     }
-    let command = match positional
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["count"] => Command::Count,
-        ["list"] => Command::List {
-            limit: limit.unwrap_or(50),
-            json,
-        },
-        ["top", field] => Command::Top {
-            field: (*field).to_owned(),
-            limit: limit.unwrap_or(10),
-        },
-        ["history"] => Command::History {
-            span: span.unwrap_or(Duration::from_secs(3600)),
-        },
-        ["unique"] => Command::Unique {
-            span: span.unwrap_or(Duration::from_secs(86_400)),
-        },
-        ["watch"] => Command::Watch {
-            interval: Duration::from_secs(interval),
-        },
-        [] => return Err(Failure(format!("no command given\n{USAGE}"))),
-        other => return Err(Failure(format!("unknown command {other:?}\n{USAGE}"))),
-    };
-    Ok(Args {
-        redis,
-        cluster,
-        namespace,
-        prefix,
-        command,
-    })
 }
 
-/// Opens the store and the namespace; says plainly when Redis cannot be reached.
-async fn open(args: &Args) -> Result<Reader, Failure> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let mut builder = Config::builder();
-    if let Some(ns) = args.namespace.clone().or_else(|| var(env::NAMESPACE)) {
-        builder = builder.namespace(ns);
-    }
-    if let Some(prefix) = args.prefix.clone().or_else(|| var(env::KEY_PREFIX)) {
-        builder = builder.key_prefix(prefix);
-    }
-    let config = builder
+/// Connects first, so that a refused connection is said at once and as what it is.
+async fn open(target: &Target) -> Result<Reader, Failure> {
+    let config = Config::builder()
+        .namespace(target.namespace.clone())
+        .key_prefix(target.prefix.clone())
         .build()
         .map_err(|e| Failure(format!("invalid setting: {e}")))?;
-    let cluster = args.cluster.clone().or_else(|| var("REDIS_CLUSTER_NODES"));
-    let (store, target) = match cluster {
+    let (store, place) = match &target.cluster {
         Some(nodes) => {
-            let store = RedisStore::open_cluster(nodes.split(',').map(str::trim))
+            let nodes: Vec<String> = nodes.iter().map(|n| n.trim().to_owned()).collect();
+            let place = format!("the Redis Cluster at {}", nodes.join(","));
+            let client = redis::cluster::ClusterClient::builder(nodes.clone())
+                .connection_timeout(CONNECT_TIMEOUT)
+                .build()
                 .map_err(|e| Failure(format!("invalid cluster node list {nodes:?}: {e}")))?;
-            (store, format!("the Redis Cluster at {nodes}"))
+            reachable(&place, client.get_async_connection()).await?;
+            let store = RedisStore::from_cluster_client(&client)
+                .map_err(|e| Failure(format!("cannot open {place}: {e}")))?;
+            (store, place)
         }
         None => {
-            let url = args
-                .redis
-                .clone()
-                .or_else(|| var("REDIS_URL"))
-                .unwrap_or_else(|| "redis://127.0.0.1:6379/".to_owned());
-            let store = RedisStore::open(&url)
+            let url = &target.redis;
+            let place = format!("Redis at {url}");
+            let client = redis::Client::open(url.as_str())
                 .map_err(|e| Failure(format!("invalid Redis URL {url:?}: {e}")))?;
-            (store, format!("Redis at {url}"))
+            reachable(&place, client.get_multiplexed_async_connection()).await?;
+            let store = RedisStore::from_client(client)
+                .map_err(|e| Failure(format!("cannot open {place}: {e}")))?;
+            (store, place)
         }
     };
     Reader::open(config, store).await.map_err(|err| match err {
-        QueryError::Store(StoreError::Redis(e)) => Failure(format!(
-            "cannot reach {target}: {e}\n(is it running? give --redis URL, --cluster URLS, or set REDIS_URL)"
-        )),
         QueryError::Timeout(t) => Failure(format!(
-            "{target} did not answer within {t:?} (is it running and reachable?)"
+            "{place} did not answer within {t:?} (is it overloaded or paused?)"
         )),
         other => Failure(other.to_string()),
     })
 }
 
-fn clock(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Columns padded to their widest cell.
-fn table(header: &[String], rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+/// Waits for a first connection, and names the cause when there is none.
+async fn reachable<T>(
+    place: &str,
+    connect: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<(), Failure> {
+    let hint = "is it running? give --redis URL or --cluster URLS, or set REDIS_URL";
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.is_connection_refusal() => Err(Failure(format!(
+            "cannot reach {place}: the connection was refused ({hint})"
+        ))),
+        Ok(Err(e)) => Err(Failure(format!("cannot reach {place}: {e} ({hint})"))),
+        Err(_) => Err(Failure(format!(
+            "cannot reach {place}: no answer within {CONNECT_TIMEOUT:?} ({hint})"
+        ))),
     }
-    out
 }
 
-const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-
-fn sparkline(values: &[u64]) -> String {
-    let max = values.iter().copied().max().unwrap_or(0).max(1);
-    values
-        .iter()
-        .map(|&v| BARS[((v * 7).div_ceil(max)) as usize])
-        .collect()
+fn ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-async fn count(reader: &Reader) -> Result<String, Failure> {
+async fn count(reader: &Reader, json: bool) -> Result<Answer, Failure> {
     // One snapshot, so that the distinct counts agree with the count.
     let counts = reader.counts().await?;
+    if json {
+        let distinct: serde_json::Map<String, Value> = counts
+            .distinct
+            .iter()
+            .map(|(name, n)| (name.clone(), json!(n)))
+            .collect();
+        return Ok(Answer::Json(
+            json!({ "count": counts.entries, "distinct": distinct }),
+        ));
+    }
     let mut out = format!("{} active\n", counts.entries);
     for (name, n) in &counts.distinct {
-        let _ = writeln!(out, "{n} distinct {name}");
+        let _ = writeln!(out, "{n} distinct {}", clean(name));
     }
-    Ok(out)
+    Ok(Answer::Text(out))
 }
 
-async fn list(reader: &Reader, limit: usize, json: bool) -> Result<String, Failure> {
+async fn list(reader: &Reader, limit: u64, json: bool) -> Result<Answer, Failure> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut entries = Vec::new();
     let mut cursor = None;
     while entries.len() < limit {
@@ -263,127 +257,330 @@ async fn list(reader: &Reader, limit: usize, json: bool) -> Result<String, Failu
     let shown: Vec<&active_users::FieldInfo> =
         reader.fields().iter().filter(|f| !f.hidden).collect();
     if json {
-        let data: Vec<serde_json::Value> = entries
+        let data: Vec<Value> = entries
             .iter()
             .map(|e| {
                 let mut map = serde_json::Map::new();
                 for f in &shown {
                     map.insert(f.name.clone(), e.value(&f.name).into());
                 }
-                let seen = e
-                    .last_seen
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis());
-                map.insert("last_seen".into(), serde_json::json!(seen as u64));
-                serde_json::Value::Object(map)
+                map.insert("last_seen".into(), json!(ms(e.last_seen)));
+                Value::Object(map)
             })
             .collect();
-        return Ok(serde_json::Value::Array(data).to_string() + "\n");
+        return Ok(Answer::Json(Value::Array(data)));
     }
-    let mut header: Vec<String> = shown.iter().map(|f| f.name.clone()).collect();
-    header.push("last seen".into());
+    let now = SystemTime::now();
+    let mut header: Vec<String> = shown.iter().map(|f| clean(&f.name).into_owned()).collect();
+    header.push("last seen (UTC)".into());
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
             let mut row: Vec<String> = shown
                 .iter()
-                .map(|f| e.value(&f.name).unwrap_or("-").to_owned())
+                .map(|f| {
+                    e.value(&f.name)
+                        .map_or("-".into(), |v| clean(v).into_owned())
+                })
                 .collect();
-            row.push(clock(e.last_seen));
+            row.push(render::moment(e.last_seen, now));
             row
         })
         .collect();
-    Ok(table(&header, &rows) + &format!("({} shown)\n", rows.len()))
-}
-
-async fn top(reader: &Reader, field: &str, limit: usize) -> Result<String, Failure> {
-    let counts = reader.count_by(field).await?;
-    let rows: Vec<Vec<String>> = counts
-        .iter()
-        .take(limit)
-        .map(|(value, n)| vec![value.clone(), n.to_string()])
-        .collect();
-    Ok(table(&[field.to_owned(), "active".into()], &rows))
-}
-
-async fn history(reader: &Reader, span: Duration) -> Result<String, Failure> {
-    let points = reader.history(span).await?;
-    if points.is_empty() {
-        return Ok("no minute sampled in this span yet\n".into());
-    }
-    let values: Vec<u64> = points.iter().map(|p| p.active).collect();
-    let mut out = format!("{}\n", sparkline(&values));
-    let rows: Vec<Vec<String>> = points
-        .iter()
-        .map(|p| vec![clock(p.at), p.active.to_string()])
-        .collect();
-    out += &table(&["minute".into(), "active".into()], &rows);
-    if let Some(peak) = HistoryPoint::peak(&points) {
-        let _ = writeln!(out, "peak: {} at {}", peak.active, clock(peak.at));
-    }
-    Ok(out)
-}
-
-async fn unique(reader: &Reader, span: Duration) -> Result<String, Failure> {
-    let u = reader.unique(span).await?;
-    Ok(format!(
-        "{} unique visitors since {} (±{:.2}%)\n",
-        u.visitors,
-        clock(u.since),
-        active_users::UNIQUE_STANDARD_ERROR * 100.0
+    Ok(Answer::Text(
+        render::table(&header, &rows) + &format!("({} shown)\n", rows.len()),
     ))
 }
 
-/// One screen of `watch`.
-async fn frame(reader: &Reader) -> Result<String, Failure> {
-    let mut out = format!("active-users · {}\n\n", clock(SystemTime::now()));
-    out += &count(reader).await?;
-    if reader.history_span() >= Duration::from_secs(3600) {
-        let points = reader.history(Duration::from_secs(3600)).await?;
-        let values: Vec<u64> = points.iter().map(|p| p.active).collect();
-        let _ = writeln!(out, "\nlast hour  {}", sparkline(&values));
-        out += &unique(reader, Duration::from_secs(3600)).await?;
+async fn users(
+    reader: &Reader,
+    field: Option<String>,
+    limit: u64,
+    json: bool,
+) -> Result<Answer, Failure> {
+    let field = match field {
+        Some(field) => field,
+        None => reader
+            .fields()
+            .iter()
+            .find(|f| f.indexed && !f.hidden)
+            .map(|f| f.name.clone())
+            .ok_or_else(|| {
+                Failure(
+                    "this namespace has no indexed field to list users by; mark the user field #[active_users(distinct)]"
+                        .to_owned(),
+                )
+            })?,
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut values = Vec::new();
+    let mut cursor = None;
+    while values.len() < limit {
+        let page = reader.values(&field, limit - values.len(), cursor).await?;
+        values.extend(page.values);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
     }
-    if let Some(field) = reader.fields().iter().find(|f| f.grouped && !f.hidden) {
-        out += "\n";
-        out += &top(reader, &field.name.clone(), 5).await?;
+    if json {
+        let shown: Vec<Value> = values
+            .iter()
+            .map(
+                |v| json!({ "value": v.value, "entries": v.entries, "last_seen": ms(v.last_seen) }),
+            )
+            .collect();
+        return Ok(Answer::Json(json!({ "field": field, "values": shown })));
     }
-    Ok(out)
+    let now = SystemTime::now();
+    let counted = values.iter().any(|v| v.entries.is_some());
+    let mut header = vec![clean(&field).into_owned()];
+    if counted {
+        header.push("sessions".into());
+    }
+    header.push("last seen (UTC)".into());
+    let rows: Vec<Vec<String>> = values
+        .iter()
+        .map(|v| {
+            let mut row = vec![clean(&v.value).into_owned()];
+            if counted {
+                row.push(v.entries.map_or("-".into(), |n| n.to_string()));
+            }
+            row.push(render::moment(v.last_seen, now));
+            row
+        })
+        .collect();
+    Ok(Answer::Text(
+        render::table(&header, &rows) + &format!("({} shown)\n", rows.len()),
+    ))
 }
 
-async fn run(args: Args) -> Result<(), Failure> {
-    let reader = open(&args).await?;
-    let text = match args.command {
-        Command::Count => count(&reader).await?,
-        Command::List { limit, json } => list(&reader, limit, json).await?,
-        Command::Top { field, limit } => top(&reader, &field, limit).await?,
-        Command::History { span } => history(&reader, span).await?,
-        Command::Unique { span } => unique(&reader, span).await?,
-        Command::Watch { interval } => loop {
-            // Clear the screen and home the cursor, then draw the frame.
-            let screen = match frame(&reader).await {
-                Ok(text) => text,
-                Err(Failure(message)) => format!("{message}\n(retrying)\n"),
-            };
-            print!("\x1b[2J\x1b[H{screen}");
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                _ = tokio::signal::ctrl_c() => break String::new(),
-            }
+async fn top(reader: &Reader, field: &str, limit: u64, json: bool) -> Result<Answer, Failure> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let counts = reader.count_by(field).await?;
+    if json {
+        let shown: Vec<Value> = counts
+            .iter()
+            .take(limit)
+            .map(|(value, n)| json!({ "value": value, "count": n }))
+            .collect();
+        return Ok(Answer::Json(json!({ "field": field, "counts": shown })));
+    }
+    let rows: Vec<Vec<String>> = counts
+        .iter()
+        .take(limit)
+        .map(|(value, n)| vec![clean(value).into_owned(), n.to_string()])
+        .collect();
+    Ok(Answer::Text(render::table(
+        &[clean(field).into_owned(), "active".into()],
+        &rows,
+    )))
+}
+
+async fn history(reader: &Reader, span: Duration, json: bool) -> Result<Answer, Failure> {
+    let points = reader.history(span).await?;
+    let peak = HistoryPoint::peak(&points);
+    if json {
+        let point = |p: &HistoryPoint| json!({ "at": ms(p.at), "active": p.active });
+        return Ok(Answer::Json(json!({
+            "span": span.as_secs(),
+            "points": points.iter().map(point).collect::<Vec<_>>(),
+            "peak": peak.as_ref().map(point),
+        })));
+    }
+    if points.is_empty() {
+        return Ok(Answer::Text(format!(
+            "no minute sampled in the last {}\n",
+            render::span(span)
+        )));
+    }
+    let now = SystemTime::now();
+    let to = ms(now) / 60_000 * 60_000 + 60_000;
+    let from = to.saturating_sub(span.as_secs().div_ceil(60) * 60_000);
+    let pairs: Vec<(u64, u64)> = points.iter().map(|p| (ms(p.at), p.active)).collect();
+    let (line, per_column) = render::sparkline(&pairs, from, to);
+    let mut out = format!(
+        "{line}\n{} to now, {} per column; a blank column had no sample\n\n",
+        render::minute(UNIX_EPOCH + Duration::from_millis(from)),
+        if per_column == 1 {
+            "one minute".to_owned()
+        } else {
+            format!("{per_column} minutes (their peak)")
         },
+    );
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut previous: Option<u64> = None;
+    for p in &points {
+        let at = ms(p.at);
+        if let Some(before) = previous {
+            let missing = (at.saturating_sub(before) / 60_000).saturating_sub(1);
+            if missing > 0 {
+                let plural = if missing == 1 { "" } else { "s" };
+                rows.push(vec![
+                    format!("… {missing} minute{plural} without a sample"),
+                    String::new(),
+                ]);
+            }
+        }
+        rows.push(vec![render::minute(p.at), p.active.to_string()]);
+        previous = Some(at);
+    }
+    out += &render::table(&["minute".into(), "active".into()], &rows);
+    if let Some(peak) = peak {
+        let _ = writeln!(out, "peak: {} at {}", peak.active, render::minute(peak.at));
+    }
+    Ok(Answer::Text(out))
+}
+
+async fn unique(reader: &Reader, span: Duration, json: bool) -> Result<Answer, Failure> {
+    let u = reader.unique(span).await?;
+    if json {
+        return Ok(Answer::Json(json!({
+            "span": span.as_secs(),
+            "visitors": u.visitors,
+            "since": ms(u.since),
+            "standard_error": active_users::UNIQUE_STANDARD_ERROR,
+        })));
+    }
+    Ok(Answer::Text(format!(
+        "{} unique visitors since {} (±{:.2}%)\n",
+        u.visitors,
+        render::minute(u.since),
+        active_users::UNIQUE_STANDARD_ERROR * 100.0
+    )))
+}
+
+/// One frame of `watch`, as text or as one JSON document.
+async fn frame(reader: &Reader, namespace: &str, json: bool) -> Result<Answer, Failure> {
+    let hour = Duration::from_secs(3600);
+    let with_history = reader.history_span() >= hour;
+    let grouped = reader
+        .fields()
+        .iter()
+        .find(|f| f.grouped && !f.hidden)
+        .map(|f| f.name.clone());
+    let parts = [
+        Some(count(reader, json).await?),
+        if with_history {
+            Some(history(reader, hour, true).await?)
+        } else {
+            None
+        },
+        if with_history {
+            Some(unique(reader, hour, json).await?)
+        } else {
+            None
+        },
+        match &grouped {
+            Some(field) => Some(top(reader, field, 5, json).await?),
+            None => None,
+        },
+    ];
+    let [count, history, unique, top] = parts;
+    if json {
+        let value = |a: Option<Answer>| match a {
+            Some(Answer::Json(v)) => v,
+            _ => Value::Null,
+        };
+        return Ok(Answer::Json(json!({
+            "at": ms(SystemTime::now()),
+            "count": value(count),
+            "history": value(history),
+            "unique": value(unique),
+            "top": value(top),
+        })));
+    }
+    let text = |a: Option<Answer>| match a {
+        Some(Answer::Text(t)) => t,
+        _ => String::new(),
     };
-    print!("{text}");
+    let mut out = format!(
+        "active-users · {} · {}\n\n",
+        clean(namespace),
+        render::minute(SystemTime::now())
+    );
+    out += &text(count);
+    if let Some(Answer::Json(h)) = history {
+        let pairs: Vec<(u64, u64)> = h["points"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| Some((p["at"].as_u64()?, p["active"].as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let to = ms(SystemTime::now()) / 60_000 * 60_000 + 60_000;
+        let (line, _) = render::sparkline(&pairs, to - 3_600_000, to);
+        let _ = writeln!(out, "\nlast hour  {line}");
+    }
+    out += &text(unique);
+    if let Some(top) = top {
+        out += "\n";
+        out += &text(Some(top));
+    }
+    Ok(Answer::Text(out))
+}
+
+async fn watch(reader: &Reader, namespace: &str, interval: u64, json: bool) -> Result<(), Failure> {
+    let terminal = std::io::stdout().is_terminal();
+    loop {
+        let answer = match frame(reader, namespace, json).await {
+            Ok(answer) => answer,
+            Err(Failure(message)) if json => Answer::Json(json!({ "error": message })),
+            Err(Failure(message)) => {
+                Answer::Text(format!("{}\n(retrying)\n", render::clean_lines(&message)))
+            }
+        };
+        match answer {
+            // On a terminal: clear the screen and home the cursor, then draw.
+            Answer::Text(text) if terminal => Answer::Text(format!("\x1b[2J\x1b[H{text}")).print(),
+            // Into a file or a pipe: frames one after another, no escape codes.
+            Answer::Text(text) => Answer::Text(format!("{text}\n")).print(),
+            json => json.print(),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(interval)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let reader = open(&cli.target).await?;
+    let json = cli.json;
+    let answer = match cli.command {
+        Command::Count => count(&reader, json).await?,
+        Command::List { limit } => list(&reader, limit, json).await?,
+        Command::Users { field, limit } => users(&reader, field, limit, json).await?,
+        Command::Top { field, limit } => top(&reader, &field, limit, json).await?,
+        Command::History { span } => history(&reader, span, json).await?,
+        Command::Unique { span } => unique(&reader, span, json).await?,
+        Command::Watch { interval } => {
+            return watch(&reader, &cli.target.namespace, interval, json).await;
+        }
+    };
+    answer.print();
     Ok(())
 }
 
+/// Parses the command line; `--redis` and `--cluster` given together is a usage error.
+fn parse() -> Cli {
+    let mut command = Cli::command();
+    let matches = command.get_matches_mut();
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    if given("redis") && given("cluster") {
+        command
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--redis and --cluster name two different stores; give one",
+            )
+            .exit();
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(Failure(message)) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
+    let cli = parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -391,14 +588,14 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("cannot start: {e}");
+            eprintln!("active-users: cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(message)) => {
-            eprintln!("active-users: {message}");
+            eprintln!("active-users: {}", render::clean_lines(&message));
             ExitCode::FAILURE
         }
     }

@@ -1,52 +1,180 @@
-//! Usage errors need no server: they are reported before anything connects.
+//! The command line as people use command lines: help and version on stdout with exit 0,
+//! usage errors with exit 2 before anything connects, `--flag=value` and `--`, and a refused
+//! connection said as what it is. None of this needs a Redis server.
 
 use std::process::Command;
 
-fn run(args: &[&str]) -> (Option<i32>, String) {
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_active-users"))
         .args(args)
         .env_remove("REDIS_URL")
+        .env_remove("REDIS_CLUSTER_NODES")
+        .env_remove("ACTIVE_USERS_NAMESPACE")
+        .env_remove("ACTIVE_USERS_KEY_PREFIX")
         .output()
         .expect("the command runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+#[test]
+fn help_and_version_go_to_stdout_and_exit_0() {
+    for args in [&["--help"][..], &["-h"], &["help"]] {
+        let r = run(args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stdout.contains("Usage: active-users"),
+            "{args:?}: {}",
+            r.stdout
+        );
+        for command in [
+            "count", "list", "users", "top", "history", "unique", "watch",
+        ] {
+            assert!(r.stdout.contains(command), "{args:?} lists {command}");
+        }
+    }
+    let r = run(&["--version"]);
+    assert_eq!(r.code, Some(0));
+    assert_eq!(
+        r.stdout.trim(),
+        format!("active-users {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn every_command_has_help_that_names_the_environment_variables() {
+    for command in [
+        "count", "list", "users", "top", "history", "unique", "watch",
+    ] {
+        for args in [vec![command, "--help"], vec!["help", command]] {
+            let r = run(&args);
+            assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+            for var in [
+                "REDIS_URL",
+                "REDIS_CLUSTER_NODES",
+                "ACTIVE_USERS_NAMESPACE",
+                "ACTIVE_USERS_KEY_PREFIX",
+            ] {
+                assert!(r.stdout.contains(var), "{args:?} names {var}: {}", r.stdout);
+            }
+            assert!(r.stdout.contains("--json"), "{args:?}: {}", r.stdout);
+        }
+    }
 }
 
 #[test]
 fn usage_errors_exit_2_and_say_what_is_expected() {
     for (args, says) in [
-        (&[][..], "no command given"),
-        (&["--help"][..], "usage: active-users"),
-        (&["frobnicate"][..], "unknown command"),
-        (&["--nope", "count"][..], "unknown option --nope"),
-        (&["history", "--span", "soon"][..], "--span must look like"),
+        (&[][..], "Usage: active-users"),
+        (&["frobnicate"][..], "unrecognized subcommand 'frobnicate'"),
+        (&["--nope", "count"][..], "unexpected argument '--nope'"),
         (
-            &["list", "--limit", "0"][..],
-            "--limit must be a positive number",
+            &["count", "--limit", "5"][..],
+            "unexpected argument '--limit'",
         ),
+        (
+            &["history", "--limit", "5"][..],
+            "unexpected argument '--limit'",
+        ),
+        (
+            &["list", "--span", "1h"][..],
+            "unexpected argument '--span'",
+        ),
+        (&["history", "--span", "soon"][..], "expected a span like"),
+        (&["list", "--limit", "0"][..], "0 is not in 1..="),
+        (&["list", "--limit=x"][..], "invalid value 'x' for '--limit"),
         (
             &["watch", "--interval", "x"][..],
-            "--interval must be whole seconds",
+            "invalid value 'x' for '--interval",
         ),
-        (&["count", "--redis"][..], "--redis needs a value"),
+        (
+            &["count", "--redis"][..],
+            "a value is required for '--redis",
+        ),
+        (&["top"][..], "<FIELD>"),
+        (
+            &["--redis", "redis://a/", "--cluster", "redis://b/", "count"][..],
+            "--redis and --cluster",
+        ),
     ] {
-        let (code, stderr) = run(args);
-        assert_eq!(code, Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        let r = run(args);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: errors go to stderr");
     }
 }
 
 #[test]
-fn an_invalid_redis_url_or_namespace_is_named() {
-    let (code, stderr) = run(&["--redis", "http://x", "count"]);
-    assert_eq!(code, Some(1));
+fn equals_and_double_dash_are_understood() {
+    // Parsed fine, then refused by the missing server (exit 1, not a usage error).
+    let url = format!("redis://127.0.0.1:{}/", closed_port());
+    for args in [
+        vec!["list", "--limit=5"],
+        vec!["--json", "count"],
+        vec!["count", "--json"],
+        vec!["top", "--limit=3", "--", "--field-with-dashes"],
+    ] {
+        let mut all = vec!["--redis", url.as_str()];
+        all.extend(args.iter().copied());
+        let r = run(&all);
+        assert_eq!(r.code, Some(1), "{all:?}: {}", r.stderr);
+        assert!(r.stderr.contains("refused"), "{all:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_refused_connection_is_said_as_refused() {
+    let port = closed_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let r = run(&["--redis", &url, "count"]);
+    assert_eq!(r.code, Some(1));
     assert!(
-        stderr.contains("invalid Redis URL \"http://x\""),
-        "{stderr}"
+        r.stderr.contains(&format!(
+            "cannot reach Redis at {url}: the connection was refused"
+        )),
+        "{}",
+        r.stderr
     );
-    let (code, stderr) = run(&["--namespace", "a:b", "count"]);
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("invalid setting"), "{stderr}");
+    assert!(
+        !r.stderr.contains("did not answer"),
+        "not a timeout: {}",
+        r.stderr
+    );
+
+    let r = run(&["--cluster", &url, "count"]);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.contains("cannot reach the Redis Cluster"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_invalid_redis_url_or_namespace_is_named() {
+    let r = run(&["--redis", "http://x", "count"]);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.contains("invalid Redis URL \"http://x\""),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["--namespace", "a:b", "count"]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("invalid setting"), "{}", r.stderr);
 }

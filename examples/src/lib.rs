@@ -162,7 +162,11 @@ pub async fn simulate(app: Router, users: u32, tick: Duration, rounds: Option<u6
                 "/"
             };
             // Every fourth visitor is signed in on two devices: two sessions, one user.
-            let sessions: &[&str] = if id.is_multiple_of(4) { &["a", "b"] } else { &["a"] };
+            let sessions: &[&str] = if id.is_multiple_of(4) {
+                &["a", "b"]
+            } else {
+                &["a"]
+            };
             for session in sessions {
                 let request = axum::http::Request::get(path)
                     .header("x-user-id", id.to_string())

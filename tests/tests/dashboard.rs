@@ -135,7 +135,9 @@ async fn dashboard_in_a_real_browser_shows_the_api_count() {
         let reply = get(server.addr, "/active-users/count", &[auth]).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         // The page's headline is users: the distinct user ids.
-        reply.json()["distinct"]["user_id"].as_u64().expect("distinct users")
+        reply.json()["distinct"]["user_id"]
+            .as_u64()
+            .expect("distinct users")
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while api_count().await == 0 {
