@@ -10,10 +10,14 @@
 //! Flags: `--port N` (default 3000), `--simulate N` (N synthetic visitors coming and going),
 //! `--public` (no token on the API; otherwise `ACTIVE_USERS_API_TOKEN`, default `demo-token`).
 //! The store is in memory unless `REDIS_URL` (one server) or `REDIS_CLUSTER_NODES` (node URLs
-//! separated by commas; the namespace is then split into 8 shards) is set.
+//! separated by commas; the namespace is then split into 8 shards) is set. The `ACTIVE_USERS_*`
+//! variables override the demo's settings (namespace `axum-demo`, static files excluded).
+//!
+//! It stops on Ctrl-C or SIGTERM (what Docker and Kubernetes send): the server finishes the
+//! requests it has, then the tracker writes what is still buffered.
 
-use active_users::{MemoryStore, RedisStore, Tracker};
-use active_users_examples::{ApiAccess, DemoEntry, app, config, simulate};
+use active_users::{Config, MemoryStore, RedisStore, Tracker};
+use active_users_examples::{ApiAccess, DemoEntry, app, settings, shutdown_signal, simulate};
 use std::error::Error;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -52,16 +56,17 @@ fn parse_args() -> Result<Args, String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
+    // The demo's settings in code, the operator's ACTIVE_USERS_* variables over them.
+    let config = |shards| -> Result<Config, active_users::ConfigError> {
+        settings("axum-demo", shards).with_env()?.build()
+    };
     let tracker: Tracker<DemoEntry> = match (
         std::env::var("REDIS_CLUSTER_NODES"),
         std::env::var("REDIS_URL"),
     ) {
-        (Ok(nodes), _) => Tracker::new(
-            config("axum-demo", 8)?,
-            RedisStore::open_cluster(nodes.split(','))?,
-        )?,
-        (_, Ok(url)) => Tracker::new(config("axum-demo", 1)?, RedisStore::open(&url)?)?,
-        _ => Tracker::new(config("axum-demo", 1)?, MemoryStore::new())?,
+        (Ok(nodes), _) => Tracker::new(config(8)?, RedisStore::open_cluster(nodes.split(','))?)?,
+        (_, Ok(url)) => Tracker::new(config(1)?, RedisStore::open(&url)?)?,
+        _ => Tracker::new(config(1)?, MemoryStore::new())?,
     };
     let access = if args.public {
         ApiAccess::Public
@@ -97,10 +102,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shutdown_signal())
     .await?;
+    // Writes what is still buffered before the process ends.
     tracker.shutdown().await?;
+    println!("stopped; buffered entries written");
     Ok(())
 }

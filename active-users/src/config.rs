@@ -158,41 +158,7 @@ impl Config {
     /// # Errors
     /// As [`from_env`](Config::from_env).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut builder = Config::builder();
-        if let Some(value) = lookup(env::KEY_EXPIRE) {
-            let secs: u64 = value
-                .trim()
-                .parse()
-                .map_err(|_| invalid_env(env::KEY_EXPIRE, &value, "a whole number of seconds"))?;
-            builder = builder.key_expire(Duration::from_secs(secs));
-        }
-        if let Some(value) = lookup(env::EXCLUDE_URL_PATTERNS) {
-            builder = builder.exclude_url_patterns(parse_patterns(&value)?);
-        }
-        if let Some(value) = lookup(env::KEY_PREFIX) {
-            builder = builder.key_prefix(value);
-        }
-        if let Some(value) = lookup(env::NAMESPACE) {
-            builder = builder.namespace(value);
-        }
-        if let Some(value) = lookup(env::TRUSTED_PROXIES) {
-            builder = builder.trusted_proxies(parse_trusted(&value)?);
-        }
-        if let Some(value) = lookup(env::HISTORY) {
-            let secs: u64 = value
-                .trim()
-                .parse()
-                .map_err(|_| invalid_env(env::HISTORY, &value, "a whole number of seconds"))?;
-            builder = builder.history(Duration::from_secs(secs));
-        }
-        if let Some(value) = lookup(env::SHARDS) {
-            let shards = value
-                .trim()
-                .parse()
-                .map_err(|_| invalid_env(env::SHARDS, &value, "a whole number from 1 to 1024"))?;
-            builder = builder.shards(shards);
-        }
-        builder.build()
+        Config::builder().with_lookup(lookup)?.build()
     }
 
     /// How much history is kept (`Duration::ZERO`: none).
@@ -300,6 +266,71 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl ConfigBuilder {
+    /// Applies the environment variables that are set (names in [`env`](mod@crate::env)) over
+    /// the settings made so far: the application's defaults in code, the operator's overrides
+    /// in the environment.
+    ///
+    /// ```
+    /// use active_users::Config;
+    ///
+    /// let config = Config::builder()
+    ///     .namespace("shop")                 // unless ACTIVE_USERS_NAMESPACE says otherwise
+    ///     .exclude_url_patterns(["^/static/"])
+    ///     .with_env()?
+    ///     .build()?;
+    /// # Ok::<(), active_users::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidEnv`] naming the variable whose value cannot be read.
+    pub fn with_env(self) -> Result<Self, ConfigError> {
+        self.with_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`with_env`](ConfigBuilder::with_env), reading variables through `lookup`.
+    ///
+    /// # Errors
+    /// As [`with_env`](ConfigBuilder::with_env).
+    pub fn with_lookup(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(value) = lookup(env::KEY_EXPIRE) {
+            let secs: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid_env(env::KEY_EXPIRE, &value, "a whole number of seconds"))?;
+            self = self.key_expire(Duration::from_secs(secs));
+        }
+        if let Some(value) = lookup(env::EXCLUDE_URL_PATTERNS) {
+            self = self.exclude_url_patterns(parse_patterns(&value)?);
+        }
+        if let Some(value) = lookup(env::KEY_PREFIX) {
+            self = self.key_prefix(value);
+        }
+        if let Some(value) = lookup(env::NAMESPACE) {
+            self = self.namespace(value);
+        }
+        if let Some(value) = lookup(env::TRUSTED_PROXIES) {
+            self = self.trusted_proxies(parse_trusted(&value)?);
+        }
+        if let Some(value) = lookup(env::HISTORY) {
+            let secs: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid_env(env::HISTORY, &value, "a whole number of seconds"))?;
+            self = self.history(Duration::from_secs(secs));
+        }
+        if let Some(value) = lookup(env::SHARDS) {
+            let shards = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid_env(env::SHARDS, &value, "a whole number from 1 to 1024"))?;
+            self = self.shards(shards);
+        }
+        Ok(self)
+    }
+
     /// Seconds a visitor stays active after its last request. Default 20 s, as in the Python
     /// package. Must be at least 1 ms.
     pub fn key_expire(mut self, window: Duration) -> Self {
@@ -598,6 +629,27 @@ mod tests {
         let config =
             Config::from_lookup(lookup(&[(env::EXCLUDE_URL_PATTERNS, "^/a ^/b")])).expect("valid");
         assert!(config.is_excluded("/b"));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_defaults_set_in_code() {
+        let builder = Config::builder()
+            .namespace("shop")
+            .exclude_url_patterns(["^/static/"]);
+        let config = builder
+            .clone()
+            .with_lookup(lookup(&[(env::NAMESPACE, "shop-eu")]))
+            .expect("valid")
+            .build()
+            .expect("valid");
+        assert_eq!(config.namespace(), "shop-eu");
+        assert!(config.is_excluded("/static/x"), "kept from code");
+        let config = builder
+            .with_lookup(lookup(&[]))
+            .expect("valid")
+            .build()
+            .expect("valid");
+        assert_eq!(config.namespace(), "shop");
     }
 
     #[test]

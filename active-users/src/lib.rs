@@ -1,8 +1,9 @@
 //! Who is using your web application right now.
 //!
-//! `active-users` records the visitors of any server built on the [`http`] crate (axum, hyper,
-//! tonic, warp, poem, ...) and answers "how many are active, and who?" from Redis (shared by
-//! every instance of the application) or from memory (one process, tests, demos). It is a Rust
+//! `active-users` records the visitors of a server built on the [`http`] 1.x crate (axum 0.8
+//! through the tower layer and the JSON API, hyper 1 and others through [`Tracker::record`])
+//! and answers "how many are active, and who?" from Redis (shared by every instance of the
+//! application) or from memory (one process, tests, demos). It is a Rust
 //! port of the Python package django-active-users that fixes what that package gets wrong: no
 //! `KEYS` scans, an injective member encoding, no trust in `X-Forwarded-For` by default, and
 //! distinct users counted as users.
@@ -95,9 +96,10 @@ pub use http;
 #[cfg(feature = "redis")]
 pub use redis;
 
-/// The README's examples, compiled as doctests so that they stay true.
+/// The crate README's examples, compiled as doctests so that they stay true (the workspace
+/// README's are compiled by the unpublished `tests` crate).
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
 /// Used by the code `#[derive(ActiveUserEntry)]` writes. Not public API: it may change in any

@@ -116,6 +116,15 @@ fn every_config_builder_method_builds() {
     })
     .expect("valid environment");
     assert!(from_env.is_excluded("/a/excluded/b"));
+    let layered = Config::builder()
+        .namespace("shop")
+        .with_lookup(|name| (name == "ACTIVE_USERS_SHARDS").then(|| "2".to_owned()))
+        .expect("valid environment")
+        .with_env()
+        .expect("the real environment is valid")
+        .build()
+        .expect("valid");
+    assert_eq!(layered.shards(), 2);
     assert_eq!(from_env.trusted_proxies(), &TrustedProxies::Hops(1));
 }
 

@@ -9,8 +9,8 @@
 //! - pages: `/` (hello), `/static/app.js` (excluded from recording), `/boom` (a 500).
 
 use active_users::{
-    ActiveUserEntry, ActiveUsersApi, ActiveUsersLayer, Config, DefaultEntry, PeerAddr, Tracker,
-    User,
+    ActiveUserEntry, ActiveUsersApi, ActiveUsersLayer, Config, ConfigBuilder, DefaultEntry,
+    PeerAddr, Tracker, User,
 };
 use axum::Router;
 use axum::extract::Request;
@@ -35,17 +35,44 @@ pub struct DemoEntry {
     pub service_id: Option<String>,
 }
 
-/// The demo's configuration: 20 s window, static files excluded, the namespace in `shards`
-/// shards.
-///
-/// # Errors
-/// [`active_users::ConfigError`] for a namespace or shard count out of range.
-pub fn config(namespace: &str, shards: usize) -> Result<Config, active_users::ConfigError> {
+/// The demo's settings: 20 s window, static files excluded, the namespace in `shards` shards.
+pub fn settings(namespace: &str, shards: usize) -> ConfigBuilder {
     Config::builder()
         .exclude_url_patterns(["/static/", "/favicon.ico$"])
         .namespace(namespace)
         .shards(shards)
-        .build()
+}
+
+/// The demo's configuration, without the environment (for tests).
+///
+/// # Errors
+/// [`active_users::ConfigError`] for a namespace or shard count out of range.
+pub fn config(namespace: &str, shards: usize) -> Result<Config, active_users::ConfigError> {
+    settings(namespace, shards).build()
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C, or SIGTERM (what Docker, Kubernetes
+/// and systemd send). Serve with it as the graceful-shutdown signal, then shut the tracker
+/// down, so that what is buffered is written.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
 
 /// Who may read the API.

@@ -201,6 +201,28 @@ pub struct DemoServer {
 }
 
 impl DemoServer {
+    /// Sends SIGTERM (as Docker and Kubernetes do) and waits up to 10 s for the process to
+    /// end; returns how it ended.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let child = &mut self._process.0;
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the demo did not stop within 10 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Starts `target/<profile>/examples/axum-app` with `args` and `env`, building it first if
     /// `cargo test` has not (it builds the workspace's examples).
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
