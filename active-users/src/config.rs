@@ -295,11 +295,19 @@ impl ConfigBuilder {
         mut self,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        if let Some(value) = lookup(env::KEY_EXPIRE) {
-            let secs: u64 = value
-                .trim()
-                .parse()
-                .map_err(|_| invalid_env(env::KEY_EXPIRE, &value, "a whole number of seconds"))?;
+        // A whole number from a variable, or the error that names it.
+        let number = |var: &'static str, expected: &str| -> Result<Option<u64>, ConfigError> {
+            lookup(var)
+                .map(|value| {
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid_env(var, &value, expected))
+                })
+                .transpose()
+        };
+        let seconds = "a whole number of seconds";
+        if let Some(secs) = number(env::KEY_EXPIRE, seconds)? {
             self = self.key_expire(Duration::from_secs(secs));
         }
         if let Some(value) = lookup(env::EXCLUDE_URL_PATTERNS) {
@@ -314,19 +322,12 @@ impl ConfigBuilder {
         if let Some(value) = lookup(env::TRUSTED_PROXIES) {
             self = self.trusted_proxies(parse_trusted(&value)?);
         }
-        if let Some(value) = lookup(env::HISTORY) {
-            let secs: u64 = value
-                .trim()
-                .parse()
-                .map_err(|_| invalid_env(env::HISTORY, &value, "a whole number of seconds"))?;
+        if let Some(secs) = number(env::HISTORY, seconds)? {
             self = self.history(Duration::from_secs(secs));
         }
-        if let Some(value) = lookup(env::SHARDS) {
-            let shards = value
-                .trim()
-                .parse()
-                .map_err(|_| invalid_env(env::SHARDS, &value, "a whole number from 1 to 1024"))?;
-            self = self.shards(shards);
+        if let Some(shards) = number(env::SHARDS, "a whole number from 1 to 1024")? {
+            // Beyond usize it is out of range anyway; `build` says so.
+            self = self.shards(usize::try_from(shards).unwrap_or(usize::MAX));
         }
         Ok(self)
     }

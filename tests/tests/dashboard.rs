@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::Backend;
 use support::browser::{Browser, DemoServer};
-use support::client::get;
+use support::client::{get, visit_demo};
 
 const TOKEN: &str = "dash-token-81c";
 const AUTH: (&str, &str) = ("authorization", "Bearer dash-token-81c");
@@ -27,13 +27,8 @@ async fn demo(backend: &Backend) -> (SocketAddr, Tracker<DemoEntry>) {
 async fn history_unique_and_dashboard_over_http(backend: Backend) {
     let (addr, tracker) = demo(&backend).await;
     for user in ["1", "2", "3"] {
-        let cookie = format!("sessionid=s{user}");
-        let headers = [
-            ("x-user-id", user),
-            ("cookie", cookie.as_str()),
-            ("x-service-id", "billing"),
-        ];
-        assert_eq!(get(addr, "/", &headers).await.status, 200);
+        let session = format!("s{user}");
+        assert_eq!(visit_demo(addr, user, &session, "billing").await, 200);
     }
     tracker.flush().await.expect("flush");
 

@@ -10,7 +10,7 @@ use axum::Router;
 use std::net::SocketAddr;
 use std::time::Duration;
 use support::Backend;
-use support::client::{get, send, serve};
+use support::client::{get, send, serve, visit_demo};
 
 const TOKEN: &str = "test-token-4f2a";
 const AUTH: (&str, &str) = ("authorization", "Bearer test-token-4f2a");
@@ -212,13 +212,7 @@ async fn a_spoofed_forwarded_header_does_not_choose_the_ip(backend: Backend) {
 async fn users_are_listed_once_however_many_sessions(backend: Backend) {
     let (addr, tracker) = demo(&backend).await;
     for (user, session) in [("1", "a"), ("1", "b"), ("1", "c"), ("2", "d")] {
-        let cookie = format!("sessionid={session}");
-        let headers = [
-            ("x-user-id", user),
-            ("cookie", cookie.as_str()),
-            ("x-service-id", "billing"),
-        ];
-        assert_eq!(get(addr, "/", &headers).await.status, 200);
+        assert_eq!(visit_demo(addr, user, session, "billing").await, 200);
     }
     tracker.flush().await.expect("flush");
     let entries = get(addr, "/active-users/", &[AUTH]).await.json();

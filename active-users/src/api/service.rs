@@ -267,6 +267,14 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
         self.hidden.contains(name) || E::fields().iter().any(|f| f.name == name && f.hidden)
     }
 
+    /// The field called `name`, unless it is hidden (a hidden field is not even named).
+    fn shown_field(&self, name: &str) -> Result<&'static Field, Failure> {
+        E::fields()
+            .iter()
+            .find(|f| f.name == name && !self.is_hidden(f.name))
+            .ok_or_else(|| Failure::not_found(format!("no field named {name:?}")))
+    }
+
     /// Decides what a request asks for, without touching the store.
     fn route(&self, head: &RequestHead<'_>) -> Result<Route, Failure> {
         let path = head.uri().path();
@@ -302,10 +310,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             }
             ["count"] => Ok(Route::Count),
             ["by", field] => {
-                let def = E::fields()
-                    .iter()
-                    .find(|f| f.name == *field && !self.is_hidden(f.name))
-                    .ok_or_else(|| Failure::not_found(format!("no field named {field:?}")))?;
+                let def = self.shown_field(field)?;
                 if !def.grouped {
                     return Err(Failure::not_found(format!(
                         "field {:?} is not marked #[active_users(index)], so it cannot be counted per value",
@@ -315,10 +320,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 Ok(Route::By(def.name))
             }
             ["values", field] => {
-                let def = E::fields()
-                    .iter()
-                    .find(|f| f.name == *field && !self.is_hidden(f.name))
-                    .ok_or_else(|| Failure::not_found(format!("no field named {field:?}")))?;
+                let def = self.shown_field(field)?;
                 if !def.indexed {
                     return Err(Failure::not_found(format!(
                         "field {:?} is not marked #[active_users(distinct)] or #[active_users(index)], so its values are not kept",

@@ -74,3 +74,15 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     send(addr, http::Method::GET, path, headers).await
 }
+
+/// `GET /` on the demo app as `user` (its login reads `x-user-id`), in `session`, calling
+/// from `service`; returns the status.
+pub async fn visit_demo(addr: SocketAddr, user: &str, session: &str, service: &str) -> u16 {
+    let cookie = format!("sessionid={session}");
+    let headers = [
+        ("x-user-id", user),
+        ("cookie", cookie.as_str()),
+        ("x-service-id", service),
+    ];
+    get(addr, "/", &headers).await.status.as_u16()
+}
