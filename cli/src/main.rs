@@ -210,7 +210,20 @@ async fn reachable<T>(
         Ok(Err(e)) if e.is_connection_refusal() => Err(Failure(format!(
             "cannot reach {place}: the connection was refused ({hint})"
         ))),
-        Ok(Err(e)) => Err(Failure(format!("cannot reach {place}: {e} ({hint})"))),
+        Ok(Err(e)) if e.is_io_error() || e.is_timeout() => {
+            let why = e.to_string();
+            let why = why.lines().next().unwrap_or_default();
+            Err(Failure(format!("cannot reach {place}: {why} ({hint})")))
+        }
+        // Something answered, but not as Redis does (an HTTP server on that port, a TLS
+        // port without rediss://, a password that is refused).
+        Ok(Err(e)) => {
+            let why = e.to_string();
+            let why = why.lines().next().unwrap_or_default();
+            Err(Failure(format!(
+                "{place} answered, but not as a Redis server does: {why} (is this the right address, scheme and password?)"
+            )))
+        }
         Err(_) => Err(Failure(format!(
             "cannot reach {place}: no answer within {CONNECT_TIMEOUT:?} ({hint})"
         ))),
@@ -270,6 +283,7 @@ async fn list(reader: &Reader, limit: u64, json: bool) -> Result<Answer, Failure
             .collect();
         return Ok(Answer::Json(Value::Array(data)));
     }
+    let total = reader.count().await?;
     let now = SystemTime::now();
     let mut header: Vec<String> = shown.iter().map(|f| clean(&f.name).into_owned()).collect();
     header.push("last seen (UTC)".into());
@@ -288,8 +302,20 @@ async fn list(reader: &Reader, limit: u64, json: bool) -> Result<Answer, Failure
         })
         .collect();
     Ok(Answer::Text(
-        render::table(&header, &rows) + &format!("({} shown)\n", rows.len()),
+        render::table(&header, &rows) + &shown_of(rows.len(), total, "active entries"),
     ))
+}
+
+/// The last line of a listing: how many were shown, and of how many (least recently seen
+/// first, so a limit leaves out the newest).
+fn shown_of(shown: usize, total: u64, what: &str) -> String {
+    if (shown as u64) < total {
+        format!(
+            "({shown} shown of {total} {what}, least recently seen first; --limit shows more)\n"
+        )
+    } else {
+        format!("({shown} shown)\n")
+    }
 }
 
 async fn users(
@@ -332,6 +358,11 @@ async fn users(
             .collect();
         return Ok(Answer::Json(json!({ "field": field, "values": shown })));
     }
+    let total = reader
+        .counts()
+        .await?
+        .distinct(&field)
+        .unwrap_or(values.len() as u64);
     let now = SystemTime::now();
     let counted = values.iter().any(|v| v.entries.is_some());
     let mut header = vec![clean(&field).into_owned()];
@@ -351,7 +382,7 @@ async fn users(
         })
         .collect();
     Ok(Answer::Text(
-        render::table(&header, &rows) + &format!("({} shown)\n", rows.len()),
+        render::table(&header, &rows) + &shown_of(rows.len(), total, "active values"),
     ))
 }
 

@@ -178,3 +178,27 @@ fn an_invalid_redis_url_or_namespace_is_named() {
     assert_eq!(r.code, Some(1));
     assert!(r.stderr.contains("invalid setting"), "{}", r.stderr);
 }
+
+#[test]
+fn a_server_that_is_not_redis_is_said_in_one_line() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 512];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n<html>no</html>\n");
+        }
+    });
+    let r = run(&["--redis", &format!("redis://127.0.0.1:{port}/"), "count"]);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr
+            .contains("answered, but not as a Redis server does"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+}

@@ -292,7 +292,7 @@ async fn record_and_every_query_on_the_memory_store() {
     tracker.shutdown().await.expect("shutdown");
 }
 
-#[cfg(feature = "defaults")]
+#[cfg(feature = "readme")]
 mod with_default_features {
     use super::*;
     use active_users::{ActiveUsersApi, ActiveUsersLayer, RedisStore};

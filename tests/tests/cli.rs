@@ -85,6 +85,9 @@ async fn answers_every_command(backend: Backend) {
     assert!(!table.contains("s1"), "the session id is hidden: {table}");
     assert!(table.contains("(3 shown)"), "{table}");
 
+    let cut = stdout(&run(&backend, &["list", "--limit", "2"]));
+    assert!(cut.contains("(2 shown of 3 active entries"), "a cut list says so: {cut}");
+
     let users = stdout(&run(&backend, &["users"]));
     assert!(users.starts_with("user_id"), "{users}");
     assert!(users.contains("(3 shown)"), "{users}");
