@@ -25,6 +25,12 @@
 //! encoding) cannot be cut: an optional field is then stored absent, and a required one fails
 //! with [`EncodeError::ValueTooLong`].
 //!
+//! The hash is 64-bit FNV-1a: it keeps long ids that differ apart, but it is not keyed, so
+//! someone who can choose two long values of an identity field can find two that merge, or
+//! send the stored (cut) form of a long value they know. Values within the limit are never
+//! cut and never merge; keep identity fields that come from request headers short with
+//! `max_len`, or take identities from your authentication layer.
+//!
 //! Decoding accepts any bytes and never panics: what does not decode is a [`DecodeError`].
 //!
 //! # Examples

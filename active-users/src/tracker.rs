@@ -174,7 +174,12 @@ impl FromStr for Cursor {
         let (score, skip) = position.split_once('-').ok_or_else(err)?;
         let digits =
             |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
-        if !digits(score) || !digits(skip) || shard.is_some_and(|t| !digits(t) || t.len() > 4) {
+        // A skip counts members that share one millisecond: a trillion is beyond any set.
+        if !digits(score)
+            || !digits(skip)
+            || skip.len() > 12
+            || shard.is_some_and(|t| !digits(t) || t.len() > 4)
+        {
             return Err(err());
         }
         Ok(Cursor {
@@ -709,7 +714,7 @@ impl<E: ActiveUserEntry> Inner<E> {
     ///
     /// A member recorded longer than the window ago (it waited while the store was down) is no
     /// longer active: it goes to the sketches of the minute and hour it was seen in, and
-    /// nowhere else. Only the members `taken.sketch` marks (new to this minute's sketches in
+    /// nowhere else. An active member goes to the sketches of the current minute and hour. Only the members `taken.sketch` marks (new to this minute's sketches in
     /// this tracker) go to the sketches: a member rewritten every refresh interval is added
     /// once a minute. Returns the writes and the number of members too old to be active.
     fn touches(&self, taken: &Taken, ages: &[u64], now: u64) -> (Vec<Vec<Touch>>, u64) {
@@ -744,7 +749,14 @@ impl<E: ActiveUserEntry> Inner<E> {
             };
             let shard = core.shard_of(member, texts.as_deref());
             if new {
-                sketched[shard].push((Arc::clone(member), now.saturating_sub(age)));
+                // An active member counts in the minute it is written (its request was at most
+                // a window ago); a stale one in the minute it was seen.
+                let seen = if age >= window {
+                    now.saturating_sub(age)
+                } else {
+                    now
+                };
+                sketched[shard].push((Arc::clone(member), seen));
             }
             if age >= window {
                 stale += 1;
@@ -1036,6 +1048,8 @@ mod tests {
             "1-2-3",
             "99999999999999999999999-1",
             "1 -2",
+            "1-1000000000000",
+            "18446744073709551615-18446744073709551615",
         ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?}");
         }

@@ -389,23 +389,27 @@ async fn users(
 async fn top(reader: &Reader, field: &str, limit: u64, json: bool) -> Result<Answer, Failure> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let counts = reader.count_by(field).await?;
+    let others = counts.len().saturating_sub(limit);
     if json {
         let shown: Vec<Value> = counts
             .iter()
             .take(limit)
             .map(|(value, n)| json!({ "value": value, "count": n }))
             .collect();
-        return Ok(Answer::Json(json!({ "field": field, "counts": shown })));
+        return Ok(Answer::Json(
+            json!({ "field": field, "counts": shown, "other_values": others }),
+        ));
     }
     let rows: Vec<Vec<String>> = counts
         .iter()
         .take(limit)
         .map(|(value, n)| vec![clean(value).into_owned(), n.to_string()])
         .collect();
-    Ok(Answer::Text(render::table(
-        &[clean(field).into_owned(), "active".into()],
-        &rows,
-    )))
+    let mut out = render::table(&[clean(field).into_owned(), "active".into()], &rows);
+    if others > 0 {
+        let _ = writeln!(out, "({others} more values; --limit shows more)");
+    }
+    Ok(Answer::Text(out))
 }
 
 async fn history(reader: &Reader, span: Duration, json: bool) -> Result<Answer, Failure> {

@@ -7,19 +7,34 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use unicode_width::UnicodeWidthStr;
 
 /// Whether a character must not reach a terminal as it is: C0 and C1 control characters
-/// (escape sequences, OSC 52 clipboard writes, carriage returns that overwrite a line), DEL, and
+/// (escape sequences, OSC 52 clipboard writes, carriage returns that overwrite a line), DEL,
 /// the bidirectional controls that reorder what is shown (U+202E turns `txt.exe` into
-/// `exe.txt`).
+/// `exe.txt`), and the invisible characters that would make two different values look the
+/// same (zero-width spaces and joiners, the soft hyphen, word joiners, the byte-order mark,
+/// line and paragraph separators, Hangul fillers, tag characters). Variation selectors stay:
+/// they only change how an emoji is drawn.
 fn is_dangerous(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
         )
 }
 
 /// A value as it may be printed: dangerous characters as `\u{..}` and backslashes doubled, so
-/// that two different values never print the same.
+/// that two different values do not print the same (but for variation selectors).
 pub(crate) fn clean(text: &str) -> Cow<'_, str> {
     if !text.chars().any(|c| is_dangerous(c) || c == '\\') {
         return Cow::Borrowed(text);
@@ -196,6 +211,17 @@ mod tests {
             clean("\\u{1b}"),
             "\\\\u{1b}",
             "a literal escape stays different"
+        );
+        assert_eq!(
+            clean("bill\u{200b}ing"),
+            "bill\\u{200b}ing",
+            "zero-width space"
+        );
+        assert_eq!(clean("a\u{2028}b\u{feff}"), "a\\u{2028}b\\u{feff}");
+        assert_eq!(
+            clean("👍\u{fe0f}"),
+            "👍\u{fe0f}",
+            "variation selectors stay"
         );
         let doc = serde_json::json!({ "v": "a\u{202e}b\u{7f}\u{1b}" });
         let text = json(&doc);

@@ -90,17 +90,21 @@ async fn login(mut request: Request, next: Next) -> Response {
     let from_cookie = headers
         .get_all(axum::http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
         .flat_map(|v| v.split(';'))
         .find_map(|pair| pair.trim().strip_prefix("user_id=").map(str::to_owned));
+    // UTF-8, not only the visible ASCII `to_str` accepts: user ids and names in any script.
     let id = headers
         .get("x-user-id")
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .map(str::to_owned)
         .or(from_cookie);
     if let Some(id) = id.filter(|id| !id.is_empty()) {
         let mut user = User::new(id);
-        if let Some(name) = headers.get("x-user-name").and_then(|v| v.to_str().ok()) {
+        if let Some(name) = headers
+            .get("x-user-name")
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        {
             user = user.with_name(name);
         }
         request.extensions_mut().insert(user);

@@ -86,7 +86,10 @@ async fn answers_every_command(backend: Backend) {
     assert!(table.contains("(3 shown)"), "{table}");
 
     let cut = stdout(&run(&backend, &["list", "--limit", "2"]));
-    assert!(cut.contains("(2 shown of 3 active entries"), "a cut list says so: {cut}");
+    assert!(
+        cut.contains("(2 shown of 3 active entries"),
+        "a cut list says so: {cut}"
+    );
 
     let users = stdout(&run(&backend, &["users"]));
     assert!(users.starts_with("user_id"), "{users}");
@@ -102,6 +105,9 @@ async fn answers_every_command(backend: Backend) {
         lines[2].starts_with("search") && lines[2].ends_with('1'),
         "{top}"
     );
+
+    let one = stdout(&run(&backend, &["top", "service_id", "--limit", "1"]));
+    assert!(one.contains("(1 more values"), "a cut top says so: {one}");
 
     let unique = stdout(&run(&backend, &["unique", "--span", "24h"]));
     assert!(unique.starts_with("3 unique visitors since"), "{unique}");

@@ -486,3 +486,30 @@ async fn rewrites_within_a_minute_skip_the_sketches() {
     }
     panic!("three minute boundaries in a row");
 }
+
+/// An entry that waited in the buffer longer than the window is not active when written, and
+/// does not raise the history; it still counts as a unique visitor of the minute it was seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_entry_counts_as_a_visitor_but_not_as_active() {
+    let clock = ManualClock::new(start());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let window = Duration::from_millis(50);
+    let tracker = tracker_on(
+        store,
+        Config::builder()
+            .key_expire(window)
+            .refresh_interval(Duration::from_millis(10))
+            .flush_interval(Duration::from_secs(3600)),
+    );
+    record_users(&tracker, 0..10);
+    // Longer than the window in the buffer (the store "was down").
+    tokio::time::sleep(window * 3).await;
+    tracker.flush().await.expect("flush");
+    assert_eq!(tracker.count().await.expect("count"), 0, "not active");
+    assert_eq!(tracker.stats().stale, 10);
+    assert_eq!(tracker.stats().written, 0);
+    let peak = tracker.peak(HOUR).await.expect("peak");
+    assert!(peak.is_none_or(|p| p.active == 0), "{peak:?}");
+    let unique = tracker.unique(HOUR).await.expect("unique");
+    assert_eq!(unique.visitors, 10, "still visitors of their minute");
+}

@@ -149,11 +149,21 @@ impl From<QueryError> for Failure {
             | QueryError::SpanTooLong { .. }
             | QueryError::Cursor(_) => Failure::bad_request(err.to_string()),
             QueryError::HistoryOff => Failure::not_found(err.to_string()),
-            other => Failure::new(
+            QueryError::Timeout(t) => Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
-                format!("the active-users store cannot answer now: {other}"),
+                format!("the active-users store did not answer within {t:?}"),
             ),
+            other => {
+                // The store's own words (script hashes, server messages) go to the log, not
+                // to whoever asked.
+                tracing::warn!(error = %other, "active-users API: the store failed a query");
+                Failure::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the active-users store cannot answer now; the application's log says why",
+                )
+            }
         }
     }
 }

@@ -85,7 +85,7 @@ local from = now - tonumber(ARGV[1])
 local skip = 0
 if ARGV[2] ~= '' and tonumber(ARGV[2]) >= from then
   from = tonumber(ARGV[2])
-  skip = tonumber(ARGV[3])
+  skip = ARGV[3] -- as the decimal text it came as: a Lua number prints large ones as 1e+17
 end
 return redis.call('ZRANGE', KEYS[1], from, '+inf', 'BYSCORE', 'LIMIT', skip, tonumber(ARGV[4]), 'WITHSCORES')
 ",
