@@ -1,6 +1,6 @@
 //! [`Config`]: how long a visitor stays active, what is not recorded, where keys live.
 
-use crate::client_ip::{IpAnonymization, IpNetwork, TrustedProxies};
+use crate::client_ip::{ClientIpHeader, IpAnonymization, IpNetwork, TrustedProxies};
 use crate::error::ConfigError;
 use regex::{Regex, RegexSet};
 use std::time::Duration;
@@ -39,6 +39,7 @@ pub struct Config {
     pub(crate) buffer_capacity: usize,
     pub(crate) batch_size: usize,
     pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) client_ip_header: Option<ClientIpHeader>,
     pub(crate) query_timeout: Duration,
     pub(crate) shards: usize,
 }
@@ -65,6 +66,7 @@ pub struct ConfigBuilder {
     buffer_capacity: usize,
     batch_size: usize,
     trusted_proxies: TrustedProxies,
+    client_ip_header: Option<ClientIpHeader>,
     query_timeout: Duration,
     shards: usize,
 }
@@ -84,6 +86,7 @@ impl Default for ConfigBuilder {
             buffer_capacity: 100_000,
             batch_size: 1000,
             trusted_proxies: TrustedProxies::None,
+            client_ip_header: None,
             query_timeout: Duration::from_secs(3),
             shards: 1,
         }
@@ -130,6 +133,10 @@ pub mod env {
     pub const NAMESPACE: &str = "ACTIVE_USERS_NAMESPACE";
     /// Trusted proxies: a number of hops, or networks separated by commas.
     pub const TRUSTED_PROXIES: &str = "ACTIVE_USERS_TRUSTED_PROXIES";
+    /// The one header the trusted proxies write the client into: `X-Forwarded-For`,
+    /// `Forwarded`, `X-Real-IP`, `CF-Connecting-IP`, `True-Client-IP`, or another header name
+    /// holding one address.
+    pub const CLIENT_IP_HEADER: &str = "ACTIVE_USERS_CLIENT_IP_HEADER";
     /// The number of shards of the namespace (default 1).
     pub const SHARDS: &str = "ACTIVE_USERS_SHARDS";
     /// Seconds of history kept: the per-minute active counts and the hourly unique-visitor
@@ -194,6 +201,11 @@ impl Config {
     /// The trusted-proxy policy.
     pub fn trusted_proxies(&self) -> &TrustedProxies {
         &self.trusted_proxies
+    }
+
+    /// The header the trusted proxies write the client into, if proxies are trusted.
+    pub fn client_ip_header(&self) -> Option<&ClientIpHeader> {
+        self.client_ip_header.as_ref()
     }
 
     /// Whether requests to `path` are not recorded: a pattern that matches anywhere in the
@@ -322,6 +334,12 @@ impl ConfigBuilder {
         if let Some(value) = lookup(env::TRUSTED_PROXIES) {
             self = self.trusted_proxies(parse_trusted(&value)?);
         }
+        if let Some(value) = lookup(env::CLIENT_IP_HEADER) {
+            let header = value
+                .parse()
+                .map_err(|_| invalid_env(env::CLIENT_IP_HEADER, &value, "a header name"))?;
+            self = self.client_ip_header(header);
+        }
         if let Some(secs) = number(env::HISTORY, seconds)? {
             self = self.history(Duration::from_secs(secs));
         }
@@ -419,9 +437,19 @@ impl ConfigBuilder {
         self
     }
 
-    /// Which proxies may say who the client is (default: none).
+    /// Which proxies may say who the client is (default: none). Name the header they write
+    /// with [`client_ip_header`](ConfigBuilder::client_ip_header); `build` refuses trusted
+    /// proxies without one.
     pub fn trusted_proxies(mut self, trusted: TrustedProxies) -> Self {
         self.trusted_proxies = trusted;
+        self
+    }
+
+    /// The one header the trusted proxies write the client's address into; no other header
+    /// is read (a proxy that appends to `X-Forwarded-For` passes a client's own `Forwarded`
+    /// through, so reading both would let the client choose).
+    pub fn client_ip_header(mut self, header: ClientIpHeader) -> Self {
+        self.client_ip_header = Some(header);
         self
     }
 
@@ -467,6 +495,7 @@ impl ConfigBuilder {
             buffer_capacity: self.buffer_capacity,
             batch_size: self.batch_size,
             trusted_proxies: self.trusted_proxies,
+            client_ip_header: self.client_ip_header,
             query_timeout: self.query_timeout,
             shards: self.shards,
         }
@@ -515,6 +544,14 @@ impl ConfigBuilder {
                 expected: "zero (off) or from 1 minute to 400 days",
                 got: self.history,
             });
+        }
+        let trusts = match &self.trusted_proxies {
+            TrustedProxies::None => false,
+            TrustedProxies::Hops(n) => *n > 0,
+            TrustedProxies::Networks(nets) => !nets.is_empty(),
+        };
+        if trusts && self.client_ip_header.is_none() {
+            return Err(ConfigError::NoClientIpHeader);
         }
         if self.buffer_capacity == 0 {
             return Err(ConfigError::ZeroCount {
@@ -611,6 +648,7 @@ mod tests {
             (env::EXCLUDE_URL_PATTERNS, r#"["^/static/", "/admin/.*"]"#),
             (env::NAMESPACE, "shop"),
             (env::TRUSTED_PROXIES, "10.0.0.0/8, ::1"),
+            (env::CLIENT_IP_HEADER, "X-Forwarded-For"),
         ]))
         .expect("valid");
         assert_eq!(config.window(), Duration::from_secs(60));

@@ -42,6 +42,11 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// Proxies are trusted, but the header they write the client into is not named.
+    #[error(
+        "trusted_proxies is set but client_ip_header is not: name the one header your proxies write the client into (X-Forwarded-For, Forwarded, X-Real-IP, CF-Connecting-IP, ...; env ACTIVE_USERS_CLIENT_IP_HEADER)"
+    )]
+    NoClientIpHeader,
     /// An environment variable holds a value that cannot be read.
     #[error("environment variable {var}={value:?} is invalid: {reason}")]
     InvalidEnv {

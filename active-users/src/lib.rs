@@ -69,7 +69,8 @@ pub use active_users_derive::ActiveUserEntry;
 #[cfg(feature = "api")]
 pub use api::ActiveUsersApi;
 pub use client_ip::{
-    ExtractContext, IpAnonymization, IpNetwork, IpNetworkError, PeerAddr, TrustedProxies,
+    ClientIpHeader, ExtractContext, IpAnonymization, IpNetwork, IpNetworkError, PeerAddr,
+    TrustedProxies,
 };
 pub use codec::{DecodeError, EncodeError};
 pub use config::{BOT_USER_AGENTS, Config, ConfigBuilder, DEFAULT_HISTORY, env};

@@ -294,8 +294,14 @@ impl<E: ActiveUserEntry> Tracker<E> {
         let fields = E::fields().iter().map(FieldInfo::from).collect();
         let inner = Arc::new(Inner {
             buffer: Mutex::new(Buffer::new(config.buffer_capacity, config.refresh_interval)),
-            cx: ExtractContext::new(config.trusted_proxies.clone())
-                .with_anonymization(config.anonymization),
+            cx: {
+                let cx = ExtractContext::new(config.trusted_proxies.clone())
+                    .with_anonymization(config.anonymization);
+                match &config.client_ip_header {
+                    Some(header) => cx.with_header(header.clone()),
+                    None => cx,
+                }
+            },
             indexed,
             flush_lock: tokio::sync::Mutex::new(()),
             wake: Arc::new(Notify::new()),

@@ -4,8 +4,8 @@
 
 use active_users::http::{self, Request};
 use active_users::{
-    ActiveUserEntry, Config, DefaultEntry, ExtractContext, IpAnonymization, MemoryStore, Outcome,
-    PeerAddr, Reader, RequestHead, TrustedProxies, User,
+    ActiveUserEntry, ClientIpHeader, Config, DefaultEntry, ExtractContext, IpAnonymization,
+    MemoryStore, Outcome, PeerAddr, Reader, RequestHead, TrustedProxies, User,
 };
 use std::net::IpAddr;
 use std::time::Duration;
@@ -88,6 +88,7 @@ fn every_config_builder_method_builds() {
         .trusted_proxies(TrustedProxies::Networks(vec![
             "10.0.0.0/8".parse().expect("network"),
         ]))
+        .client_ip_header(ClientIpHeader::XForwardedFor)
         .shards(4)
         .history(Duration::from_secs(3600))
         .query_timeout(Duration::from_secs(1))
@@ -112,6 +113,7 @@ fn every_config_builder_method_builds() {
         "ACTIVE_USERS_KEY_EXPIRE" => Some("60".into()),
         "ACTIVE_USERS_EXCLUDE_URL_PATTERNS" => Some(r#"["excluded"]"#.into()),
         "ACTIVE_USERS_TRUSTED_PROXIES" => Some("1".into()),
+        "ACTIVE_USERS_CLIENT_IP_HEADER" => Some("CF-Connecting-IP".into()),
         _ => None,
     })
     .expect("valid environment");
@@ -126,6 +128,17 @@ fn every_config_builder_method_builds() {
         .expect("valid");
     assert_eq!(layered.shards(), 2);
     assert_eq!(from_env.trusted_proxies(), &TrustedProxies::Hops(1));
+    assert_eq!(
+        from_env.client_ip_header(),
+        Some(&ClientIpHeader::CfConnectingIp)
+    );
+    // Trusting proxies without naming their header is refused.
+    assert!(
+        Config::builder()
+            .trusted_proxies(TrustedProxies::Hops(1))
+            .build()
+            .is_err()
+    );
 }
 
 #[test]

@@ -33,7 +33,8 @@ fuzz_target!(|data: &[u8]| {
         .insert(User::new(String::from_utf8_lossy(user).into_owned()));
     for cx in [
         ExtractContext::default(),
-        ExtractContext::new(TrustedProxies::Hops(2)),
+        ExtractContext::new(TrustedProxies::Hops(2))
+            .with_header(active_users::ClientIpHeader::Forwarded),
     ] {
         if let Some(entry) = DefaultEntry::from_request(&request, &cx) {
             let _ = entry.encode();

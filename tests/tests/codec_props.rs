@@ -171,7 +171,8 @@ proptest! {
             }
         }
         let request = builder.body(()).expect("request");
-        let cx = ExtractContext::new(active_users::TrustedProxies::Hops(1));
+        let cx = ExtractContext::new(active_users::TrustedProxies::Hops(1))
+            .with_header(active_users::ClientIpHeader::XForwardedFor);
         if let Some(entry) = Wide::from_request(&request, &cx) {
             // Whatever was extracted encodes, within the field's limit.
             let member = entry.encode().expect("encodes");

@@ -448,3 +448,72 @@ async fn count_and_distinct_agree_under_traffic() {
     traffic.await.expect("traffic");
     assert!(checks >= 5, "{checks} checks");
 }
+
+/// Behind a proxy that appends to `X-Forwarded-For` and passes the client's other headers
+/// through (nginx's default): only the named header is read, and an unreadable client item
+/// gives no IP rather than the proxy's. The test client plays the proxy on 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_named_forwarded_header_chooses_the_client_ip() {
+    use active_users::{ClientIpHeader, TrustedProxies};
+    use axum::routing::get as route_get;
+    let serve_with = |header: ClientIpHeader| async move {
+        let config = Config::builder()
+            .namespace(support::unique_namespace("proxy"))
+            .trusted_proxies(TrustedProxies::Networks(vec![
+                "127.0.0.0/8".parse().expect("network"),
+            ]))
+            .client_ip_header(header)
+            .build()
+            .expect("config");
+        let tracker: Tracker<DefaultEntry> =
+            Tracker::new(config, active_users::MemoryStore::new()).expect("tracker");
+        let app = Router::new()
+            .route("/", route_get(|| async { "hello" }))
+            .layer(ActiveUsersLayer::new(tracker.clone()))
+            .layer(axum::middleware::from_fn(support_auth));
+        (serve(app).await, tracker)
+    };
+    let recorded_ip = |tracker: Tracker<DefaultEntry>| async move {
+        tracker.flush().await.expect("flush");
+        let page = tracker.list(10, None).await.expect("list");
+        assert_eq!(page.entries.len(), 1, "the visitor is recorded");
+        page.entries[0].entry.ip
+    };
+
+    // The client forged Forwarded, X-Real-IP and CF-Connecting-IP; the proxy appended the
+    // address it saw to X-Forwarded-For.
+    let forged = [
+        ("x-user", "1"),
+        ("forwarded", "for=6.6.6.6"),
+        ("x-real-ip", "6.6.6.7"),
+        ("cf-connecting-ip", "6.6.6.8"),
+        ("x-forwarded-for", "6.6.6.9, 203.0.113.9"),
+    ];
+    let (addr, tracker) = serve_with(ClientIpHeader::XForwardedFor).await;
+    assert_eq!(get(addr, "/", &forged).await.status, 200);
+    assert_eq!(
+        recorded_ip(tracker).await,
+        Some("203.0.113.9".parse().expect("ip"))
+    );
+
+    // An item that is not an address where the client should be: no IP, not the proxy's.
+    for xff in ["unknown", "203.0.113.9, _hidden", ""] {
+        let (addr, tracker) = serve_with(ClientIpHeader::XForwardedFor).await;
+        let headers = [("x-user", "1"), ("x-forwarded-for", xff)];
+        assert_eq!(get(addr, "/", &headers).await.status, 200);
+        assert_eq!(recorded_ip(tracker).await, None, "{xff:?}");
+    }
+
+    // Behind Cloudflare: its header only, whatever X-Forwarded-For says.
+    let (addr, tracker) = serve_with(ClientIpHeader::CfConnectingIp).await;
+    let headers = [
+        ("x-user", "1"),
+        ("x-forwarded-for", "6.6.6.9"),
+        ("cf-connecting-ip", "198.51.100.4"),
+    ];
+    assert_eq!(get(addr, "/", &headers).await.status, 200);
+    assert_eq!(
+        recorded_ip(tracker).await,
+        Some("198.51.100.4".parse().expect("ip"))
+    );
+}
