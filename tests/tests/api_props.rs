@@ -1,5 +1,5 @@
 //! The API under arbitrary query strings and paths: always 200, 400 or 404, never a panic,
-//! never more than the maximum page; JSON everywhere but the dashboard page.
+//! never more than the maximum page; JSON everywhere but the dashboard page and its scripts.
 
 use active_users::{ActiveUsersApi, Config, DefaultEntry, MAX_PAGE, MemoryStore, Tracker, User};
 use http_body_util::BodyExt;
@@ -35,7 +35,10 @@ fn path() -> impl Strategy<Value = String> {
             Just("/history"),
             Just("/unique"),
             Just("/dashboard"),
+            Just("/dashboard.js"),
+            Just("/login.js"),
             Just("/by/user_id"),
+            Just("/values/user_id"),
         ]
         .prop_map(str::to_owned),
     ]
@@ -64,8 +67,15 @@ proptest! {
             let response = api.oneshot(request).await.expect("infallible");
             let status = response.status().as_u16();
             prop_assert!([200, 400, 404].contains(&status), "{uri} -> {status}");
-            let html = response.headers()[http::header::CONTENT_TYPE] == "text/html; charset=utf-8";
+            let content_type = response.headers()[http::header::CONTENT_TYPE].clone();
+            let html = content_type == "text/html; charset=utf-8";
             let body = response.into_body().collect().await.expect("body").to_bytes();
+            if content_type == "text/javascript; charset=utf-8" {
+                let last = path.split('/').rfind(|s| !s.is_empty());
+                prop_assert!(matches!(last, Some("dashboard.js" | "login.js")), "{uri}");
+                prop_assert_eq!(status, 200);
+                return Ok(());
+            }
             if html {
                 let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
                 prop_assert_eq!(segments, ["dashboard"]);

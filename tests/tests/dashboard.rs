@@ -86,6 +86,14 @@ async fn history_unique_and_dashboard_over_http(backend: Backend) {
             .expect("csp");
         assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"));
         assert!(
+            csp.contains("script-src 'self';") && !csp.contains("script-src 'unsafe-inline'"),
+            "no inline script may run: {csp}"
+        );
+        assert!(
+            !page.body.contains("<script>"),
+            "no inline script in the page"
+        );
+        assert!(
             page.body.contains(r#""grouped":["service_id"]"#),
             "settings"
         );
@@ -111,6 +119,53 @@ async fn history_unique_and_dashboard_over_http(backend: Backend) {
     )
     .await;
     assert_eq!(wrong.status, 401);
+
+    // The pages' scripts hold no data and are served to anybody, as scripts.
+    for script in ["dashboard.js", "login.js", "dashboard/login.js"] {
+        let reply = get(addr, &format!("/active-users/{script}"), &[]).await;
+        assert_eq!(reply.status, 200, "{script}");
+        assert_eq!(
+            reply.headers["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(reply.headers["x-content-type-options"], "nosniff");
+    }
+    // JSON answers, errors included, are never sniffed as something else.
+    for (path, auth) in [
+        ("/active-users/count", Some(AUTH)),
+        ("/active-users/count", None),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.into_iter().collect();
+        let reply = get(addr, path, &headers).await;
+        assert_eq!(reply.headers["x-content-type-options"], "nosniff", "{path}");
+    }
+}
+
+/// Opens the dashboard through a link carrying the token: the sign-in page fills the field
+/// (the fragment never reaches the server) and the operator presses the button.
+async fn sign_in(browser: &Browser, base: &str, token: &str) {
+    browser
+        .open(&format!("{base}/dashboard#token={token}"))
+        .await;
+    let filled = browser
+        .eval(
+            r##"const input = document.getElementById("token");
+            return {
+                value: input ? input.value : null,
+                link: !document.getElementById("from-link").hidden,
+                url: location.href,
+            };"##,
+        )
+        .await;
+    assert_eq!(filled["value"], token, "the link fills the field: {filled}");
+    assert_eq!(filled["link"], true, "and says so: {filled}");
+    assert!(
+        !filled["url"].as_str().unwrap_or("").contains("token="),
+        "the token leaves the address bar: {filled}"
+    );
+    browser
+        .eval(r##"document.querySelector("#login button").click(); return null;"##)
+        .await;
 }
 
 store_suite!(memory, Backend::memory(); history_unique_and_dashboard_over_http);
@@ -141,10 +196,7 @@ async fn dashboard_in_a_real_browser_shows_the_api_count() {
     }
 
     let browser = Browser::start().await;
-    // The fragment signs in through the page's own form handling; it never reaches the server.
-    browser
-        .open(&format!("{base}/dashboard#token=browser-token"))
-        .await;
+    sign_in(&browser, &base, "browser-token").await;
     let read = r##"
         const count = document.getElementById("live-count");
         return {
@@ -268,4 +320,114 @@ async fn dashboard_in_a_real_browser_shows_the_api_count() {
         let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png");
         std::fs::write(&docs, &png).expect("write docs/dashboard.png");
     }
+}
+
+/// A link from another site cannot sign an operator in with its own token, and does not show a
+/// signed-in operator "not accepted": the page asks for the operator's action, and a
+/// `SameSite=Strict` cookie withheld on a cross-site arrival is retried once from the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_from_another_site_cannot_replace_the_operators_token() {
+    let server = DemoServer::start(
+        &["--simulate", "10"],
+        &[("ACTIVE_USERS_API_TOKEN", "operator-token")],
+    );
+    let base = format!("http://{}/active-users", server.addr);
+    // Another site: `localhost` is not the same site as `127.0.0.1` (both served here on
+    // 127.0.0.1).
+    let attacker = support::client::serve(axum::Router::new().route(
+        "/",
+        axum::routing::get({
+            let target = format!("{base}/dashboard#token=attacker-token");
+            move || async move {
+                axum::response::Html(format!("<a id=\"go\" href=\"{target}\">dashboard</a>"))
+            }
+        }),
+    ))
+    .await;
+
+    let browser = Browser::start().await;
+    // An attacker's link to a browser that is not signed in: nothing is signed in by itself.
+    browser
+        .open(&format!("http://localhost:{}/", attacker.port()))
+        .await;
+    browser
+        .eval(r##"document.getElementById("go").click(); return null;"##)
+        .await;
+    let state = r##"return {
+        title: document.title,
+        cookie: document.cookie,
+        field: document.getElementById("token") ? document.getElementById("token").value : null,
+        rejected: document.getElementById("rejected") ? !document.getElementById("rejected").hidden : null,
+        status: document.getElementById("status") ? document.getElementById("status").textContent : null,
+        url: location.href,
+    };"##;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let landed = loop {
+        let page = browser.eval(state).await;
+        if page["title"] == "Active users: sign in" && page["field"] == "attacker-token" {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "no sign-in page: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        !landed["cookie"]
+            .as_str()
+            .unwrap_or("")
+            .contains("attacker-token"),
+        "not signed in by the link alone: {landed}"
+    );
+
+    // The operator types their own token and presses the button.
+    browser
+        .eval(
+            r##"document.getElementById("token").value = "operator-token";
+            document.querySelector("#login button").click();
+            return null;"##,
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !browser.eval(state).await["status"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("updated"))
+    {
+        assert!(Instant::now() < deadline, "the dashboard did not load");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The attacker's link again, now to a signed-in operator: the dashboard, with the
+    // operator's token kept and no "not accepted".
+    browser
+        .open(&format!("http://localhost:{}/", attacker.port()))
+        .await;
+    browser
+        .eval(r##"document.getElementById("go").click(); return null;"##)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let page = loop {
+        let page = browser.eval(state).await;
+        if page["title"] == "Active users"
+            && page["status"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("updated"))
+        {
+            break page;
+        }
+        assert_ne!(
+            page["rejected"], true,
+            "a signed-in operator is not refused: {page}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard did not come back: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let cookie = page["cookie"].as_str().unwrap_or("");
+    assert!(cookie.contains("operator-token"), "{page}");
+    assert!(!cookie.contains("attacker-token"), "{page}");
+    assert!(
+        !page["url"].as_str().unwrap_or("").contains("token="),
+        "{page}"
+    );
 }

@@ -517,3 +517,34 @@ async fn only_the_named_forwarded_header_chooses_the_client_ip() {
         Some("198.51.100.4".parse().expect("ip"))
     );
 }
+
+/// DNS rebinding: a page on another domain that resolves to 127.0.0.1 reaches a public API
+/// with its own `Host`; `allowed_hosts` answers only the hosts it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_hosts_refuse_other_host_names() {
+    let tracker: Tracker<DefaultEntry> =
+        Tracker::new(Config::default(), active_users::MemoryStore::new()).expect("tracker");
+    let api = ActiveUsersApi::new(tracker.clone())
+        .public()
+        .allowed_hosts(["127.0.0.1", "localhost:8080"]);
+    let addr = serve(Router::new().nest_service("/active-users", api)).await;
+    let port = addr.port().to_string();
+    let ok = get(addr, "/active-users/count", &[]).await;
+    assert_eq!(ok.status, 200, "127.0.0.1 with any port: {}", ok.body);
+    for host in ["localhost:8080", "LOCALHOST:8080"] {
+        let reply = get(addr, "/active-users/count", &[("host", host)]).await;
+        assert_eq!(reply.status, 200, "{host}");
+    }
+    for host in [
+        "rebind.attacker.example".to_owned(),
+        format!("rebind.attacker.example:{port}"),
+        "localhost:9999".to_owned(),
+        "127.0.0.1.attacker.example".to_owned(),
+    ] {
+        let reply = get(addr, "/active-users/count", &[("host", host.as_str())]).await;
+        assert_eq!(reply.status, 421, "{host}: {}", reply.body);
+        assert_eq!(reply.json()["error"], "misdirected_request");
+        let page = get(addr, "/active-users/dashboard", &[("host", host.as_str())]).await;
+        assert_eq!(page.status, 421, "the dashboard too: {host}");
+    }
+}

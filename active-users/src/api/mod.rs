@@ -27,9 +27,16 @@
 //! **The dashboard** has the same authorization as the API. A browser cannot send an
 //! `Authorization` header on its own, so with a bearer token `/dashboard` answers 401 with a
 //! sign-in page that stores the token in a cookie scoped to the API's path (`SameSite=Strict`),
-//! which the API accepts like the header; opening `<base>/dashboard#token=...` signs in at once
-//! (the fragment never reaches a server). With [`authorize`](ActiveUsersApi::authorize), the
-//! browser's own cookies go to your rule as they do for any request.
+//! which the API accepts like the header; a link to `<base>/dashboard#token=...` fills the
+//! token in (the fragment never reaches a server) and the operator presses the button, so a
+//! link from another site cannot sign a browser in with a token of its choosing. With
+//! [`authorize`](ActiveUsersApi::authorize), the browser's own cookies go to your rule as they
+//! do for any request. The pages run only the scripts `dashboard.js` and `login.js` that the
+//! API serves (to anybody: they hold no data); their policy allows no inline script.
+//!
+//! **Hosts.** [`allowed_hosts`](ActiveUsersApi::allowed_hosts) limits the `Host` values the
+//! API answers (others get 421): use it for a [`public`](ActiveUsersApi::public) API that
+//! browsers can reach, against DNS rebinding.
 //!
 //! # Examples
 //!

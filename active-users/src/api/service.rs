@@ -33,6 +33,8 @@ pub struct ActiveUsersApi<E> {
     access: Access,
     hidden: Arc<HashSet<String>>,
     base_path: Arc<str>,
+    /// The `Host` values it answers for; empty: any.
+    allowed_hosts: Arc<[String]>,
 }
 
 impl<E> Clone for ActiveUsersApi<E> {
@@ -42,6 +44,7 @@ impl<E> Clone for ActiveUsersApi<E> {
             access: self.access.clone(),
             hidden: Arc::clone(&self.hidden),
             base_path: Arc::clone(&self.base_path),
+            allowed_hosts: Arc::clone(&self.allowed_hosts),
         }
     }
 }
@@ -52,6 +55,7 @@ impl<E> fmt::Debug for ActiveUsersApi<E> {
             .field("access", &self.access)
             .field("hidden", &self.hidden)
             .field("base_path", &self.base_path)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -72,13 +76,22 @@ enum Route {
     History(Duration),
     Unique(Duration),
     Dashboard,
+    /// A script of the dashboard's pages.
+    Script(&'static str),
 }
 
 /// The dashboard page; its script reads the API it is served by.
 const DASHBOARD: &str = include_str!("dashboard.html");
 
+/// The dashboard's script, served from this origin (the page's policy allows no inline
+/// script).
+const DASHBOARD_JS: &str = include_str!("dashboard.js");
+
 /// The page a browser gets from `/dashboard` without the token of a bearer-token API.
 const LOGIN: &str = include_str!("login.html");
+
+/// The sign-in page's script.
+const LOGIN_JS: &str = include_str!("login.js");
 
 /// The page a browser gets from `/dashboard` when the API's rule refuses it.
 const DENIED: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Active users</title></head><body><p>This dashboard is not open to this request: the application's authorization rule refused it.</p></body></html>";
@@ -183,11 +196,31 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<ApiBody> {
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
-/// An HTML page: no caching, no framing, scripts and styles from the page only, requests to
-/// this origin only.
+/// A script of the dashboard's pages.
+fn script_response(script: &'static str) -> Response<ApiBody> {
+    let mut response = Response::new(ApiBody::new(Bytes::from_static(script.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// An HTML page: no caching, no framing, scripts from this origin only (no inline script),
+/// styles from the page, requests to this origin only.
 fn html_response(status: StatusCode, body: Bytes) -> Response<ApiBody> {
     let mut response = Response::new(ApiBody::new(body));
     *response.status_mut() = status;
@@ -200,7 +233,7 @@ fn html_response(status: StatusCode, body: Bytes) -> Response<ApiBody> {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
              connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
              frame-ancestors 'none'",
         ),
@@ -225,7 +258,50 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             access: Access::Closed,
             hidden: Arc::new(HashSet::new()),
             base_path: Arc::from(""),
+            allowed_hosts: Arc::from([]),
         }
+    }
+
+    /// Answers only requests whose `Host` is one of these (`"localhost:3000"`, or a name
+    /// without a port for any port); others get 421. Use it when the API is reachable by
+    /// browsers and not closed by a token: a public API on `127.0.0.1` otherwise answers a
+    /// page on any domain that a DNS-rebinding attacker points at 127.0.0.1.
+    #[must_use]
+    pub fn allowed_hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.allowed_hosts = hosts
+            .into_iter()
+            .map(|h| h.as_ref().trim().to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// Whether the request's host is one the API answers for.
+    fn host_allowed(&self, head: &RequestHead<'_>) -> bool {
+        if self.allowed_hosts.is_empty() {
+            return true;
+        }
+        let host = head
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| head.uri().authority().map(|a| a.as_str().to_owned()))
+            .map(|h| h.trim().to_ascii_lowercase());
+        let Some(host) = host else {
+            return false;
+        };
+        // `[::1]:3000` and `localhost:3000` split at the last colon after any bracket.
+        let name = match host.rfind(':') {
+            Some(i) if !host[i..].contains(']') => &host[..i],
+            _ => host.as_str(),
+        };
+        self.allowed_hosts
+            .iter()
+            .any(|allowed| *allowed == host || *allowed == name)
     }
 
     /// Allows requests with `Authorization: Bearer <token>`, compared in constant time.
@@ -291,6 +367,20 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
         let path = path.strip_prefix(&*self.base_path).unwrap_or(path);
         let path = path.trim_end_matches('/');
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        if !self.host_allowed(head) {
+            return Err(Failure::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected_request",
+                "this API does not answer for that Host",
+            ));
+        }
+        // The pages' scripts hold no data: served to anybody, so the sign-in page can run.
+        if let ["dashboard.js"] | ["dashboard", "dashboard.js"] = segments.as_slice() {
+            return Ok(Route::Script(DASHBOARD_JS));
+        }
+        if let ["login.js"] | ["dashboard", "login.js"] = segments.as_slice() {
+            return Ok(Route::Script(LOGIN_JS));
+        }
         if !self.access.allows(head) {
             let mut failure = Failure::new(
                 StatusCode::UNAUTHORIZED,
@@ -436,6 +526,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 })))
             }
             Route::Dashboard => Ok(self.dashboard()),
+            Route::Script(script) => Ok(Bytes::from_static(script.as_bytes())),
         }
     }
 
@@ -570,6 +661,7 @@ impl<E: ActiveUserEntry, B> Service<Request<B>> for ActiveUsersApi<E> {
             let mut response = match route {
                 Err(failure) => failure.into_response(),
                 Ok(Route::Dashboard) => html_response(StatusCode::OK, api.dashboard()),
+                Ok(Route::Script(script)) => script_response(script),
                 Ok(route) => match api.answer(route).await {
                     Ok(body) => json_response(StatusCode::OK, body),
                     Err(failure) => failure.into_response(),

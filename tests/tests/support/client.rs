@@ -35,10 +35,14 @@ pub async fn send(
         .await
         .expect("HTTP handshake");
     tokio::spawn(connection);
-    let mut builder = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, addr.to_string());
+    let mut builder = http::Request::builder().method(method).uri(path);
+    // The address as the Host, unless the test names another.
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        builder = builder.header(http::header::HOST, addr.to_string());
+    }
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
