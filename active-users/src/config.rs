@@ -97,7 +97,10 @@ impl Default for ConfigBuilder {
 pub const DEFAULT_HISTORY: Duration = Duration::from_secs(24 * 3600);
 
 /// The longest span of history.
-const MAX_HISTORY: Duration = Duration::from_secs(400 * 24 * 3600);
+pub(crate) const MAX_HISTORY: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// The longest window (`key_expire`): a week.
+pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The user agents [`ConfigBuilder::exclude_bots`] excludes (regexes, matched anywhere, case
 /// ignored): search engine and social crawlers, command-line and library HTTP clients, load
@@ -270,7 +273,7 @@ fn parse_trusted(value: &str) -> Result<TrustedProxies, ConfigError> {
     Ok(TrustedProxies::Networks(nets))
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -351,7 +354,7 @@ impl ConfigBuilder {
     }
 
     /// Seconds a visitor stays active after its last request. Default 20 s, as in the Python
-    /// package. Must be at least 1 ms.
+    /// package. From 1 ms to 7 days.
     pub fn key_expire(mut self, window: Duration) -> Self {
         self.window = window;
         self
@@ -518,10 +521,10 @@ impl ConfigBuilder {
                 Ok(())
             }
         };
-        if self.window < Duration::from_millis(1) {
+        if !(Duration::from_millis(1)..=MAX_WINDOW).contains(&self.window) {
             return Err(ConfigError::InvalidDuration {
                 setting: "key_expire",
-                expected: "at least 1 ms",
+                expected: "from 1 ms to 7 days",
                 got: self.window,
             });
         }

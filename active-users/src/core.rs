@@ -10,7 +10,7 @@
 //! minutes) and one per shard per hour (kept for the history span); a member always goes to
 //! the same shard, so the shards' sets are disjoint and their estimates add up.
 
-use crate::config::Config;
+use crate::config::{Config, valid_name};
 use crate::entry::Field;
 use crate::error::{CursorError, QueryError, StoreError};
 use crate::store::{Member, Position, Sample, Scored, Store, StoreFuture, Touch, ms};
@@ -417,7 +417,9 @@ impl Core {
         let now = self.now().await?;
         let since = now.saturating_sub(ms(span));
         let key = self.keys.history();
-        let samples = self.timed(self.store.samples(&key, since)).await?;
+        // Up to a minute after now: a later point is junk (the series grows at its end).
+        let until = now.saturating_add(ms(crate::store::FUTURE_SLACK));
+        let samples = self.timed(self.store.samples(&key, since, until)).await?;
         Ok(samples
             .into_iter()
             .map(|s| HistoryPoint {
@@ -618,6 +620,16 @@ impl Schema {
             .ok()
             .filter(|n| (1..=1024).contains(n))
             .ok_or("shards out of range")?;
+        // Spans no tracker can be configured with are not believed (a forged description
+        // must not make a reader walk years of buckets).
+        let window_ms = number("window_ms")?;
+        let history_ms = number("history_ms")?;
+        if window_ms == 0 || window_ms > ms(crate::config::MAX_WINDOW) {
+            return Err("window_ms out of range".to_owned());
+        }
+        if history_ms > ms(crate::config::MAX_HISTORY) {
+            return Err("history_ms out of range".to_owned());
+        }
         let fields = value
             .get("fields")
             .and_then(serde_json::Value::as_array)
@@ -636,10 +648,15 @@ impl Schema {
             })
             .collect::<Option<Vec<_>>>()
             .ok_or("a field without name, kind or flags")?;
+        if fields.is_empty() || fields.len() > 256 || fields.iter().any(|f| !valid_name(&f.name)) {
+            return Err(
+                "fields: 1 to 256, each named with 1 to 64 of A-Z a-z 0-9 _ - .".to_owned(),
+            );
+        }
         Ok(Schema {
             shards,
-            window: Duration::from_millis(number("window_ms")?),
-            history: Duration::from_millis(number("history_ms")?),
+            window: Duration::from_millis(window_ms),
+            history: Duration::from_millis(history_ms),
             fields,
         })
     }

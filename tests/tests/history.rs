@@ -373,11 +373,11 @@ async fn claims_and_series_on_the_store(backend: Backend) {
         .await
         .expect("add");
     assert_eq!(
-        store.samples(&key, 0).await.expect("samples"),
+        store.samples(&key, 0, u64::MAX).await.expect("samples"),
         [sample(60_000, 7), sample(120_000, 1)]
     );
     assert_eq!(
-        store.samples(&key, 61_000).await.expect("samples"),
+        store.samples(&key, 61_000, u64::MAX).await.expect("samples"),
         [sample(120_000, 1)]
     );
     // A sample an hour and a minute later drops the first one.
@@ -386,7 +386,7 @@ async fn claims_and_series_on_the_store(backend: Backend) {
         .await
         .expect("add");
     assert_eq!(
-        store.samples(&key, 0).await.expect("samples"),
+        store.samples(&key, 0, u64::MAX).await.expect("samples"),
         [sample(120_000, 1), sample(3_720_000, 2)]
     );
     let stored = store.get(&claim).await.expect("get");

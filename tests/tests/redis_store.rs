@@ -4,7 +4,7 @@
 mod support;
 
 use active_users::store::{Member, Store, Touch, WritePolicy};
-use active_users::{Config, DefaultEntry, Outcome, RedisStore, Tracker, User};
+use active_users::{ActiveUserEntry, Config, DefaultEntry, Outcome, RedisStore, Tracker, User};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use support::{RedisServer, unique_namespace};
 
@@ -276,4 +276,125 @@ async fn a_full_buffer_keeps_the_newest_visitors() {
         (41..=50).collect::<Vec<u32>>(),
         "the newest ten were kept"
     );
+}
+
+/// Junk in Redis (another program, another version, anyone with write access) is skipped and
+/// bounded: a member scored years ahead or at `inf`, history points that are not samples or lie
+/// in the future, a sampling claim that never expires, a description that lies about its spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_in_redis_is_skipped_and_bounded() {
+    use active_users::redis::AsyncCommands;
+    let server = RedisServer::start();
+    let ns = unique_namespace("junk");
+    let config = Config::builder()
+        .namespace(ns.clone())
+        .build()
+        .expect("config");
+    let tracker = Tracker::<DefaultEntry>::new(config.clone(), server.store()).expect("tracker");
+    for i in 0..3 {
+        tracker.record(&user_request(&i.to_string()));
+    }
+    tracker.flush().await.expect("flush");
+
+    let client = active_users::redis::Client::open(server.url.as_str()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as f64;
+    let ten_years = 10.0 * 365.0 * 86_400_000.0;
+    let active = format!("au:{{{ns}}}:active");
+    let ghost = DefaultEntry {
+        user_id: "ghost".into(),
+        session_id: None,
+        ip: None,
+        username: None,
+    }
+    .encode()
+    .expect("encode");
+    let _: () = conn
+        .zadd(&active, ghost.as_slice(), now_ms + ten_years)
+        .await
+        .expect("a member ten years ahead");
+    redis_cmd(&mut conn, &["ZADD", &active, "inf", "junk-at-infinity"]).await;
+    let _: () = conn
+        .zadd(&active, &b"\xff\xfenot a member"[..], now_ms)
+        .await
+        .expect("bytes that are not a member");
+    let history = format!("au:{{{ns}}}:history");
+    let _: () = conn
+        .zadd(&history, "not-a-sample", now_ms)
+        .await
+        .expect("junk point");
+    let far = (now_ms + ten_years) as u64;
+    let _: () = conn
+        .zadd(&history, format!("{far}:999999"), far as f64)
+        .await
+        .expect("a point ten years ahead");
+    redis_cmd(&mut conn, &["SET", &format!("au:{{{ns}}}:sampled"), "9e18"]).await;
+
+    // Queries skip all of it.
+    assert_eq!(
+        tracker.count().await.expect("count"),
+        4,
+        "three users and the undecodable"
+    );
+    let counts = tracker.counts().await.expect("counts");
+    assert_eq!(counts.distinct("user_id"), Some(3));
+    let page = tracker.list(100, None).await.expect("list");
+    assert_eq!(page.entries.len(), 3, "no ghost, no junk");
+    assert_eq!(page.undecodable, 1);
+    let points = tracker
+        .history(Duration::from_secs(3600))
+        .await
+        .expect("history answers");
+    assert!(points.iter().all(|p| p.active < 1000), "{points:?}");
+
+    // Sampling is not stopped by a claim that never expires.
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock");
+    let next_slot = 10_000 - (since_epoch.as_millis() % 10_000) as u64;
+    tokio::time::sleep(Duration::from_millis(next_slot + 200)).await;
+    tracker.record(&user_request("3"));
+    tracker.flush().await.expect("flush");
+    let claimed: String = conn
+        .get(format!("au:{{{ns}}}:sampled"))
+        .await
+        .expect("the claim");
+    assert_ne!(claimed, "9e18", "a tracker claimed the slot again");
+    // And the write trimmed the members from the future.
+    let ghost_score: Option<f64> = conn
+        .zscore(&active, ghost.as_slice())
+        .await
+        .expect("zscore");
+    assert_eq!(ghost_score, None, "trimmed");
+    let far_point: Option<f64> = conn
+        .zscore(&history, format!("{far}:999999"))
+        .await
+        .expect("zscore");
+    assert_eq!(
+        far_point, None,
+        "the future point is gone after the next sample"
+    );
+
+    // A description that lies about its spans is refused, not believed.
+    let schema = format!("au:{{{ns}}}:schema");
+    let forged = r#"{"version":1,"shards":1024,"window_ms":20000,"history_ms":18446744073709551615,"fields":[{"name":"user_id","kind":"text","optional":false,"indexed":true,"grouped":false,"hidden":false}]}"#;
+    let _: () = conn.set(&schema, forged).await.expect("forged schema");
+    let err = active_users::Reader::open(config, server.store())
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("history_ms"), "{err}");
+}
+
+async fn redis_cmd(conn: &mut active_users::redis::aio::MultiplexedConnection, args: &[&str]) {
+    let mut cmd = active_users::redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    let _: active_users::redis::Value = cmd.query_async(conn).await.expect("command");
 }

@@ -2,8 +2,8 @@
 
 use super::hll::Hll;
 use super::{
-    Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch, WritePolicy, ms,
-    unix_ms,
+    FUTURE_SLACK, Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch,
+    WritePolicy, ms, unix_ms,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,13 +134,25 @@ impl ZSet {
         }
     }
 
-    fn count_since(&self, cutoff: u64) -> u64 {
-        self.order.range((cutoff, Vec::new())..).count() as u64
+    /// The members scored from `low` to `high`.
+    fn members_between(&self, low: u64, high: u64) -> impl Iterator<Item = &(u64, Vec<u8>)> {
+        self.order
+            .range((low, Vec::new())..)
+            .take_while(move |(score, _)| *score <= high)
+    }
+
+    fn count_between(&self, low: u64, high: u64) -> u64 {
+        self.members_between(low, high).count() as u64
     }
 }
 
 fn cutoff(now: u64, window: Duration) -> u64 {
     now.saturating_sub(ms(window))
+}
+
+/// The latest score a query counts (later ones are junk; see [`FUTURE_SLACK`]).
+fn high(now: u64) -> u64 {
+    now.saturating_add(ms(FUTURE_SLACK))
 }
 
 impl MemoryStore {
@@ -219,7 +231,8 @@ impl Store for MemoryStore {
     fn count<'a>(&'a self, key: &'a str, window: Duration) -> StoreFuture<'a, u64> {
         let (mut state, now) = self.lock_at_now();
         let sets = &mut state.sets;
-        let n = Self::live(sets, key, now).map_or(0, |s| s.count_since(cutoff(now, window)));
+        let n = Self::live(sets, key, now)
+            .map_or(0, |s| s.count_between(cutoff(now, window), high(now)));
         ready(n)
     }
 
@@ -228,7 +241,10 @@ impl Store for MemoryStore {
         let sets = &mut state.sets;
         let counts = keys
             .iter()
-            .map(|key| Self::live(sets, key, now).map_or(0, |s| s.count_since(cutoff(now, window))))
+            .map(|key| {
+                Self::live(sets, key, now)
+                    .map_or(0, |s| s.count_between(cutoff(now, window), high(now)))
+            })
             .collect();
         ready(counts)
     }
@@ -246,14 +262,13 @@ impl Store for MemoryStore {
         let low = cutoff(now, window);
         let counts = count
             .iter()
-            .map(|key| Self::live(sets, key, now).map_or(0, |s| s.count_since(low)))
+            .map(|key| Self::live(sets, key, now).map_or(0, |s| s.count_between(low, high(now))))
             .collect();
         let lists = list
             .iter()
             .map(|key| {
                 Self::live(sets, key, now).map_or_else(Vec::new, |set| {
-                    set.order
-                        .range((low, Vec::new())..)
+                    set.members_between(low, high(now))
                         .take(limit)
                         .map(|(_, member)| member.clone())
                         .collect()
@@ -278,8 +293,7 @@ impl Store for MemoryStore {
             _ => (low, 0),
         };
         let page = Self::live(sets, key, now).map_or_else(Vec::new, |set| {
-            set.order
-                .range((start, Vec::new())..)
+            set.members_between(start, high(now))
                 .skip(usize::try_from(skip).unwrap_or(usize::MAX))
                 .take(limit)
                 .map(|(score, member)| Scored {
@@ -301,7 +315,7 @@ impl Store for MemoryStore {
         let sets = &mut state.sets;
         let score = Self::live(sets, key, now)
             .and_then(|set| set.scores.get(member).copied())
-            .filter(|score| *score >= cutoff(now, window));
+            .filter(|score| (cutoff(now, window)..=high(now)).contains(score));
         ready(score)
     }
 
@@ -347,13 +361,13 @@ impl Store for MemoryStore {
         ready(())
     }
 
-    fn samples<'a>(&'a self, key: &'a str, since: u64) -> StoreFuture<'a, Vec<Sample>> {
+    fn samples<'a>(&'a self, key: &'a str, since: u64, until: u64) -> StoreFuture<'a, Vec<Sample>> {
         let (mut state, now) = self.lock_at_now();
         sweep(&mut state.series, now);
         let samples = state.series.get(key).map_or_else(Vec::new, |series| {
             series
                 .value
-                .range(since..)
+                .range(since..=until.max(since))
                 .map(|(&at, &value)| Sample { at, value })
                 .collect()
         });

@@ -40,6 +40,37 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, ms)
 }
 
+/// How far ahead of the store's clock a score may be and still count. Members are scored with
+/// the store's own time (minus how long they waited), so only junk written by something else
+/// lies beyond: every query reads up to `now + FUTURE_SLACK`, and writes trim what is later.
+pub(crate) const FUTURE_SLACK: Duration = Duration::from_secs(60);
+
+/// A stored sample `at:value`, if that is what the bytes are.
+pub(crate) fn parse_sample(member: &[u8]) -> Option<Sample> {
+    let text = std::str::from_utf8(member).ok()?;
+    let (at, value) = text.split_once(':')?;
+    Some(Sample {
+        at: at.parse().ok()?,
+        value: value.parse().ok()?,
+    })
+}
+
+/// Samples in order, the highest value of each time, those outside `since..=until` left out.
+pub(crate) fn fold_samples(
+    samples: impl Iterator<Item = Sample>,
+    since: u64,
+    until: u64,
+) -> Vec<Sample> {
+    let mut out: Vec<Sample> = Vec::new();
+    for sample in samples.filter(|s| (since..=until).contains(&s.at)) {
+        match out.last_mut() {
+            Some(last) if last.at == sample.at => last.value = last.value.max(sample.value),
+            _ => out.push(sample),
+        }
+    }
+    out
+}
+
 /// The future a store operation returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -252,8 +283,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         keep: Duration,
     ) -> StoreFuture<'a, ()>;
 
-    /// The values of the series at `key` at or after `since`, oldest first.
-    fn samples<'a>(&'a self, key: &'a str, since: u64) -> StoreFuture<'a, Vec<Sample>>;
+    /// The values of the series at `key` from `since` to `until`, oldest first. What does not
+    /// read as a sample is skipped.
+    fn samples<'a>(&'a self, key: &'a str, since: u64, until: u64) -> StoreFuture<'a, Vec<Sample>>;
 
     /// The estimated number of distinct members of the union of the sketches at `keys` (which
     /// share one cluster slot). Missing keys count as empty.

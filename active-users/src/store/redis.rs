@@ -1,5 +1,7 @@
 //! [`RedisStore`]: the shared store, on a standalone Redis server (Redis 6.2 or later).
 
+#[cfg(test)]
+use super::FUTURE_SLACK;
 use super::{
     Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch, WritePolicy, ms,
 };
@@ -8,7 +10,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-/// Removes at most a bounded number of stale members from each key, oldest first.
+/// Removes at most a bounded number of stale members from each key, oldest first, and as
+/// many members scored more than [`FUTURE_SLACK`](super::FUTURE_SLACK) ahead of the server's clock (junk: no visit
+/// is in the future), newest first.
 ///
 /// KEYS: the sets. ARGV: window ms, limit per key. The cutoff comes from the server's `TIME`.
 /// Members are written with plain `ZADD`s; only this bounded trim needs a script, because
@@ -17,12 +21,17 @@ use std::time::{Duration, Instant};
 const TRIM: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local high = now + 60000 -- later scores are junk, not visits (FUTURE_SLACK)
 local cutoff = now - tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 for _, key in ipairs(KEYS) do
   local stale = redis.call('ZCOUNT', key, '-inf', '(' .. cutoff)
   if stale > 0 then
     redis.call('ZREMRANGEBYRANK', key, 0, math.min(stale, limit) - 1)
+  end
+  local junk = redis.call('ZCOUNT', key, '(' .. high, '+inf')
+  if junk > 0 then
+    redis.call('ZREMRANGEBYRANK', key, -math.min(junk, limit), -1)
   end
 end
 return 0
@@ -35,98 +44,89 @@ const CLOCK_RESYNC: Duration = Duration::from_secs(5);
 const ZADD_CHUNK: usize = 1000;
 
 /// Counts the members of each key seen within the window. ARGV: window ms.
-static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+const COUNT_SRC: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local high = now + 60000 -- later scores are junk, not visits (FUTURE_SLACK)
 local cutoff = now - tonumber(ARGV[1])
 local out = {}
 for i, key in ipairs(KEYS) do
-  out[i] = redis.call('ZCOUNT', key, cutoff, '+inf')
+  out[i] = redis.call('ZCOUNT', key, cutoff, high)
 end
 return out
-",
-    )
-});
+";
+static COUNT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(COUNT_SRC));
 
 /// Counts the members of the first ARGV[2] keys seen within the window and lists up to
 /// ARGV[3] of them in the other keys, with one cutoff, atomically. ARGV: window ms, number of
 /// counted keys, list limit.
-static SNAPSHOT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+const SNAPSHOT_SRC: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local high = now + 60000 -- later scores are junk, not visits (FUTURE_SLACK)
 local cutoff = now - tonumber(ARGV[1])
 local counted = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local out = {}
 for i, key in ipairs(KEYS) do
   if i <= counted then
-    out[i] = redis.call('ZCOUNT', key, cutoff, '+inf')
+    out[i] = redis.call('ZCOUNT', key, cutoff, high)
   else
-    out[i] = redis.call('ZRANGE', key, cutoff, '+inf', 'BYSCORE', 'LIMIT', 0, limit)
+    out[i] = redis.call('ZRANGE', key, cutoff, high, 'BYSCORE', 'LIMIT', 0, limit)
   end
 end
 return out
-",
-    )
-});
+";
+static SNAPSHOT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SNAPSHOT_SRC));
 
 /// A page of members, least recent first. ARGV: window ms, start score ('' for none), skip,
 /// limit. Returns member, score, member, score, ...
-static RANGE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+const RANGE_SRC: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local high = now + 60000 -- later scores are junk, not visits (FUTURE_SLACK)
 local from = now - tonumber(ARGV[1])
 local skip = 0
 if ARGV[2] ~= '' and tonumber(ARGV[2]) >= from then
   from = tonumber(ARGV[2])
   skip = ARGV[3] -- as the decimal text it came as: a Lua number prints large ones as 1e+17
 end
-return redis.call('ZRANGE', KEYS[1], from, '+inf', 'BYSCORE', 'LIMIT', skip, tonumber(ARGV[4]), 'WITHSCORES')
-",
-    )
-});
+return redis.call('ZRANGE', KEYS[1], from, high, 'BYSCORE', 'LIMIT', skip, tonumber(ARGV[4]), 'WITHSCORES')
+";
+static RANGE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RANGE_SRC));
 
 /// The score of one member if seen within the window. ARGV: window ms, member.
-static SCORE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+const SCORE_SRC: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local high = now + 60000 -- later scores are junk, not visits (FUTURE_SLACK)
 local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
-if score and tonumber(score) >= now - tonumber(ARGV[1]) then
+if score and tonumber(score) >= now - tonumber(ARGV[1]) and tonumber(score) <= high then
   return tostring(score)
 end
 return false
-",
-    )
-});
+";
+static SCORE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SCORE_SRC));
 
 /// Sets KEYS[1] to ARGV[1] (for ARGV[2] ms) if it holds a smaller number or nothing; 1 if it
 /// did. Atomic, so of many app servers claiming one minute exactly one wins.
-static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+const CLAIM_SRC: &str = r"
+local slot = tonumber(ARGV[1])
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
-if current < tonumber(ARGV[1]) then
+-- A claim further ahead than a few slots, or one that never expires, was not written by a
+-- tracker (they claim the current slot, with a TTL): overwrite it rather than stop for good.
+if current > slot + 6 or redis.call('PTTL', KEYS[1]) == -1 then current = -1 end
+if current < slot then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 return 0
-",
-    )
-});
+";
+static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(CLAIM_SRC));
 
 /// Folds a sample into a series: one member `at:value` per time, keeping the highest value.
 /// KEYS: the series. ARGV: at, value, oldest time kept, ttl ms.
-static ADD_SAMPLE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+const ADD_SAMPLE_SRC: &str = r"
 local best = tonumber(ARGV[2])
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[1], 'BYSCORE')) do
   local value = tonumber(string.match(member, ':(%d+)$'))
@@ -135,11 +135,13 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[1], 'BYSCORE
 end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1] .. ':' .. best)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+-- Points more than a minute after this one are junk (a series only grows at its end).
+local junk = redis.call('ZCOUNT', KEYS[1], '(' .. (tonumber(ARGV[1]) + 60000), '+inf')
+if junk > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], -math.min(junk, 1000), -1) end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return best
-",
-    )
-});
+";
+static ADD_SAMPLE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(ADD_SAMPLE_SRC));
 
 /// A store on a standalone Redis server, through a connection that reconnects by itself.
 ///
@@ -566,30 +568,26 @@ impl Store for RedisStore {
         })
     }
 
-    fn samples<'a>(&'a self, key: &'a str, since: u64) -> StoreFuture<'a, Vec<Sample>> {
+    fn samples<'a>(&'a self, key: &'a str, since: u64, until: u64) -> StoreFuture<'a, Vec<Sample>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let members: Vec<String> = redis::cmd("ZRANGE")
+            // One point a minute; room for twice that, so junk cannot make the read unbounded.
+            let most = (until.saturating_sub(since) / 60_000 + 2).saturating_mul(2);
+            let members: Vec<Vec<u8>> = redis::cmd("ZRANGE")
                 .arg(key)
                 .arg(since)
-                .arg("+inf")
+                .arg(until)
                 .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(most)
                 .query_async(&mut conn)
                 .await?;
-            let mut out: Vec<Sample> = Vec::with_capacity(members.len());
-            for member in members {
-                let (at, value) = member
-                    .split_once(':')
-                    .and_then(|(a, v)| Some((a.parse().ok()?, v.parse().ok()?)))
-                    .ok_or(StoreError::UnexpectedReply(
-                        "a history sample that is not at:value",
-                    ))?;
-                match out.last_mut() {
-                    Some(last) if last.at == at => last.value = last.value.max(value),
-                    _ => out.push(Sample { at, value }),
-                }
-            }
-            Ok(out)
+            Ok(super::fold_samples(
+                members.iter().filter_map(|m| super::parse_sample(m)),
+                since,
+                until,
+            ))
         })
     }
 
@@ -652,5 +650,19 @@ impl Store for RedisStore {
             let mut conn = self.conn.clone();
             Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_script_bounds_scores_by_the_future_slack() {
+        let bound = format!("local high = now + {}", ms(FUTURE_SLACK));
+        assert!(TRIM.contains(&bound));
+        for source in [COUNT_SRC, SNAPSHOT_SRC, RANGE_SRC, SCORE_SRC] {
+            assert!(source.contains(&bound), "{source}");
+        }
     }
 }
