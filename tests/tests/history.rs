@@ -377,7 +377,10 @@ async fn claims_and_series_on_the_store(backend: Backend) {
         [sample(60_000, 7), sample(120_000, 1)]
     );
     assert_eq!(
-        store.samples(&key, 61_000, u64::MAX).await.expect("samples"),
+        store
+            .samples(&key, 61_000, u64::MAX)
+            .await
+            .expect("samples"),
         [sample(120_000, 1)]
     );
     // A sample an hour and a minute later drops the first one.

@@ -398,3 +398,45 @@ async fn redis_cmd(conn: &mut active_users::redis::aio::MultiplexedConnection, a
     }
     let _: active_users::redis::Value = cmd.query_async(conn).await.expect("command");
 }
+
+/// A Redis that is out of memory (`maxmemory`, `noeviction`) refuses writes: a shard's write
+/// is all or nothing, so the indexes never claim more than the active set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_redis_never_leaves_indexes_ahead_of_the_active_set() {
+    let server = RedisServer::start();
+    if std::env::var(support::REDIS_URL_VAR).is_ok() {
+        return; // CONFIG SET maxmemory would fill a shared server for everybody
+    }
+    let ns = unique_namespace("full");
+    let config = Config::builder()
+        .namespace(ns)
+        .batch_size(50)
+        .history(Duration::ZERO)
+        .build()
+        .expect("config");
+    let tracker = Tracker::<DefaultEntry>::new(config, server.store()).expect("tracker");
+    tracker.record(&user_request("warm-up"));
+    tracker.flush().await.expect("flush");
+    let info = server.command("INFO memory");
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory");
+    server.command(&format!("CONFIG SET maxmemory {}", used + 300_000));
+    server.command("CONFIG SET maxmemory-policy noeviction");
+    let mut refused = 0;
+    for round in 0..60 {
+        for i in 0..100 {
+            tracker.record(&user_request(&format!("{round}-{i}-{}", "x".repeat(40))));
+        }
+        if tracker.flush().await.is_err() {
+            refused += 1;
+        }
+        let counts = tracker.counts().await.expect("reads still work");
+        let users = counts.distinct("user_id").expect("indexed");
+        assert!(users <= counts.entries, "round {round}: {counts:?}");
+    }
+    assert!(refused > 0, "Redis filled up and refused writes");
+    server.command("CONFIG SET maxmemory 0");
+}

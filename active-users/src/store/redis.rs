@@ -359,8 +359,11 @@ impl Store for RedisStore {
                 return Ok(());
             }
             let now = self.server_now(&touches[0].key).await?;
-            // One round trip: the ZADDs, the expiries, and one bounded trim of every key.
+            // One round trip: the ZADDs, the expiries, and one bounded trim of every key, in one
+            // transaction: a Redis out of memory refuses all of it, never the active set and
+            // not the indexes after it (the keys of one write share a cluster slot).
             let mut pipe = redis::pipe();
+            pipe.atomic();
             let mut trim = redis::cmd("EVAL");
             let windowed = touches
                 .iter()
