@@ -516,3 +516,46 @@ async fn a_stale_entry_counts_as_a_visitor_but_not_as_active() {
     let unique = tracker.unique(HOUR).await.expect("unique");
     assert_eq!(unique.visitors, 10, "still visitors of their minute");
 }
+
+/// A position's skip counts the members sharing its score: a forged skip far beyond them is
+/// clamped to them (a bounded walk), and the page goes on after them.
+async fn a_forged_skip_walks_no_further_than_its_score(backend: Backend) {
+    use active_users::store::{Member, Position, Touch, WritePolicy};
+    let store = backend.store();
+    let key = format!("au:{{{}}}:skip-test", backend.namespace);
+    let member = |i: u32| Member::from(format!("m{i:03}").into_bytes());
+    // 30 members five seconds ago (one score), then 20 members now.
+    let earlier: Vec<Member> = (0..30).map(member).collect();
+    let later: Vec<Member> = (30..50).map(member).collect();
+    let policy = WritePolicy::new(Duration::from_secs(60));
+    store
+        .touch(
+            &[
+                Touch::seen_ago(key.clone(), earlier.clone(), vec![5_000; 30]),
+                Touch::seen_ago(key.clone(), later.clone(), vec![0; 20]),
+            ],
+            policy,
+        )
+        .await
+        .expect("touch");
+    let window = Duration::from_secs(60);
+    let first = store.range(&key, window, None, 10).await.expect("range");
+    let score = first[0].score;
+    assert!(
+        first.iter().all(|s| s.score == score),
+        "one score: {first:?}"
+    );
+    for skip in [30, 31, 1_000_000, 999_999_999_999] {
+        let from = Some(Position { score, skip });
+        let page = store.range(&key, window, from, 100).await.expect("range");
+        assert_eq!(
+            page.len(),
+            20,
+            "skip {skip}: the members after the score's 30"
+        );
+        assert!(page.iter().all(|s| s.score > score));
+    }
+}
+
+store_suite!(skip_memory, Backend::memory(); a_forged_skip_walks_no_further_than_its_score);
+store_suite!(skip_redis, Backend::redis(); a_forged_skip_walks_no_further_than_its_score);

@@ -293,8 +293,11 @@ impl Store for MemoryStore {
             _ => (low, 0),
         };
         let page = Self::live(sets, key, now).map_or_else(Vec::new, |set| {
+            // No more can be skipped than there are members at the position's score.
+            let same = set.members_between(start, start).count();
+            let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(same);
             set.members_between(start, high(now))
-                .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                .skip(skip)
                 .take(limit)
                 .map(|(score, member)| Scored {
                     member: member.clone(),

@@ -89,7 +89,10 @@ local from = now - tonumber(ARGV[1])
 local skip = 0
 if ARGV[2] ~= '' and tonumber(ARGV[2]) >= from then
   from = tonumber(ARGV[2])
-  skip = ARGV[3] -- as the decimal text it came as: a Lua number prints large ones as 1e+17
+  -- The skip counts members sharing the position's score: no more can be skipped than
+  -- there are, which bounds the walk whatever a forged cursor says.
+  local same = redis.call('ZCOUNT', KEYS[1], from, from)
+  skip = math.min(tonumber(ARGV[3]) or 0, same)
 end
 return redis.call('ZRANGE', KEYS[1], from, high, 'BYSCORE', 'LIMIT', skip, tonumber(ARGV[4]), 'WITHSCORES')
 ";
