@@ -817,7 +817,11 @@ impl CoreView<'_> {
         Ok(union.len() as u64)
     }
 
-    pub(crate) async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
+    /// The values of a grouped field with the most active entries, most first (at most
+    /// [`MAX_TOP`]), and how many others there are. Every store call is bounded: values are
+    /// read a page at a time and their entries counted [`COUNT_CHUNK`] keys at a time, so no
+    /// call keeps the store busy long however many values an attacker sent.
+    pub(crate) async fn count_by(&self, field: &str) -> Result<ValueCounts, QueryError> {
         let def = self.indexed_field(field)?;
         if !def.grouped {
             return Err(QueryError::NotGrouped(field.to_owned()));
@@ -829,24 +833,42 @@ impl CoreView<'_> {
                 let keys = keys.clone();
                 let name = Arc::clone(&name);
                 async move {
-                    let values =
-                        shard_values(Arc::clone(&store), keys.values(shard, &name), window).await?;
-                    let by: Vec<String> = values
-                        .iter()
-                        .map(|v| keys.by_value(shard, &name, v))
+                    let (values, complete) =
+                        shard_scored_values(Arc::clone(&store), keys.values(shard, &name), window)
+                            .await?;
+                    let values: Vec<String> = values
+                        .into_iter()
+                        .filter_map(|s| String::from_utf8(s.member).ok())
                         .collect();
-                    let counts = store.count_each(&by, window).await?;
-                    Ok(values.into_iter().zip(counts).collect::<Vec<_>>())
+                    let mut counts = Vec::with_capacity(values.len());
+                    for chunk in values.chunks(COUNT_CHUNK) {
+                        let by: Vec<String> = chunk
+                            .iter()
+                            .map(|v| keys.by_value(shard, &name, v))
+                            .collect();
+                        counts.extend(store.count_each(&by, window).await?);
+                    }
+                    Ok((values.into_iter().zip(counts).collect::<Vec<_>>(), complete))
                 }
             })
             .await?;
         let mut sums: HashMap<String, u64> = HashMap::new();
-        for (value, n) in per_shard.into_iter().flatten() {
-            *sums.entry(value).or_default() += n;
+        let mut complete = true;
+        for (pairs, shard_complete) in per_shard {
+            complete &= shard_complete;
+            for (value, n) in pairs {
+                *sums.entry(value).or_default() += n;
+            }
         }
-        let mut out: Vec<(String, u64)> = sums.into_iter().filter(|(_, n)| *n > 0).collect();
-        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(out)
+        let mut all: Vec<(String, u64)> = sums.into_iter().filter(|(_, n)| *n > 0).collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let others = all.split_off(all.len().min(MAX_TOP));
+        Ok(ValueCounts {
+            top: all,
+            other_values: others.len() as u64,
+            other_entries: others.iter().map(|(_, n)| n).sum(),
+            complete,
+        })
     }
 
     /// A page of stored members: up to `limit` (capped at [`MAX_PAGE`]), from `cursor`.
@@ -982,7 +1004,8 @@ impl CoreView<'_> {
             .on_every_shard({
                 let (keys, name) = (keys.clone(), Arc::clone(&name));
                 move |store, shard, window| {
-                    shard_scored_values(store, keys.values(shard, &name), window)
+                    let values = shard_scored_values(store, keys.values(shard, &name), window);
+                    async move { Ok(values.await?.0) }
                 }
             })
             .await?;
@@ -1041,6 +1064,30 @@ impl CoreView<'_> {
     }
 }
 
+/// The most rows [`Tracker::count_by`](crate::Tracker::count_by) answers.
+pub const MAX_TOP: usize = 1000;
+
+/// How many keys one store call counts at most (a bound on how long one call keeps the store
+/// busy).
+const COUNT_CHUNK: usize = 256;
+
+/// Active entries per value of a grouped field; see
+/// [`Tracker::count_by`](crate::Tracker::count_by).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ValueCounts {
+    /// The values with the most active entries and their entries, most first (ties by
+    /// value), at most [`MAX_TOP`].
+    pub top: Vec<(String, u64)>,
+    /// How many other values have active entries.
+    pub other_values: u64,
+    /// How many active entries those other values have.
+    pub other_entries: u64,
+    /// `false` when a shard held more values than one query reads (10,000): then more values
+    /// exist than were counted.
+    pub complete: bool,
+}
+
 /// One active value of an indexed field; see [`Tracker::values`](crate::Tracker::values).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -1076,18 +1123,19 @@ async fn shard_values(
 ) -> Result<Vec<String>, StoreError> {
     Ok(shard_scored_values(store, key, window)
         .await?
+        .0
         .into_iter()
         .filter_map(|s| String::from_utf8(s.member).ok())
         .collect())
 }
 
 /// The active values of an indexed field in one shard with their last-seen times (at most
-/// [`MAX_VALUES_PER_SHARD`]).
+/// [`MAX_VALUES_PER_SHARD`], read a page per call), and whether that was all of them.
 async fn shard_scored_values(
     store: Arc<dyn Store>,
     key: String,
     window: Duration,
-) -> Result<Vec<Scored>, StoreError> {
+) -> Result<(Vec<Scored>, bool), StoreError> {
     let mut values = Vec::new();
     let mut from = None;
     while values.len() < MAX_VALUES_PER_SHARD {
@@ -1096,10 +1144,10 @@ async fn shard_scored_values(
         from = next_position(from, &page);
         values.extend(page);
         if done {
-            break;
+            return Ok((values, true));
         }
     }
-    Ok(values)
+    Ok((values, false))
 }
 
 /// The position after a page that started at `from`.

@@ -75,8 +75,8 @@ pub use client_ip::{
 pub use codec::{DecodeError, EncodeError};
 pub use config::{BOT_USER_AGENTS, Config, ConfigBuilder, DEFAULT_HISTORY, env};
 pub use core::{
-    ActiveValue, Counts, FieldInfo, HistoryPoint, SAMPLE_EVERY, UNIQUE_STANDARD_ERROR,
-    UniqueVisitors, ValuePage,
+    ActiveValue, Counts, FieldInfo, HistoryPoint, MAX_TOP, SAMPLE_EVERY, UNIQUE_STANDARD_ERROR,
+    UniqueVisitors, ValueCounts, ValuePage,
 };
 pub use default_entry::{DefaultEntry, SESSION_COOKIE, User};
 pub use entry::{ActiveUserEntry, Field};

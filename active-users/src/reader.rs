@@ -3,7 +3,8 @@
 use crate::codec::{DecodeError, Decoder};
 use crate::config::Config;
 use crate::core::{
-    Core, Counts, FieldInfo, HistoryPoint, Keys, Schema, UniqueVisitors, ValuePage, to_system_time,
+    Core, Counts, FieldInfo, HistoryPoint, Keys, Schema, UniqueVisitors, ValueCounts, ValuePage,
+    to_system_time,
 };
 use crate::error::QueryError;
 use crate::store::Store;
@@ -171,7 +172,7 @@ impl Reader {
     ///
     /// # Errors
     /// As [`Tracker::count_by`](crate::Tracker::count_by).
-    pub async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
+    pub async fn count_by(&self, field: &str) -> Result<ValueCounts, QueryError> {
         self.core.view(self.window()).count_by(field).await
     }
 

@@ -6,7 +6,8 @@ use crate::buffer::{Buffer, Member, Offer, Taken};
 use crate::client_ip::ExtractContext;
 use crate::config::Config;
 use crate::core::{
-    Core, CoreView, Counts, FieldInfo, HistoryPoint, UniqueVisitors, ValuePage, to_system_time,
+    Core, CoreView, Counts, FieldInfo, HistoryPoint, UniqueVisitors, ValueCounts, ValuePage,
+    to_system_time,
 };
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
@@ -501,13 +502,17 @@ impl<E: ActiveUserEntry> Tracker<E> {
         self.view().count_distinct(field).await
     }
 
-    /// The number of active entries per value of a field marked `#[active_users(index)]`,
-    /// largest first.
+    /// The values of a field marked `#[active_users(index)]` with the most active entries,
+    /// most first: at most [`MAX_TOP`](crate::MAX_TOP) of them, with how many other values
+    /// (and entries) there are. Each store call is bounded (a page of values, or 256
+    /// counts), so however many values visitors send, no call keeps Redis busy for long; a
+    /// shard's values are read up to 10,000 ([`ValueCounts::complete`] says when there were
+    /// more).
     ///
     /// # Errors
     /// As [`count_distinct`](Tracker::count_distinct), and [`QueryError::NotGrouped`] for a
     /// field marked `distinct`.
-    pub async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
+    pub async fn count_by(&self, field: &str) -> Result<ValueCounts, QueryError> {
         self.view().count_by(field).await
     }
 
@@ -651,11 +656,11 @@ impl<E: ActiveUserEntry> View<'_, E> {
     }
 
     /// See [`Tracker::count_by`]. Reads the active values (up to 10,000 per shard) and counts
-    /// each, every shard at once.
+    /// each, every shard at once, in bounded store calls.
     ///
     /// # Errors
     /// As [`Tracker::count_by`].
-    pub async fn count_by(&self, field: &str) -> Result<Vec<(String, u64)>, QueryError> {
+    pub async fn count_by(&self, field: &str) -> Result<ValueCounts, QueryError> {
         self.core().count_by(field).await
     }
 

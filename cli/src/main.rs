@@ -388,8 +388,9 @@ async fn users(
 
 async fn top(reader: &Reader, field: &str, limit: u64, json: bool) -> Result<Answer, Failure> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let counts = reader.count_by(field).await?;
-    let others = counts.len().saturating_sub(limit);
+    let by = reader.count_by(field).await?;
+    let counts = &by.top;
+    let others = counts.len().saturating_sub(limit) as u64 + by.other_values;
     if json {
         let shown: Vec<Value> = counts
             .iter()

@@ -93,7 +93,10 @@ async fn a_custom_header_dimension_is_counted_per_value(backend: Backend) {
         by.json(),
         serde_json::json!({
             "field": "service_id",
-            "counts": [{"value": "billing", "count": 2}, {"value": "search", "count": 1}]
+            "counts": [{"value": "billing", "count": 2}, {"value": "search", "count": 1}],
+            "other_values": 0,
+            "other_entries": 0,
+            "complete": true,
         })
     );
 }
@@ -547,4 +550,43 @@ async fn allowed_hosts_refuse_other_host_names() {
         let page = get(addr, "/active-users/dashboard", &[("host", host.as_str())]).await;
         assert_eq!(page.status, 421, "the dashboard too: {host}");
     }
+}
+
+/// One client sends thousands of distinct `X-Service-Id` values: `/by/service_id` answers the
+/// top 1,000 by entries, the real services first, and says how many others there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_distinct_values_gets_the_top_values_and_a_count_of_the_rest() {
+    let backend = Backend::redis();
+    let (addr, tracker) = demo(&backend).await;
+    let entry = |user: &str, session: &str, service: String| active_users_examples::DemoEntry {
+        base: DefaultEntry {
+            user_id: user.to_owned(),
+            session_id: Some(session.to_owned()),
+            ip: None,
+            username: None,
+        },
+        service_id: Some(service),
+    };
+    // Real traffic: 30 users of "billing", 20 of "search".
+    for i in 0..50 {
+        let service = if i < 30 { "billing" } else { "search" };
+        tracker.record_entry(&entry(&format!("u{i}"), "s", service.to_owned()));
+    }
+    // The flood: one user, 3,000 sessions, each with its own service id.
+    for i in 0..3000 {
+        tracker.record_entry(&entry("attacker", &format!("s{i}"), format!("junk-{i:05}")));
+    }
+    tracker.flush().await.expect("flush");
+    let reply = get(addr, "/active-users/by/service_id", &[AUTH]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body = reply.json();
+    let counts = body["counts"].as_array().expect("counts");
+    assert_eq!(counts.len(), 1000, "at most the top 1,000");
+    assert_eq!(counts[0]["value"], "billing");
+    assert_eq!(counts[0]["count"], 30);
+    assert_eq!(counts[1]["value"], "search");
+    assert_eq!(body["other_values"], 3000 + 2 - 1000);
+    assert_eq!(body["other_entries"], 3000 + 2 - 1000, "one entry each");
+    assert_eq!(body["complete"], true);
+    assert!(reply.body.len() < 100_000, "{} bytes", reply.body.len());
 }

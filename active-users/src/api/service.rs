@@ -475,13 +475,19 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 ))
             }
             Route::By(field) => {
-                let counts: Vec<Value> = tracker
-                    .count_by(field)
-                    .await?
+                let by = tracker.count_by(field).await?;
+                let counts: Vec<Value> = by
+                    .top
                     .into_iter()
                     .map(|(value, count)| json!({ "value": value, "count": count }))
                     .collect();
-                Ok(to_body(&json!({ "field": field, "counts": counts })))
+                Ok(to_body(&json!({
+                    "field": field,
+                    "counts": counts,
+                    "other_values": by.other_values,
+                    "other_entries": by.other_entries,
+                    "complete": by.complete,
+                })))
             }
             Route::Values {
                 field,
