@@ -1067,9 +1067,9 @@ impl CoreView<'_> {
 /// The most rows [`Tracker::count_by`](crate::Tracker::count_by) answers.
 pub const MAX_TOP: usize = 1000;
 
-/// How many keys one store call counts at most (a bound on how long one call keeps the store
-/// busy).
-const COUNT_CHUNK: usize = 256;
+/// How many keys one store call counts, or values it reads, at most when a query walks all
+/// the values of a field (a bound on how long one call keeps the store busy).
+const COUNT_CHUNK: usize = 128;
 
 /// Active entries per value of a grouped field; see
 /// [`Tracker::count_by`](crate::Tracker::count_by).
@@ -1130,7 +1130,8 @@ async fn shard_values(
 }
 
 /// The active values of an indexed field in one shard with their last-seen times (at most
-/// [`MAX_VALUES_PER_SHARD`], read a page per call), and whether that was all of them.
+/// [`MAX_VALUES_PER_SHARD`], read [`COUNT_CHUNK`] per call), and whether that was all of
+/// them.
 async fn shard_scored_values(
     store: Arc<dyn Store>,
     key: String,
@@ -1139,8 +1140,8 @@ async fn shard_scored_values(
     let mut values = Vec::new();
     let mut from = None;
     while values.len() < MAX_VALUES_PER_SHARD {
-        let page = store.range(&key, window, from, MAX_PAGE).await?;
-        let done = page.len() < MAX_PAGE;
+        let page = store.range(&key, window, from, COUNT_CHUNK).await?;
+        let done = page.len() < COUNT_CHUNK;
         from = next_position(from, &page);
         values.extend(page);
         if done {

@@ -504,8 +504,8 @@ impl<E: ActiveUserEntry> Tracker<E> {
 
     /// The values of a field marked `#[active_users(index)]` with the most active entries,
     /// most first: at most [`MAX_TOP`](crate::MAX_TOP) of them, with how many other values
-    /// (and entries) there are. Each store call is bounded (a page of values, or 256
-    /// counts), so however many values visitors send, no call keeps Redis busy for long; a
+    /// (and entries) there are. Each store call is bounded (128 values read, or 128 counted),
+    /// so however many values visitors send, no call keeps Redis busy for long; a
     /// shard's values are read up to 10,000 ([`ValueCounts::complete`] says when there were
     /// more).
     ///

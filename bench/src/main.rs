@@ -42,6 +42,8 @@ struct Plan {
     requests_per_user: u64,
     python_workers: usize,
     query_sizes: Vec<u64>,
+    /// Distinct values of one indexed field in the cardinality part.
+    flood_values: u64,
 }
 
 impl Plan {
@@ -58,6 +60,7 @@ impl Plan {
                 requests_per_user: 2,
                 python_workers: 4,
                 query_sizes: vec![1_000],
+                flood_values: 1_500,
             };
         }
         let quick = mode == "quick";
@@ -73,6 +76,7 @@ impl Plan {
                 requests_per_user: 10,
                 python_workers: 4,
                 query_sizes: vec![1_000, 10_000, 50_000],
+                flood_values: 20_000,
             }
         } else {
             Plan {
@@ -86,6 +90,7 @@ impl Plan {
                 requests_per_user: 10,
                 python_workers: 4,
                 query_sizes: vec![1_000, 100_000, 1_000_000],
+                flood_values: 20_000,
             }
         }
     }
@@ -898,6 +903,10 @@ async fn run(plan: Plan) -> Result<()> {
             });
         }
     }
+    eprintln!("count_by over a flood of distinct values ...");
+    flushall(&mut conn).await?;
+    cardinality_queries(&server.url, plan.flood_values, &mut rows).await?;
+
     eprintln!("history and unique visitors over a full day of sketches ...");
     flushall(&mut conn).await?;
     history_queries(&server.url, plan.sketch_thousands, &mut rows).await?;
@@ -932,6 +941,132 @@ async fn run(plan: Plan) -> Result<()> {
         plan.mode,
         plan.runs
     );
+    Ok(())
+}
+
+/// An entry with an indexed dimension that one client floods with distinct values.
+#[derive(Debug, ActiveUserEntry)]
+struct Flooded {
+    #[from_header("x-user")]
+    #[active_users(distinct)]
+    user: String,
+    #[from_header("x-session")]
+    session: Option<String>,
+    #[from_header("x-service")]
+    #[active_users(index)]
+    service: Option<String>,
+}
+
+/// The longest single Redis call of what `work` does, from `SLOWLOG` (every command logged),
+/// and how many calls it made.
+async fn slowest_call<F, Fut>(
+    conn: &mut MultiplexedConnection,
+    work: F,
+) -> Result<(f64, usize, String)>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(0)
+        .query_async::<()>(conn)
+        .await?;
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-max-len")
+        .arg(100_000)
+        .query_async::<()>(conn)
+        .await?;
+    redis::cmd("SLOWLOG")
+        .arg("RESET")
+        .query_async::<()>(conn)
+        .await?;
+    work().await?;
+    let log: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(-1)
+        .query_async(conn)
+        .await?;
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(10_000)
+        .query_async::<()>(conn)
+        .await?;
+    // Each entry: [id, timestamp, microseconds, [command, args...], ...]; ours are EVALSHA,
+    // ZRANGE and the like, not the SLOWLOG and CONFIG calls around them.
+    let mut slowest = 0u64;
+    let mut slowest_name = String::new();
+    let mut calls = 0;
+    for entry in log {
+        let redis::Value::Array(fields) = entry else {
+            continue;
+        };
+        let (Some(redis::Value::Int(us)), Some(redis::Value::Array(args))) =
+            (fields.get(2), fields.get(3))
+        else {
+            continue;
+        };
+        let name = match args.first() {
+            Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).to_lowercase(),
+            _ => String::new(),
+        };
+        if matches!(name.as_str(), "slowlog" | "config") {
+            continue;
+        }
+        // Redis 7 also logs the commands a script calls; the script's own entry holds them.
+        if name.starts_with("eval") {
+            calls += 1;
+        }
+        let us = u64::try_from(*us).unwrap_or(0);
+        if us > slowest {
+            slowest = us;
+            slowest_name = name;
+        }
+    }
+    Ok((slowest as f64 * 1e-6, calls, slowest_name))
+}
+
+/// `count_by` when one client has sent `values` distinct values of an indexed field: the
+/// longest single Redis call (what every other client may wait behind) and the whole query.
+async fn cardinality_queries(url: &str, values: u64, rows: &mut Vec<Row>) -> Result<()> {
+    let mut conn = connect(url).await?;
+    let config = Config::builder()
+        .namespace("bench-flood")
+        .key_expire(Duration::from_secs(300))
+        .history(Duration::ZERO)
+        .build()?;
+    let tracker: Tracker<Flooded> = Tracker::new(config, RedisStore::open(url)?)?;
+    for i in 0..values {
+        tracker.record_entry(&Flooded {
+            user: "attacker".into(),
+            session: Some(format!("s{i}")),
+            service: Some(format!("junk-{i:06}")),
+        });
+    }
+    tracker.flush().await?;
+    let started = Instant::now();
+    let (slowest, calls, name) = slowest_call(&mut conn, || async {
+        let by = tracker.count_by("service").await?;
+        black_box(by);
+        Ok(())
+    })
+    .await?;
+    let whole = started.elapsed().as_secs_f64();
+    rows.push(Row {
+        what: format!(
+            "`count_by` over {} distinct values sent by one client: the longest of its {calls} script calls (`SLOWLOG`, a `{}`); the whole query took {}",
+            fmt_int(values as f64),
+            name.to_uppercase(),
+            fmt_secs(whole)
+        ),
+        ours: fmt_secs(slowest),
+        python: "not available".into(),
+        ratio: String::new(),
+        target: verdict(slowest <= 1e-3, "≤ 1 ms per call"),
+    });
     Ok(())
 }
 
