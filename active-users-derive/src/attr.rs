@@ -3,7 +3,7 @@
 use crate::ctxt::Ctxt;
 use crate::symbol::{
     ACTIVE_USERS, DISTINCT, FLATTEN, FROM_CLIENT_IP, FROM_COOKIE, FROM_EXTENSION, FROM_FN,
-    FROM_HEADER, FROM_QUERY, HIDDEN, INDEX, MAX_LEN, OPTIONS_HINT, RENAME, SOURCES,
+    FROM_HEADER, FROM_QUERY, HIDDEN, INDEX, MAX_LEN, OPTIONS_HINT, RENAME, SECRET, SOURCES,
 };
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
 
@@ -39,6 +39,7 @@ pub(crate) struct FieldAttrs<'a> {
     pub(crate) index: Option<Flag>,
     pub(crate) distinct: Option<Flag>,
     pub(crate) hidden: Option<Flag>,
+    pub(crate) secret: Option<Flag>,
     pub(crate) max_len: Option<syn::LitInt>,
 }
 
@@ -103,12 +104,13 @@ impl<'a> FieldAttrs<'a> {
             .map(ToString::to_string)
             .unwrap_or_default();
         match (name.as_str(), &meta) {
-            (FLATTEN | INDEX | DISTINCT | HIDDEN, Meta::Path(_)) => {
+            (FLATTEN | INDEX | DISTINCT | HIDDEN | SECRET, Meta::Path(_)) => {
                 let slot = match name.as_str() {
                     FLATTEN => &mut self.flatten,
                     INDEX => &mut self.index,
                     DISTINCT => &mut self.distinct,
-                    _ => &mut self.hidden,
+                    HIDDEN => &mut self.hidden,
+                    _ => &mut self.secret,
                 };
                 if slot.is_some() {
                     cx.error_spanned_by(path, format!("duplicate #[active_users({name})] option"));
@@ -118,7 +120,7 @@ impl<'a> FieldAttrs<'a> {
                     });
                 }
             }
-            (FLATTEN | INDEX | DISTINCT | HIDDEN, other) => {
+            (FLATTEN | INDEX | DISTINCT | HIDDEN | SECRET, other) => {
                 cx.error_spanned_by(
                     other,
                     format!("#[active_users({name})] takes no value, write #[active_users({name})]"),

@@ -93,7 +93,8 @@ fn field_def(field: &Field<'_>) -> TokenStream {
     let optional = field.optional;
     let grouped = field.attrs.index.is_some();
     let indexed = grouped || field.attrs.distinct.is_some();
-    let hidden = field.attrs.hidden.is_some();
+    let secret = field.attrs.secret.is_some();
+    let hidden = secret || field.attrs.hidden.is_some();
     let value_ty = field.value_ty;
     let max_len = match &field.attrs.max_len {
         // `valid` checked that it parses and is in range.
@@ -110,6 +111,7 @@ fn field_def(field: &Field<'_>) -> TokenStream {
             #indexed,
             #grouped,
             #hidden,
+            #secret,
             <#value_ty as ::active_users::FieldValue>::KIND,
             #max_len,
         ));

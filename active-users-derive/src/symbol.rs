@@ -13,6 +13,7 @@ pub(crate) const RENAME: &str = "rename";
 pub(crate) const INDEX: &str = "index";
 pub(crate) const DISTINCT: &str = "distinct";
 pub(crate) const HIDDEN: &str = "hidden";
+pub(crate) const SECRET: &str = "secret";
 pub(crate) const MAX_LEN: &str = "max_len";
 
 /// The bounds of `max_len`: the runtime's `codec::MIN_MAX_LEN` and `codec::MAX_VALUE_LEN`
@@ -21,7 +22,7 @@ pub(crate) const MAX_LEN_RANGE: std::ops::RangeInclusive<u64> = 32..=4096;
 
 /// The options of `#[active_users(...)]`, for "expected one of" messages.
 pub(crate) const OPTIONS_HINT: &str =
-    "`flatten`, `rename = \"...\"`, `index`, `distinct`, `hidden`, `max_len = N`";
+    "`flatten`, `rename = \"...\"`, `index`, `distinct`, `hidden`, `secret`, `max_len = N`";
 
 /// Every source attribute, for "expected one of" messages.
 pub(crate) const SOURCES: &[&str] = &[

@@ -3,7 +3,7 @@
 use crate::ast::{Field, Input};
 use crate::attr::Source;
 use crate::ctxt::Ctxt;
-use crate::symbol::{DISTINCT, FLATTEN, HIDDEN, INDEX, MAX_LEN_RANGE};
+use crate::symbol::{DISTINCT, FLATTEN, HIDDEN, INDEX, MAX_LEN_RANGE, SECRET};
 use std::collections::HashSet;
 
 /// Checks the whole input; `cx` collects every problem found.
@@ -74,6 +74,7 @@ fn check_field(cx: &mut Ctxt, field: &Field<'_>) {
             (INDEX, &attrs.index),
             (DISTINCT, &attrs.distinct),
             (HIDDEN, &attrs.hidden),
+            (SECRET, &attrs.secret),
         ] {
             if let Some(flag) = flag {
                 cx.syn_error(syn::Error::new(

@@ -187,7 +187,10 @@ impl<'a> Encoder<'a> {
             .fields
             .get(self.field)
             .map_or((DEFAULT_MAX_LEN, false), |f| {
-                (f.max_len.clamp(MIN_MAX_LEN, MAX_VALUE_LEN), f.indexed)
+                (
+                    f.max_len.clamp(MIN_MAX_LEN, MAX_VALUE_LEN),
+                    f.indexed || f.secret,
+                )
             });
         if len > limit {
             self.cut += 1;
@@ -454,7 +457,16 @@ mod tests {
     }
 
     fn field(max_len: usize, indexed: bool) -> Field {
-        crate::__private::field("f", true, indexed, false, false, ValueKind::Text, max_len)
+        crate::__private::field(
+            "f",
+            true,
+            indexed,
+            false,
+            false,
+            false,
+            ValueKind::Text,
+            max_len,
+        )
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::client_ip::{ClientIpHeader, IpAnonymization, IpNetwork, TrustedProxies};
 use crate::error::ConfigError;
+use crate::secret::SecretKey;
 use regex::{Regex, RegexSet};
 use std::time::Duration;
 
@@ -42,6 +43,7 @@ pub struct Config {
     pub(crate) client_ip_header: Option<ClientIpHeader>,
     pub(crate) query_timeout: Duration,
     pub(crate) shards: usize,
+    pub(crate) secret_key: Option<SecretKey>,
 }
 
 impl Default for Config {
@@ -69,6 +71,8 @@ pub struct ConfigBuilder {
     client_ip_header: Option<ClientIpHeader>,
     query_timeout: Duration,
     shards: usize,
+    /// The key derived from the configured secret, and the secret's length.
+    secret_key: Option<(SecretKey, usize)>,
 }
 
 impl Default for ConfigBuilder {
@@ -89,6 +93,7 @@ impl Default for ConfigBuilder {
             client_ip_header: None,
             query_timeout: Duration::from_secs(3),
             shards: 1,
+            secret_key: None,
         }
     }
 }
@@ -145,6 +150,9 @@ pub mod env {
     /// Seconds of history kept: the per-minute active counts and the hourly unique-visitor
     /// sketches (default 86400, one day; 0 turns history off).
     pub const HISTORY: &str = "ACTIVE_USERS_HISTORY";
+    /// The secret the keyed hash of `#[active_users(secret)]` fields is derived from (at
+    /// least 16 bytes; unset: a key generated once per namespace and kept in the store).
+    pub const SECRET_KEY: &str = "ACTIVE_USERS_SECRET_KEY";
 }
 
 impl Config {
@@ -343,6 +351,9 @@ impl ConfigBuilder {
                 .map_err(|_| invalid_env(env::CLIENT_IP_HEADER, &value, "a header name"))?;
             self = self.client_ip_header(header);
         }
+        if let Some(value) = lookup(env::SECRET_KEY) {
+            self = self.secret_key(value);
+        }
         if let Some(secs) = number(env::HISTORY, seconds)? {
             self = self.history(Duration::from_secs(secs));
         }
@@ -456,6 +467,17 @@ impl ConfigBuilder {
         self
     }
 
+    /// The secret that keys the hash of `#[active_users(secret)]` fields (a session cookie):
+    /// at least 16 bytes, such as 32 random hex digits, the same for every application of
+    /// the namespace. Without one, the first tracker of a namespace generates a key and keeps
+    /// it in the store, where the others read it; set one when whoever can read the store
+    /// must not be able to link a stored hash to a session id they hold.
+    pub fn secret_key(mut self, secret: impl AsRef<[u8]>) -> Self {
+        let secret = secret.as_ref();
+        self.secret_key = Some((SecretKey::derive(secret), secret.len()));
+        self
+    }
+
     /// Splits the namespace into `n` shards (default 1, at most 1024), each with its own hash
     /// tag, so that on Redis Cluster its keys and its write load spread over the nodes. An
     /// entry always goes to the same shard: the one of the value of its first indexed field
@@ -501,6 +523,7 @@ impl ConfigBuilder {
             client_ip_header: self.client_ip_header,
             query_timeout: self.query_timeout,
             shards: self.shards,
+            secret_key: self.secret_key.map(|(key, _)| key),
         }
     }
 
@@ -555,6 +578,11 @@ impl ConfigBuilder {
         };
         if trusts && self.client_ip_header.is_none() {
             return Err(ConfigError::NoClientIpHeader);
+        }
+        if let Some((_, len)) = self.secret_key
+            && len < 16
+        {
+            return Err(ConfigError::SecretKeyTooShort(len));
         }
         if self.buffer_capacity == 0 {
             return Err(ConfigError::ZeroCount {

@@ -13,6 +13,7 @@
 use crate::config::{Config, valid_name};
 use crate::entry::Field;
 use crate::error::{CursorError, QueryError, StoreError};
+use crate::secret::SecretKey;
 use crate::store::{Member, Position, Sample, Scored, Store, StoreFuture, Touch, ms};
 use crate::tracker::{Cursor, MAX_PAGE};
 use crate::value::ValueKind;
@@ -107,6 +108,8 @@ pub struct FieldInfo {
     pub grouped: bool,
     /// Whether the JSON API hides it.
     pub hidden: bool,
+    /// Whether the store holds a keyed hash of its values (`#[active_users(secret)]`).
+    pub secret: bool,
 }
 
 impl From<&Field> for FieldInfo {
@@ -118,6 +121,7 @@ impl From<&Field> for FieldInfo {
             indexed: f.indexed,
             grouped: f.grouped,
             hidden: f.hidden,
+            secret: f.secret,
         }
     }
 }
@@ -260,6 +264,9 @@ impl Keys {
     pub(crate) fn sampled(&self) -> String {
         format!("{}sampled", self.namespace_base)
     }
+    pub(crate) fn secret(&self) -> String {
+        format!("{}secret", self.namespace_base)
+    }
 }
 
 /// The hash tag of shard `shard` of `shards`: `{ns}#{shard}.{k}` with the smallest `k` whose
@@ -316,14 +323,26 @@ pub(crate) struct Core {
     /// The position of the field whose value picks the shard: the first indexed field, so that
     /// its distinct count is an exact sum over shards. `None`: the whole member picks it.
     pub(crate) shard_field: Option<usize>,
+    /// Which fields are `secret`; empty when none is.
+    pub(crate) secret_fields: Vec<bool>,
+    /// The key of the secret fields' hash once known: the configured one, or the one kept in
+    /// the store.
+    secret_key: std::sync::Mutex<Option<SecretKey>>,
 }
 
 impl Core {
     pub(crate) fn new(config: Config, store: Arc<dyn Store>, fields: Vec<FieldInfo>) -> Self {
         let keys = Keys::new(&config);
+        let secret_fields = if fields.iter().any(|f| f.secret) {
+            fields.iter().map(|f| f.secret).collect()
+        } else {
+            Vec::new()
+        };
         Core {
             active_keys: (0..keys.shards()).map(|i| keys.active(i)).collect(),
             shard_field: fields.iter().position(|f| f.indexed),
+            secret_key: std::sync::Mutex::new(config.secret_key),
+            secret_fields,
             keys,
             store,
             fields,
@@ -384,6 +403,65 @@ impl Core {
             }));
         }
         out
+    }
+
+    /// How long the namespace's description and secret key live after their last refresh:
+    /// as long as anything of the namespace can.
+    fn description_ttl(&self) -> Duration {
+        self.config
+            .history
+            .max(self.config.window.saturating_mul(2))
+            .max(Duration::from_secs(120))
+    }
+
+    /// The key of the secret fields' hash: the configured one, or the namespace's key kept in
+    /// the store (this tracker's proposal if there was none). With `refresh`, the stored key
+    /// is read again and its life extended even when one is known here: after the store lost
+    /// it, the first tracker to refresh puts its own back, and the others adopt it.
+    pub(crate) async fn secret_key(&self, refresh: bool) -> Result<SecretKey, QueryError> {
+        let known = *self.secret_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(key) = self.config.secret_key {
+            return Ok(key);
+        }
+        if let (Some(key), false) = (known, refresh) {
+            return Ok(key);
+        }
+        let proposal = known.unwrap_or_else(SecretKey::generate);
+        let name = self.keys.secret();
+        let ttl = self.description_ttl();
+        let stored = self
+            .timed(
+                self.store
+                    .put_if_absent(&name, proposal.to_hex().as_bytes(), ttl),
+            )
+            .await?;
+        let key = match SecretKey::from_hex(&stored) {
+            Some(key) => key,
+            None => {
+                // Not a key this library wrote: replace it rather than fail every write.
+                tracing::warn!(
+                    key = %name,
+                    "active-users: the namespace's secret key in the store is not 32 hex digits; replacing it"
+                );
+                self.timed(self.store.put(&name, proposal.to_hex().as_bytes(), ttl))
+                    .await?;
+                proposal
+            }
+        };
+        *self.secret_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        Ok(key)
+    }
+
+    /// A member as the store holds it: with the value of every secret field replaced by its
+    /// keyed hash.
+    pub(crate) async fn stored_member(&self, member: Vec<u8>) -> Result<Vec<u8>, QueryError> {
+        if self.secret_fields.is_empty() {
+            return Ok(member);
+        }
+        let key = self.secret_key(false).await?;
+        // It decodes: it was just encoded with these fields. Were it not to, it would be
+        // looked up as it is and match nothing, since nothing is stored unhashed.
+        Ok(crate::secret::hash_secrets(&member, &self.secret_fields, &key).unwrap_or(member))
     }
 
     async fn timed<T>(&self, future: StoreFuture<'_, T>) -> Result<T, QueryError> {
@@ -566,6 +644,7 @@ impl Core {
                     "indexed": f.indexed,
                     "grouped": f.grouped,
                     "hidden": f.hidden,
+                    "secret": f.secret,
                 })
             })
             .collect();
@@ -581,11 +660,7 @@ impl Core {
 
     /// Stores the description for as long as anything of the namespace lives.
     pub(crate) async fn write_schema(&self) -> Result<(), QueryError> {
-        let ttl = self
-            .config
-            .history
-            .max(self.config.window.saturating_mul(2))
-            .max(Duration::from_secs(120));
+        let ttl = self.description_ttl();
         let json = self.schema_json();
         let key = self.keys.schema();
         self.timed(self.store.put(&key, json.as_bytes(), ttl)).await
@@ -644,6 +719,8 @@ impl Schema {
                     indexed: flag("indexed")?,
                     grouped: flag("grouped")?,
                     hidden: flag("hidden")?,
+                    // Descriptions written before secrets existed have no such flag.
+                    secret: flag("secret").unwrap_or(false),
                 })
             })
             .collect::<Option<Vec<_>>>()

@@ -56,7 +56,9 @@ impl User {
 ///
 /// - `user_id` (required, `distinct`): the id of the [`User`] in the request extensions. A request
 ///   without a `User` is not recorded: only logged-in users are counted.
-/// - `session_id` (hidden from the JSON API): the [`SESSION_COOKIE`] cookie.
+/// - `session_id` (`secret`): the [`SESSION_COOKIE`] cookie. A session cookie is a
+///   credential, so the store keeps a keyed hash of it, never the value, and the JSON API
+///   never shows it; an entry read back holds the hash (11 characters).
 /// - `ip`: the client IP (`#[from_client_ip]`: the peer address unless proxies are trusted).
 /// - `username`: the [`User`]'s name.
 ///
@@ -70,7 +72,7 @@ pub struct DefaultEntry {
     pub user_id: String,
     /// The session cookie.
     #[from_cookie("sessionid")]
-    #[active_users(hidden)]
+    #[active_users(secret)]
     pub session_id: Option<String>,
     /// The client IP.
     #[from_client_ip]

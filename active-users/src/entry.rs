@@ -20,6 +20,10 @@ pub struct Field {
     pub grouped: bool,
     /// Whether the JSON API must never show it (`#[active_users(hidden)]`).
     pub hidden: bool,
+    /// Whether the field is a credential (`#[active_users(secret)]`): the store keeps a
+    /// keyed hash of its value, never the value (see [`ConfigBuilder::secret_key`](crate::ConfigBuilder::secret_key)).
+    /// A secret field is also hidden.
+    pub secret: bool,
     /// How its stored form reads without the Rust type ([`FieldValue::KIND`](crate::FieldValue::KIND)).
     pub kind: crate::ValueKind,
     /// The most bytes its stored value may take: `#[active_users(max_len = N)]`, or
@@ -51,6 +55,7 @@ pub struct Field {
 /// | `index` | the store keeps the field's active values and the entries of each value: distinct counts and per-value counts (for dimensions with few values, like a service id) |
 /// | `distinct` | the store keeps the field's active values only: distinct counts (for dimensions with many values, like a user id) |
 /// | `hidden` | the JSON API never shows the field |
+/// | `secret` | a credential (a session id): the store keeps a keyed hash of the value, never the value, and the field is hidden; its stored form must be text |
 /// | `max_len = N` | the most bytes the stored value may take (32 to 4096; default [`DEFAULT_MAX_LEN`](crate::codec::DEFAULT_MAX_LEN), 600) |
 ///
 /// A field of type `Option<T>` may be absent. A field of any other type is required: a request

@@ -47,6 +47,11 @@ pub enum ConfigError {
         "trusted_proxies is set but client_ip_header is not: name the one header your proxies write the client into (X-Forwarded-For, Forwarded, X-Real-IP, CF-Connecting-IP, ...; env ACTIVE_USERS_CLIENT_IP_HEADER)"
     )]
     NoClientIpHeader,
+    /// The configured secret key is shorter than 16 bytes.
+    #[error(
+        "secret_key must be at least 16 bytes (32 random hex digits will do), got {0}; env ACTIVE_USERS_SECRET_KEY"
+    )]
+    SecretKeyTooShort(usize),
     /// An environment variable holds a value that cannot be read.
     #[error("environment variable {var}={value:?} is invalid: {reason}")]
     InvalidEnv {
@@ -71,6 +76,12 @@ pub enum BuildError {
         "the entry type has two fields named `{0}`; rename one with #[active_users(rename = \"...\")]"
     )]
     DuplicateField(&'static str),
+    /// A field marked `#[active_users(secret)]` has a type whose stored form is not text, so
+    /// its keyed hash (text) could not be read back as its type.
+    #[error(
+        "field `{0}` is #[active_users(secret)] but its type is not stored as text; make it a String"
+    )]
+    SecretNotText(&'static str),
 }
 
 /// A store operation that failed.

@@ -61,6 +61,7 @@ mod extract;
 pub mod layer;
 mod reader;
 mod request;
+mod secret;
 pub mod store;
 mod tracker;
 mod value;
@@ -116,12 +117,15 @@ pub mod __private {
     pub use std::vec::Vec;
 
     /// Describes one field; the `Field` struct is non-exhaustive so generated code calls this.
+    /// One flag per argument keeps the generated call plain.
+    #[allow(clippy::too_many_arguments)]
     pub const fn field(
         name: &'static str,
         optional: bool,
         indexed: bool,
         grouped: bool,
         hidden: bool,
+        secret: bool,
         kind: crate::ValueKind,
         max_len: usize,
     ) -> crate::Field {
@@ -131,6 +135,7 @@ pub mod __private {
             indexed,
             grouped,
             hidden,
+            secret,
             kind,
             max_len,
         }

@@ -12,6 +12,7 @@ use crate::core::{
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
 use crate::request::RequestHead;
+use crate::secret::{SecretKey, hash_secrets};
 use crate::store::{Position, Store, Touch, WritePolicy};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -284,6 +285,9 @@ impl<E: ActiveUserEntry> Tracker<E> {
         for field in E::fields() {
             if !names.insert(field.name) {
                 return Err(BuildError::DuplicateField(field.name));
+            }
+            if field.secret && field.kind != crate::ValueKind::Text {
+                return Err(BuildError::SecretNotText(field.name));
             }
         }
         let indexed = E::fields()
@@ -697,8 +701,8 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::last_seen`].
     pub async fn last_seen(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
-        let member = entry.encode()?;
         let core = &self.inner.core;
+        let member = core.stored_member(entry.encode()?).await?;
         let shard = core.shard_of(&member, Some(&entry.values()));
         let score = self
             .core()
@@ -728,7 +732,13 @@ impl<E: ActiveUserEntry> Inner<E> {
     /// nowhere else. An active member goes to the sketches of the current minute and hour. Only the members `taken.sketch` marks (new to this minute's sketches in
     /// this tracker) go to the sketches: a member rewritten every refresh interval is added
     /// once a minute. Returns the writes and the number of members too old to be active.
-    fn touches(&self, taken: &Taken, ages: &[u64], now: u64) -> (Vec<Vec<Touch>>, u64) {
+    fn touches(
+        &self,
+        taken: &Taken,
+        ages: &[u64],
+        now: u64,
+        key: Option<&SecretKey>,
+    ) -> (Vec<Vec<Touch>>, u64) {
         /// Members of one set with their ages.
         #[derive(Default, Clone)]
         struct Aged {
@@ -753,6 +763,19 @@ impl<E: ActiveUserEntry> Inner<E> {
         let needs_values = !self.indexed.is_empty();
         let mut stale = 0;
         for ((member, &new), &age) in taken.members.iter().zip(&taken.sketch).zip(ages) {
+            // What the store holds: secret values replaced by their keyed hash.
+            let hashed;
+            let member = match key {
+                Some(key) => match hash_secrets(member, &core.secret_fields, key) {
+                    Ok(stored) => {
+                        hashed = Member::from(stored);
+                        &hashed
+                    }
+                    // Cannot happen (the tracker encoded it); never store a secret unhashed.
+                    Err(_) => continue,
+                },
+                None => member,
+            };
             let texts = if needs_values {
                 E::decode(member).ok().map(|entry| entry.values())
             } else {
@@ -868,6 +891,24 @@ impl<E: ActiveUserEntry> Inner<E> {
         if rounds == 0 {
             return Ok(());
         }
+        // Secret fields are hashed under the namespace's key, which may have to be read
+        // from the store first; until it can be, the entries wait in the buffer.
+        let key = if core.secret_fields.is_empty() {
+            None
+        } else {
+            match core.secret_key(false).await {
+                Ok(key) => Some(key),
+                Err(err) => {
+                    let err = match err {
+                        QueryError::Store(err) => err,
+                        _ => StoreError::Timeout(timeout),
+                    };
+                    self.log_error(&err);
+                    bump(&self.counters.write_errors, 1);
+                    return Err(err);
+                }
+            }
+        };
         // Several batches in flight, so preparing the next one overlaps the store's work on
         // the previous ones.
         let mut in_flight = tokio::task::JoinSet::new();
@@ -885,7 +926,7 @@ impl<E: ActiveUserEntry> Inner<E> {
                 .iter()
                 .map(|seen| crate::store::ms(taken_at.saturating_duration_since(*seen)))
                 .collect();
-            let (per_shard, stale) = self.touches(&taken, &ages, now);
+            let (per_shard, stale) = self.touches(&taken, &ages, now, key.as_ref());
             let store = Arc::clone(&core.store);
             in_flight.spawn(async move {
                 // One store write per shard (each shard's keys share a cluster slot), all at
@@ -945,6 +986,13 @@ impl<E: ActiveUserEntry> Inner<E> {
             return;
         }
         self.sampled_minute.store(due, Ordering::Release);
+        // Once a minute, every tracker re-reads the namespace's secret key and extends its
+        // life, so that all of them converge on one key even after the store lost it.
+        if !core.secret_fields.is_empty()
+            && let Err(err) = core.secret_key(true).await
+        {
+            self.log_query_error(&err);
+        }
         if let Err(err) = core.sample(now).await {
             // Try again at the next flush.
             self.sampled_minute.store(before, Ordering::Release);

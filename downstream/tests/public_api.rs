@@ -92,6 +92,7 @@ fn every_config_builder_method_builds() {
         .shards(4)
         .history(Duration::from_secs(3600))
         .query_timeout(Duration::from_secs(1))
+        .secret_key("0123456789abcdef-operator-secret")
         .build()
         .expect("every method with valid values builds");
     assert_eq!(config.window(), Duration::from_secs(30));
@@ -302,6 +303,10 @@ async fn record_and_every_query_on_the_memory_store() {
     let page = reader.list(10, None).await.expect("page");
     assert_eq!(page.entries.len(), 6);
     assert_eq!(page.entries[0].value("colour"), Some("dark"));
+    // The session cookie is a secret: stored and read back as its keyed hash.
+    let session = page.entries[0].value("session_id").expect("a session");
+    assert_ne!(session, "s-1");
+    assert_eq!(session.len(), 11, "{session}");
     tracker.shutdown().await.expect("shutdown");
 }
 

@@ -169,3 +169,49 @@ async fn a_failed_master_is_replaced_and_recording_resumes() {
         100
     );
 }
+
+/// A slot that moved to another master (what a failover or a resharding does) is written at
+/// its new owner by the next flush: a transaction refused with MOVED makes the store re-read
+/// the slot map and write again, instead of failing until something else refreshes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_follows_a_slot_that_moved_to_another_master() {
+    let cluster = RedisCluster::start(3, 0);
+    let ns = unique_namespace("moved");
+    let config = Config::builder().namespace(&ns).build().expect("config");
+    let tracker = tracker(&cluster, config);
+    tracker.record(&user_request(1));
+    tracker.flush().await.expect("flush");
+
+    // Empty the shard's slot and hand it to another master behind the client's back.
+    let key = tracker.shard_keys()[0].clone();
+    let slot = cluster.keyslot(&key);
+    let owner = cluster.owner_of_slot(slot).expect("an owner");
+    let keys = support::raw_command_full(owner, &format!("CLUSTER GETKEYSINSLOT {slot} 1000"));
+    for name in keys.lines().filter(|l| l.starts_with("au:")) {
+        let deleted = support::raw_command(owner, &format!("DEL {name}")).expect("DEL");
+        assert_eq!(deleted.trim(), ":1", "{name}");
+    }
+    let target = cluster
+        .master_ports()
+        .into_iter()
+        .find(|&p| p != owner)
+        .expect("another master");
+    let target_id = support::raw_command_full(target, "CLUSTER MYID");
+    let target_id = target_id
+        .lines()
+        .find(|l| l.len() == 40)
+        .expect("a node id");
+    for port in cluster.master_ports() {
+        let reply = support::raw_command(port, &format!("CLUSTER SETSLOT {slot} NODE {target_id}"))
+            .expect("SETSLOT");
+        assert_eq!(reply.trim(), "+OK", "on {port}");
+    }
+    assert_eq!(cluster.owner_of_slot(slot), Some(target));
+
+    tracker.record(&user_request(2));
+    tracker
+        .flush()
+        .await
+        .expect("the first flush after the move writes at the new owner");
+    assert_eq!(tracker.count().await.expect("count"), 1, "user 2 only");
+}

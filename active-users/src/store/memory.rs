@@ -431,4 +431,23 @@ impl Store for MemoryStore {
         sweep(&mut state.values, now);
         ready(state.values.get(key).map(|e| e.value.clone()))
     }
+
+    fn put_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, Vec<u8>> {
+        let (mut state, now) = self.lock_at_now();
+        sweep(&mut state.values, now);
+        let kept = state
+            .values
+            .entry(key.to_owned())
+            .or_insert_with(|| Expiring {
+                value: value.to_vec(),
+                expires_at: 0,
+            });
+        kept.expires_at = now.saturating_add(ms(ttl));
+        ready(kept.value.clone())
+    }
 }

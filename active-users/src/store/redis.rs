@@ -127,6 +127,19 @@ return 0
 ";
 static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(CLAIM_SRC));
 
+/// Keeps KEYS[1], storing ARGV[1] first if it holds nothing, for ARGV[2] ms; returns what it
+/// holds. Atomic, so trackers starting together agree on one value.
+const KEEP_SRC: &str = r"
+local value = redis.call('GET', KEYS[1])
+if not value then
+  value = ARGV[1]
+  redis.call('SET', KEYS[1], value)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return value
+";
+static KEEP: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(KEEP_SRC));
+
 /// Folds a sample into a series: one member `at:value` per time, keeping the highest value.
 /// KEYS: the series. ARGV: at, value, oldest time kept, ttl ms.
 const ADD_SAMPLE_SRC: &str = r"
@@ -342,6 +355,17 @@ impl RedisStore {
     }
 }
 
+/// Whether a transaction was refused because its slot lives on another node now.
+fn redirected(err: &redis::RedisError) -> bool {
+    use redis::ServerErrorKind::{Ask, ExecAbort, Moved};
+    err.kind() == redis::ErrorKind::Server(ExecAbort)
+        && err.clone().into_server_errors().is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|(_, e)| matches!(e.kind(), Some(Moved | Ask)))
+        })
+}
+
 fn parse_score(text: &str) -> Result<u64, StoreError> {
     // Scores are whole milliseconds; Redis may print them as "1.7e12" or "1700000000000".
     let value: f64 = text
@@ -409,7 +433,19 @@ impl Store for RedisStore {
                 pipe.add_command(trim).ignore();
             }
             let mut conn = self.conn.clone();
-            pipe.query_async::<()>(&mut conn).await?;
+            match pipe.query_async::<()>(&mut conn).await {
+                Err(err) if redirected(&err) => {
+                    // The slot moved (a failover). A transaction's MOVED does not make the
+                    // cluster client re-read the slot map, but a plain command on the key
+                    // does: send one, then write again at the new owner.
+                    let _: i64 = redis::cmd("EXISTS")
+                        .arg(&touches[0].key)
+                        .query_async(&mut conn)
+                        .await?;
+                    pipe.query_async::<()>(&mut conn).await?;
+                }
+                done => done?,
+            }
             Ok(())
         })
     }
@@ -655,6 +691,20 @@ impl Store for RedisStore {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
+        })
+    }
+
+    fn put_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, Vec<u8>> {
+        Box::pin(async move {
+            let mut invocation = KEEP.key(key);
+            invocation.arg(value).arg(ms(ttl).max(1));
+            let mut conn = self.conn.clone();
+            Ok(invocation.invoke_async(&mut conn).await?)
         })
     }
 }

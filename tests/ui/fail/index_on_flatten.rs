@@ -2,7 +2,7 @@ use active_users::{ActiveUserEntry, DefaultEntry};
 
 #[derive(ActiveUserEntry)]
 struct Entry {
-    #[active_users(flatten, index)]
+    #[active_users(flatten, index, secret)]
     base: DefaultEntry,
 }
 

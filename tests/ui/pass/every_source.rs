@@ -53,6 +53,9 @@ struct Everything {
     beta: Option<bool>,
     #[from_header("x-level")]
     r#type: Option<i16>,
+    #[from_header("x-api-key")]
+    #[active_users(secret)]
+    api_key: Option<String>,
 }
 
 fn main() {
@@ -75,9 +78,12 @@ fn main() {
         names,
         [
             "user_id", "session_id", "ip", "username", "service", "referrer", "plan",
-            "tenant_from_auth", "tenant", "raw_ip", "request_id", "beta", "type"
+            "tenant_from_auth", "tenant", "raw_ip", "request_id", "beta", "type", "api_key"
         ]
     );
+    let api_key = Everything::fields().last().unwrap();
+    assert!(api_key.secret && api_key.hidden, "a secret is hidden");
+    assert!(!Everything::fields()[4].secret);
     let member = entry.encode().unwrap();
     let back = Everything::decode(&member).unwrap();
     assert_eq!(back.base, entry.base);
