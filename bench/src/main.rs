@@ -1067,6 +1067,46 @@ async fn cardinality_queries(url: &str, values: u64, rows: &mut Vec<Row>) -> Res
         ratio: String::new(),
         target: verdict(slowest <= 1e-3, "≤ 1 ms per call"),
     });
+
+    // A cursor deep inside one score: `values` members written in one call share it, and a
+    // page starts after all but 100 of them (what a forged skip asks for).
+    use active_users::Store;
+    use active_users::store::{Member, Position, Touch, WritePolicy};
+    let store = RedisStore::open(url)?;
+    let key = "au:{bench-cursor}:active".to_owned();
+    let window = Duration::from_secs(300);
+    let members: Vec<Member> = (0..values)
+        .map(|i| Member::from(format!("member-{i:08}").into_bytes()))
+        .collect();
+    store
+        .touch(
+            &[Touch::seen(key.clone(), members)],
+            WritePolicy::new(window),
+        )
+        .await?;
+    let first = store.range(&key, window, None, 1).await?;
+    let score = first.first().map_or(0, |s| s.score);
+    let skip = values.saturating_sub(100);
+    let mut listed = 0;
+    let (slowest, _, name) = slowest_call(&mut conn, || async {
+        let page = store
+            .range(&key, window, Some(Position { score, skip }), 100)
+            .await?;
+        listed = page.len();
+        Ok(())
+    })
+    .await?;
+    rows.push(Row {
+        what: format!(
+            "a page of {listed} from a cursor that skips {} members sharing one score (`SLOWLOG`, a `{}`)",
+            fmt_int(skip as f64),
+            name.to_uppercase()
+        ),
+        ours: fmt_secs(slowest),
+        python: "not available".into(),
+        ratio: String::new(),
+        target: verdict(slowest <= 1e-3, "≤ 1 ms per call"),
+    });
     Ok(())
 }
 

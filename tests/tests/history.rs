@@ -555,6 +555,27 @@ async fn a_forged_skip_walks_no_further_than_its_score(backend: Backend) {
         );
         assert!(page.iter().all(|s| s.score > score));
     }
+    // Within the score, a skip starts the page at that member (equal scores are ordered by
+    // member), and the page runs on into the later scores.
+    for skip in [0, 10, 25] {
+        let from = Some(Position { score, skip });
+        let page = store.range(&key, window, from, 10).await.expect("range");
+        let names: Vec<String> = page
+            .iter()
+            .map(|s| String::from_utf8_lossy(&s.member).into_owned())
+            .collect();
+        let want: Vec<String> = (skip..skip + 10).map(|i| format!("m{i:03}")).collect();
+        assert_eq!(names, want, "skip {skip}");
+    }
+    // A position beyond any plausible score lists nothing.
+    for far in [u64::MAX, 1 << 60, score + 3_600_000] {
+        let from = Some(Position {
+            score: far,
+            skip: 0,
+        });
+        let page = store.range(&key, window, from, 10).await.expect("range");
+        assert!(page.is_empty(), "{far}: {page:?}");
+    }
 }
 
 store_suite!(skip_memory, Backend::memory(); a_forged_skip_walks_no_further_than_its_score);

@@ -81,6 +81,10 @@ static SNAPSHOT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(S
 
 /// A page of members, least recent first. ARGV: window ms, start score ('' for none), skip,
 /// limit. Returns member, score, member, score, ...
+///
+/// The page starts at a rank (the members scored before the position, plus the skip) and is
+/// read by rank: O(log N + limit) whatever the skip, where `ZRANGE BYSCORE LIMIT skip` walks
+/// every skipped member.
 const RANGE_SRC: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -90,11 +94,22 @@ local skip = 0
 if ARGV[2] ~= '' and tonumber(ARGV[2]) >= from then
   from = tonumber(ARGV[2])
   -- The skip counts members sharing the position's score: no more can be skipped than
-  -- there are, which bounds the walk whatever a forged cursor says.
+  -- there are, whatever a forged cursor says.
   local same = redis.call('ZCOUNT', KEYS[1], from, from)
   skip = math.min(tonumber(ARGV[3]) or 0, same)
 end
-return redis.call('ZRANGE', KEYS[1], from, high, 'BYSCORE', 'LIMIT', skip, tonumber(ARGV[4]), 'WITHSCORES')
+local limit = tonumber(ARGV[4])
+-- Nothing is listed after a position beyond the plausible (or for no room at all).
+if from > high or limit < 1 then return {} end
+local start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%d', from)) + skip
+local page = redis.call('ZRANGE', KEYS[1], start, start + limit - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #page, 2 do
+  if tonumber(page[i + 1]) > high then break end
+  out[#out + 1] = page[i]
+  out[#out + 1] = page[i + 1]
+end
+return out
 ";
 static RANGE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RANGE_SRC));
 
