@@ -112,6 +112,24 @@ fn check_field(cx: &mut Ctxt, field: &Field<'_>) {
             );
         }
     }
+    if let Some(secret) = &attrs.secret {
+        // The store keeps 11 characters of a hash in its place, which only `String` reads back
+        // whatever they are (a type that checks its format would refuse them).
+        let is_string = match field.value_ty {
+            syn::Type::Path(path) => path
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "String" && s.arguments.is_none()),
+            _ => false,
+        };
+        if !is_string {
+            cx.syn_error(syn::Error::new(
+                secret.span,
+                "#[active_users(secret)] needs a `String` or `Option<String>` field: the store keeps a hash of the value in its place, which only a String reads back",
+            ));
+        }
+    }
     if let (Some(_), Some(distinct)) = (&attrs.index, &attrs.distinct) {
         cx.syn_error(syn::Error::new(
             distinct.span,

@@ -14,6 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::owners::{Admission, Owners};
 pub(crate) use crate::store::Member;
 
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +41,8 @@ pub(crate) enum Offer {
     QueuedDroppingOldest,
     /// It was already waiting, or was written less than a refresh interval ago.
     Coalesced,
+    /// Its owner (user) already has the most entries allowed within the window.
+    Refused,
 }
 
 /// Members taken for one write, oldest first, with what the write needs of each.
@@ -62,6 +65,8 @@ pub(crate) struct Buffer {
     capacity: usize,
     refresh: Duration,
     last_prune: Instant,
+    /// The cap on entries per owner, if any.
+    owners: Option<Owners>,
 }
 
 impl Buffer {
@@ -73,7 +78,21 @@ impl Buffer {
             capacity,
             refresh,
             last_prune: Instant::now(),
+            owners: None,
         }
+    }
+
+    /// The same buffer, refusing new entries of an owner past its cap.
+    pub(crate) fn with_owners(mut self, owners: Owners) -> Self {
+        self.owners = Some(owners);
+        self
+    }
+
+    /// Whether the owner cap lets `member` be queued.
+    fn admits(&mut self, member: &[u8], now: Instant) -> bool {
+        self.owners
+            .as_mut()
+            .is_none_or(|owners| owners.admit(member, now) != Admission::Refused)
     }
 
     /// How many members wait for the next flush.
@@ -104,6 +123,12 @@ impl Buffer {
             if fresh {
                 return Offer::Coalesced;
             }
+            if !self.admits(member, now) {
+                return Offer::Refused;
+            }
+            let Some(slot) = self.slots.get_mut(member) else {
+                return Offer::Refused; // cannot happen: it was there a moment ago
+            };
             slot.dirty = true;
             slot.seen = now;
             let key = self
@@ -112,6 +137,9 @@ impl Buffer {
                 .map_or_else(|| Member::from(member), |(key, _)| Arc::clone(key));
             self.dirty.push_back(key);
             return Offer::Queued;
+        }
+        if !self.admits(member, now) {
+            return Offer::Refused;
         }
         let mut offer = Offer::Queued;
         if self.slots.len() >= self.capacity {

@@ -89,6 +89,15 @@ pub enum EncodeError {
         /// The field's limit.
         limit: usize,
     },
+    /// All fields together take more bytes than
+    /// [`max_entry_len`](crate::ConfigBuilder::max_entry_len) allows.
+    #[error("the entry takes {len} bytes with all its fields, more than max_entry_len ({limit})")]
+    EntryTooLong {
+        /// The length of the encoded entry.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
 }
 
 /// Why bytes could not be decoded into an entry.

@@ -44,6 +44,8 @@ pub struct Config {
     pub(crate) query_timeout: Duration,
     pub(crate) shards: usize,
     pub(crate) secret_key: Option<SecretKey>,
+    pub(crate) max_entries_per_user: usize,
+    pub(crate) max_entry_len: usize,
 }
 
 impl Default for Config {
@@ -73,6 +75,8 @@ pub struct ConfigBuilder {
     shards: usize,
     /// The key derived from the configured secret, and the secret's length.
     secret_key: Option<(SecretKey, usize)>,
+    max_entries_per_user: usize,
+    max_entry_len: usize,
 }
 
 impl Default for ConfigBuilder {
@@ -94,9 +98,19 @@ impl Default for ConfigBuilder {
             query_timeout: Duration::from_secs(3),
             shards: 1,
             secret_key: None,
+            max_entries_per_user: DEFAULT_MAX_ENTRIES_PER_USER,
+            max_entry_len: DEFAULT_MAX_ENTRY_LEN,
         }
     }
 }
+
+/// How many entries one user may have at once by default
+/// ([`ConfigBuilder::max_entries_per_user`]).
+pub const DEFAULT_MAX_ENTRIES_PER_USER: usize = 64;
+
+/// The most bytes one entry may take by default, all fields together
+/// ([`ConfigBuilder::max_entry_len`]).
+pub const DEFAULT_MAX_ENTRY_LEN: usize = 2048;
 
 /// The default span of history: one day.
 pub const DEFAULT_HISTORY: Duration = Duration::from_secs(24 * 3600);
@@ -153,6 +167,8 @@ pub mod env {
     /// The secret the keyed hash of `#[active_users(secret)]` fields is derived from (at
     /// least 16 bytes; unset: a key generated once per namespace and kept in the store).
     pub const SECRET_KEY: &str = "ACTIVE_USERS_SECRET_KEY";
+    /// The most entries (sessions) one user may have at once (default 64; 0: no cap).
+    pub const MAX_ENTRIES_PER_USER: &str = "ACTIVE_USERS_MAX_ENTRIES_PER_USER";
 }
 
 impl Config {
@@ -351,6 +367,9 @@ impl ConfigBuilder {
                 .map_err(|_| invalid_env(env::CLIENT_IP_HEADER, &value, "a header name"))?;
             self = self.client_ip_header(header);
         }
+        if let Some(n) = number(env::MAX_ENTRIES_PER_USER, "a whole number (0: no cap)")? {
+            self = self.max_entries_per_user(usize::try_from(n).unwrap_or(usize::MAX));
+        }
         if let Some(value) = lookup(env::SECRET_KEY) {
             self = self.secret_key(value);
         }
@@ -478,6 +497,30 @@ impl ConfigBuilder {
         self
     }
 
+    /// The most entries one user may have at once (default
+    /// [`DEFAULT_MAX_ENTRIES_PER_USER`], 64; 0 turns the cap off). The user is the value of the
+    /// entry type's first `distinct`/`index` field (`DefaultEntry`'s `user_id`), or for a type
+    /// without one its first IP field: one client sending thousands of session cookies cannot
+    /// fill the count. A new entry past the cap is refused ([`Outcome::Refused`](crate::Outcome::Refused),
+    /// counted in [`Stats::refused`](crate::Stats::refused)); the user's known entries go on
+    /// being recorded. Each tracker (app server) counts what it records, so with N app servers
+    /// a user can have up to N times the cap.
+    pub fn max_entries_per_user(mut self, n: usize) -> Self {
+        self.max_entries_per_user = n;
+        self
+    }
+
+    /// The most bytes one entry may take, all fields together (default
+    /// [`DEFAULT_MAX_ENTRY_LEN`], 2 KiB; from 64 bytes to 64 KiB). Each field is already cut to
+    /// its own `max_len`; this bounds an entry type with many fields, so that visitors who send
+    /// the longest value for each cannot make every entry large. An entry over it is not
+    /// recorded: [`Outcome::Invalid`](crate::Outcome::Invalid), counted in
+    /// [`Stats::invalid`](crate::Stats::invalid). A `DefaultEntry` takes at most 1.9 KB.
+    pub fn max_entry_len(mut self, bytes: usize) -> Self {
+        self.max_entry_len = bytes;
+        self
+    }
+
     /// Splits the namespace into `n` shards (default 1, at most 1024), each with its own hash
     /// tag, so that on Redis Cluster its keys and its write load spread over the nodes. An
     /// entry always goes to the same shard: the one of the value of its first indexed field
@@ -524,6 +567,8 @@ impl ConfigBuilder {
             query_timeout: self.query_timeout,
             shards: self.shards,
             secret_key: self.secret_key.map(|(key, _)| key),
+            max_entries_per_user: self.max_entries_per_user,
+            max_entry_len: self.max_entry_len,
         }
     }
 
@@ -583,6 +628,9 @@ impl ConfigBuilder {
             && len < 16
         {
             return Err(ConfigError::SecretKeyTooShort(len));
+        }
+        if !(64..=65_536).contains(&self.max_entry_len) {
+            return Err(ConfigError::InvalidEntryLen(self.max_entry_len));
         }
         if self.buffer_capacity == 0 {
             return Err(ConfigError::ZeroCount {

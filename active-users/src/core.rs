@@ -435,19 +435,10 @@ impl Core {
                     .put_if_absent(&name, proposal.to_hex().as_bytes(), ttl),
             )
             .await?;
-        let key = match SecretKey::from_hex(&stored) {
-            Some(key) => key,
-            None => {
-                // Not a key this library wrote: replace it rather than fail every write.
-                tracing::warn!(
-                    key = %name,
-                    "active-users: the namespace's secret key in the store is not 32 hex digits; replacing it"
-                );
-                self.timed(self.store.put(&name, proposal.to_hex().as_bytes(), ttl))
-                    .await?;
-                proposal
-            }
-        };
+        // The store replaces anything that is not a key, atomically.
+        let key = SecretKey::from_hex(&stored).ok_or(StoreError::UnexpectedReply(
+            "the namespace's secret key is not 32 hex digits",
+        ))?;
         *self.secret_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
         Ok(key)
     }

@@ -55,7 +55,7 @@ pub struct Field {
 /// | `index` | the store keeps the field's active values and the entries of each value: distinct counts and per-value counts (for dimensions with few values, like a service id) |
 /// | `distinct` | the store keeps the field's active values only: distinct counts (for dimensions with many values, like a user id) |
 /// | `hidden` | the JSON API never shows the field |
-/// | `secret` | a credential (a session id): the store keeps a keyed hash of the value, never the value, and the field is hidden; its stored form must be text |
+/// | `secret` | a credential (a session id): the store keeps a keyed hash of the value, never the value, and the field is hidden; it must be a `String` or `Option<String>` |
 /// | `max_len = N` | the most bytes the stored value may take (32 to 4096; default [`DEFAULT_MAX_LEN`](crate::codec::DEFAULT_MAX_LEN), 600) |
 ///
 /// A field of type `Option<T>` may be absent. A field of any other type is required: a request

@@ -59,6 +59,7 @@ mod error;
 mod extract;
 #[cfg(feature = "layer")]
 pub mod layer;
+mod owners;
 mod reader;
 mod request;
 mod secret;
@@ -74,7 +75,10 @@ pub use client_ip::{
     TrustedProxies,
 };
 pub use codec::{DecodeError, EncodeError};
-pub use config::{BOT_USER_AGENTS, Config, ConfigBuilder, DEFAULT_HISTORY, env};
+pub use config::{
+    BOT_USER_AGENTS, Config, ConfigBuilder, DEFAULT_HISTORY, DEFAULT_MAX_ENTRIES_PER_USER,
+    DEFAULT_MAX_ENTRY_LEN, env,
+};
 pub use core::{
     ActiveValue, Counts, FieldInfo, HistoryPoint, MAX_TOP, SAMPLE_EVERY, UNIQUE_STANDARD_ERROR,
     UniqueVisitors, ValueCounts, ValuePage,

@@ -11,6 +11,7 @@ use crate::core::{
 };
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
+use crate::owners::Owners;
 use crate::request::RequestHead;
 use crate::secret::{SecretKey, hash_secrets};
 use crate::store::{Position, Store, Touch, WritePolicy};
@@ -57,8 +58,13 @@ pub enum Outcome {
     NoEntry,
     /// A required field's value is longer than its limit and is not text that could be cut
     /// (only possible with a [`FieldValue`](crate::FieldValue) of your own that writes a
-    /// binary form).
+    /// binary form), or all fields together are longer than
+    /// [`max_entry_len`](crate::ConfigBuilder::max_entry_len).
     Invalid(EncodeError),
+    /// The entry's user (or client IP) already has
+    /// [`max_entries_per_user`](crate::ConfigBuilder::max_entries_per_user) other entries
+    /// recorded by this tracker within the window: one visitor cannot fill the active set.
+    Refused,
 }
 
 impl Outcome {
@@ -81,7 +87,8 @@ pub struct Stats {
     /// Requests without an entry.
     pub no_entry: u64,
     /// Entries not recorded because a required value was over its limit and could not be
-    /// cut (see [`Outcome::Invalid`]).
+    /// cut, or all fields together were over
+    /// [`max_entry_len`](crate::ConfigBuilder::max_entry_len) (see [`Outcome::Invalid`]).
     pub invalid: u64,
     /// Values cut to their field's limit (text longer than
     /// [`Field::max_len`](crate::Field::max_len)); the visitors were recorded.
@@ -89,6 +96,10 @@ pub struct Stats {
     /// Waiting entries dropped because the buffer was full (the store down or slow for
     /// long): the oldest waiting entry gives way to the newest.
     pub dropped: u64,
+    /// New entries refused because their user (or client IP) already had
+    /// [`max_entries_per_user`](crate::ConfigBuilder::max_entries_per_user) entries within
+    /// the window (see [`Outcome::Refused`]).
+    pub refused: u64,
     /// Entries written to the store.
     pub written: u64,
     /// Entries that waited in the buffer longer than the window (the store was down or slow),
@@ -112,6 +123,7 @@ struct Counters {
     invalid: AtomicU64,
     truncated: AtomicU64,
     dropped: AtomicU64,
+    refused: AtomicU64,
     written: AtomicU64,
     stale: AtomicU64,
     write_errors: AtomicU64,
@@ -297,8 +309,22 @@ impl<E: ActiveUserEntry> Tracker<E> {
             .map(|(i, f)| (i, f.name, f.grouped))
             .collect();
         let fields = E::fields().iter().map(FieldInfo::from).collect();
+        let mut buffer = Buffer::new(config.buffer_capacity, config.refresh_interval);
+        // The owner of an entry: its first identity field, else its first IP field.
+        let owner = E::fields().iter().position(|f| f.indexed).or_else(|| {
+            E::fields()
+                .iter()
+                .position(|f| f.kind == crate::ValueKind::Ip)
+        });
+        if let (Some(field), 1..) = (owner, config.max_entries_per_user) {
+            buffer = buffer.with_owners(Owners::new(
+                field,
+                config.max_entries_per_user,
+                config.window,
+            ));
+        }
         let inner = Arc::new(Inner {
-            buffer: Mutex::new(Buffer::new(config.buffer_capacity, config.refresh_interval)),
+            buffer: Mutex::new(buffer),
             cx: {
                 let cx = ExtractContext::new(config.trusted_proxies.clone())
                     .with_anonymization(config.anonymization);
@@ -393,6 +419,13 @@ impl<E: ActiveUserEntry> Tracker<E> {
             if cut > 0 {
                 bump(&counters.truncated, cut as u64);
             }
+            let limit = self.inner.core.config.max_entry_len;
+            if scratch.len() > limit {
+                return Err(EncodeError::EntryTooLong {
+                    len: scratch.len(),
+                    limit,
+                });
+            }
             let mut buffer = self.inner.lock_buffer();
             let offer = buffer.offer(scratch, Instant::now());
             Ok((offer, buffer.pending()))
@@ -420,6 +453,10 @@ impl<E: ActiveUserEntry> Tracker<E> {
                 bump(&counters.queued, 1);
                 bump(&counters.dropped, 1);
                 Outcome::Queued
+            }
+            Offer::Refused => {
+                bump(&counters.refused, 1);
+                Outcome::Refused
             }
         }
     }
@@ -455,6 +492,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
             invalid: get(&c.invalid),
             truncated: get(&c.truncated),
             dropped: get(&c.dropped),
+            refused: get(&c.refused),
             written: get(&c.written),
             stale: get(&c.stale),
             write_errors: get(&c.write_errors),
@@ -703,7 +741,10 @@ impl<E: ActiveUserEntry> View<'_, E> {
     pub async fn last_seen(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
         let core = &self.inner.core;
         let member = core.stored_member(entry.encode()?).await?;
-        let shard = core.shard_of(&member, Some(&entry.values()));
+        // The shard from the values as stored (a secret hashed, a long identity cut), as the
+        // writer picks it.
+        let stored = E::decode(&member).ok().map(|e| e.values());
+        let shard = core.shard_of(&member, stored.as_deref());
         let score = self
             .core()
             .timed(

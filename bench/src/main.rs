@@ -1033,10 +1033,13 @@ where
 /// longest single Redis call (what every other client may wait behind) and the whole query.
 async fn cardinality_queries(url: &str, values: u64, rows: &mut Vec<Row>) -> Result<()> {
     let mut conn = connect(url).await?;
+    // The cap on entries per user would refuse all but 64 of one client's values; turn it
+    // off to measure the worst case (many accounts, or many app servers).
     let config = Config::builder()
         .namespace("bench-flood")
         .key_expire(Duration::from_secs(300))
         .history(Duration::ZERO)
+        .max_entries_per_user(0)
         .build()?;
     let tracker: Tracker<Flooded> = Tracker::new(config, RedisStore::open(url)?)?;
     for i in 0..values {

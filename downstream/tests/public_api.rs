@@ -93,6 +93,8 @@ fn every_config_builder_method_builds() {
         .history(Duration::from_secs(3600))
         .query_timeout(Duration::from_secs(1))
         .secret_key("0123456789abcdef-operator-secret")
+        .max_entries_per_user(16)
+        .max_entry_len(4096)
         .build()
         .expect("every method with valid values builds");
     assert_eq!(config.window(), Duration::from_secs(30));

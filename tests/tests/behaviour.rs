@@ -6,8 +6,8 @@ mod support;
 
 use active_users::store::{Member, Touch};
 use active_users::{
-    ActiveUserEntry, Config, ConfigBuilder, DefaultEntry, Outcome, PeerAddr, QueryError, Tracker,
-    User,
+    ActiveUserEntry, Config, ConfigBuilder, DefaultEntry, MemoryStore, Outcome, PeerAddr,
+    QueryError, Tracker, User,
 };
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -631,3 +631,66 @@ behaviour_suite!(memory_8_shards, Backend::memory().sharded(8));
 behaviour_suite!(redis_8_shards, Backend::redis().sharded(8));
 behaviour_suite!(cluster, Backend::cluster());
 behaviour_suite!(cluster_8_shards, Backend::cluster().sharded(8));
+
+/// An entry type without a user field: the cap applies per client IP.
+#[derive(Debug, active_users::ActiveUserEntry)]
+struct Anonymous {
+    #[from_client_ip]
+    ip: Option<IpAddr>,
+    #[from_cookie("visitor")]
+    visitor: Option<String>,
+}
+
+#[tokio::test]
+async fn without_a_user_field_the_cap_is_per_client_ip() {
+    let config = Config::builder()
+        .max_entries_per_user(10)
+        .build()
+        .expect("config");
+    let tracker = Tracker::<Anonymous>::new(config, MemoryStore::new()).expect("tracker");
+    let ip = |s: &str| Some(s.parse::<IpAddr>().expect("ip"));
+    let mut outcomes = Vec::new();
+    for i in 0..25 {
+        outcomes.push(tracker.record_entry(&Anonymous {
+            ip: ip("203.0.113.9"),
+            visitor: Some(format!("v{i}")),
+        }));
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_recorded()).count(),
+        10,
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[24], Outcome::Refused);
+    assert!(
+        tracker
+            .record_entry(&Anonymous {
+                ip: ip("198.51.100.1"),
+                visitor: Some("v0".into()),
+            })
+            .is_recorded(),
+        "another address has its own cap"
+    );
+    tracker.flush().await.expect("flush");
+    assert_eq!(tracker.count().await.expect("count"), 11);
+    assert_eq!(tracker.stats().refused, 15);
+    // 0 turns the cap off.
+    let uncapped = Tracker::<Anonymous>::new(
+        Config::builder()
+            .max_entries_per_user(0)
+            .build()
+            .expect("config"),
+        MemoryStore::new(),
+    )
+    .expect("tracker");
+    for i in 0..25 {
+        assert!(
+            uncapped
+                .record_entry(&Anonymous {
+                    ip: ip("203.0.113.9"),
+                    visitor: Some(format!("v{i}")),
+                })
+                .is_recorded()
+        );
+    }
+}

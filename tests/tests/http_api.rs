@@ -572,9 +572,14 @@ async fn a_flood_of_distinct_values_gets_the_top_values_and_a_count_of_the_rest(
         let service = if i < 30 { "billing" } else { "search" };
         tracker.record_entry(&entry(&format!("u{i}"), "s", service.to_owned()));
     }
-    // The flood: one user, 3,000 sessions, each with its own service id.
+    // The flood: 3,000 accounts (one account gets 64 entries at most), each with its own
+    // service id.
     for i in 0..3000 {
-        tracker.record_entry(&entry("attacker", &format!("s{i}"), format!("junk-{i:05}")));
+        tracker.record_entry(&entry(
+            &format!("attacker-{i}"),
+            "s",
+            format!("junk-{i:05}"),
+        ));
     }
     tracker.flush().await.expect("flush");
     let reply = get(addr, "/active-users/by/service_id", &[AUTH]).await;
@@ -589,4 +594,77 @@ async fn a_flood_of_distinct_values_gets_the_top_values_and_a_count_of_the_rest(
     assert_eq!(body["other_entries"], 3000 + 2 - 1000, "one entry each");
     assert_eq!(body["complete"], true);
     assert!(reply.body.len() < 100_000, "{} bytes", reply.body.len());
+}
+
+/// One logged-in user sends a thousand requests, each with a session cookie of its own: the
+/// count grows by 64 (the default cap per user), not by a thousand, the rest are counted as
+/// refused, and other users are still recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_with_a_thousand_session_cookies_counts_as_64_entries() {
+    let backend = Backend::redis();
+    let (addr, tracker) = demo(&backend).await;
+    for i in 0..1000 {
+        let cookie = format!("sessionid=forged-{i:04}");
+        let reply = get(addr, "/", &[("x-user-id", "mallory"), ("cookie", &cookie)]).await;
+        assert_eq!(reply.status, 200);
+    }
+    assert_eq!(visit(addr, "/", "alice", &[]).await, 200);
+    tracker.flush().await.expect("flush");
+    let count = get(addr, "/active-users/count", &[AUTH]).await.json();
+    assert_eq!(
+        count["count"],
+        active_users::DEFAULT_MAX_ENTRIES_PER_USER as u64 + 1
+    );
+    assert_eq!(count["distinct"]["user_id"], 2);
+    let stats = tracker.stats();
+    assert_eq!(stats.refused, 1000 - 64);
+    // Mallory's admitted sessions go on being recorded.
+    let known = "sessionid=forged-0003";
+    let reply = get(addr, "/", &[("x-user-id", "mallory"), ("cookie", known)]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        tracker.stats().refused,
+        1000 - 64,
+        "a known session is not refused"
+    );
+}
+
+/// A visitor who sends the longest value every field allows cannot make a large entry: each
+/// field is cut to its `max_len`, and an entry over `max_entry_len` (2 KiB) with all fields
+/// together is not recorded; a long but ordinary visitor is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_of_maximum_size_values_is_refused_whole() {
+    let backend = Backend::redis();
+    let (addr, tracker) = demo(&backend).await;
+    let long = "ж".repeat(400); // 800 bytes: every text field is cut to 600
+    let cookie = format!("sessionid={}", "s".repeat(700));
+    let headers = [
+        ("x-user-id", long.as_str()),
+        ("x-user-name", long.as_str()),
+        ("cookie", cookie.as_str()),
+        ("x-service-id", long.as_str()),
+    ];
+    assert_eq!(get(addr, "/", &headers).await.status, 200);
+    // A 150-character Cyrillic username and a long service id: well within the limit.
+    let name = "ж".repeat(150);
+    let service = "billing-".repeat(20);
+    let ordinary = [
+        ("x-user-id", "42"),
+        ("x-user-name", name.as_str()),
+        ("x-service-id", service.as_str()),
+    ];
+    assert_eq!(get(addr, "/", &ordinary).await.status, 200);
+    tracker.flush().await.expect("flush");
+    let body = get(addr, "/active-users/", &[AUTH]).await.json();
+    assert_eq!(body["count"], 1, "{body}");
+    assert_eq!(body["data"][0]["username"], name.as_str());
+    let stats = tracker.stats();
+    assert_eq!(stats.invalid, 1);
+    assert!(stats.truncated >= 3, "{stats:?}");
+    assert!(
+        active_users::Config::builder()
+            .max_entry_len(10)
+            .build()
+            .is_err()
+    );
 }

@@ -201,7 +201,7 @@ async fn a_configured_secret_key_is_not_stored_and_keys_the_hash() {
 }
 
 /// A key in the store that is not one (junk, or written by something else) is replaced, and
-/// writes go on.
+/// writes go on: a string that is not 32 hex digits, or another type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_junk_stored_key_is_replaced_and_writes_go_on() {
     let server = RedisServer::start();
@@ -228,15 +228,74 @@ async fn a_junk_stored_key_is_replaced_and_writes_go_on() {
     assert!(stored.bytes().all(|b| b.is_ascii_hexdigit()));
     let ttl: i64 = conn.pttl(&secret_key).await.expect("PTTL");
     assert!(ttl > 0, "the key expires with the namespace: {ttl}");
-
     tracker.shutdown().await.expect("shutdown");
+
+    // Another type at the key, and two trackers that start at once: they replace it and agree.
+    let namespace = unique_namespace("junktype");
+    let secret_key = format!("au:{{{namespace}}}:secret");
+    let () = conn.hset(&secret_key, "x", "y").await.expect("HSET");
+    let config = || {
+        Config::builder()
+            .namespace(namespace.as_str())
+            .build()
+            .expect("config")
+    };
+    let a = Tracker::<DefaultEntry>::new(config(), server.store()).expect("tracker");
+    let b = Tracker::<DefaultEntry>::new(config(), server.store()).expect("tracker");
+    a.record_entry(&entry);
+    b.record_entry(&entry);
+    let (wa, wb) = tokio::join!(a.flush(), b.flush());
+    wa.expect("flush");
+    wb.expect("flush");
+    assert_eq!(a.count().await.expect("count"), 1, "one key, one entry");
+    let stored: String = conn.get(&secret_key).await.expect("GET");
+    assert_eq!(stored.len(), 32);
+    a.shutdown().await.expect("shutdown");
+    b.shutdown().await.expect("shutdown");
 }
 
-#[derive(Debug, ActiveUserEntry)]
+/// An entry written by hand (the derive refuses `secret` on anything but a `String`) whose
+/// secret field is a number.
+#[derive(Debug)]
 struct TokenEntry {
-    #[from_header("x-token")]
-    #[active_users(secret)]
     token: Option<u64>,
+}
+
+impl ActiveUserEntry for TokenEntry {
+    fn fields() -> &'static [active_users::Field] {
+        static FIELDS: std::sync::OnceLock<[active_users::Field; 1]> = std::sync::OnceLock::new();
+        FIELDS.get_or_init(|| {
+            [active_users::__private::field(
+                "token",
+                true,
+                false,
+                false,
+                true,
+                true,
+                active_users::ValueKind::Unsigned,
+                active_users::codec::DEFAULT_MAX_LEN,
+            )]
+        })
+    }
+    fn extract(
+        _: &active_users::RequestHead<'_>,
+        _: &active_users::ExtractContext,
+    ) -> Option<Self> {
+        None
+    }
+    fn encode_fields(&self, enc: &mut active_users::codec::Encoder<'_>) {
+        enc.put_opt(self.token.as_ref());
+    }
+    fn decode_fields(
+        dec: &mut active_users::codec::Decoder<'_>,
+    ) -> Result<Self, active_users::DecodeError> {
+        Ok(TokenEntry {
+            token: dec.take_opt()?,
+        })
+    }
+    fn write_values(&self, out: &mut Vec<Option<String>>) {
+        out.push(self.token.map(|t| t.to_string()));
+    }
 }
 
 /// A secret field must be stored as text (its hash is text): a tracker says so at build time.
@@ -245,5 +304,66 @@ async fn a_secret_field_that_is_not_text_is_refused_at_build_time() {
     let err = Tracker::<TokenEntry>::new(Config::default(), MemoryStore::new()).unwrap_err();
     assert!(matches!(err, BuildError::SecretNotText("token")), "{err}");
     assert!(err.to_string().contains("make it a String"), "{err}");
-    assert!(TokenEntry::fields()[0].hidden, "a secret is hidden too");
+}
+
+/// An entry whose secret session is also its first identity, on several shards: the writer
+/// picks the shard from the hash, and so must a lookup by the clear entry. Long identities
+/// (cut with a hash) are looked up the same way.
+#[derive(Debug, Clone, ActiveUserEntry)]
+struct SessionFirst {
+    #[from_cookie("sessionid")]
+    #[active_users(secret, distinct)]
+    session: Option<String>,
+    #[from_header("x-user")]
+    user: String,
+}
+
+#[tokio::test]
+async fn lookups_find_secret_and_long_identities_on_every_shard() {
+    let store = MemoryStore::new();
+    let config = |ns: &str| {
+        Config::builder()
+            .namespace(ns)
+            .shards(16)
+            .build()
+            .expect("config")
+    };
+    let sessions = Tracker::<SessionFirst>::new(config("first"), store.clone()).expect("tracker");
+    let users = Tracker::<DefaultEntry>::new(config("long"), store).expect("tracker");
+    let mut entries = Vec::new();
+    let mut long_users = Vec::new();
+    for i in 0..20 {
+        let entry = SessionFirst {
+            session: Some(format!("clear-session-{i}")),
+            user: "u".into(),
+        };
+        assert!(sessions.record_entry(&entry).is_recorded());
+        entries.push(entry);
+        let user = DefaultEntry {
+            user_id: format!("{i}-{}", "x".repeat(700)),
+            session_id: None,
+            ip: None,
+            username: None,
+        };
+        assert!(users.record_entry(&user).is_recorded());
+        long_users.push(user);
+    }
+    sessions.flush().await.expect("flush");
+    users.flush().await.expect("flush");
+    assert_eq!(
+        sessions.count_distinct("session").await.expect("distinct"),
+        20
+    );
+    for entry in &entries {
+        let seen = sessions.last_seen(entry).await.expect("lookup");
+        assert!(seen.is_some(), "{entry:?} not found");
+    }
+    for user in &long_users {
+        let seen = users.last_seen(user).await.expect("lookup");
+        assert!(
+            seen.is_some(),
+            "a {}-byte user id not found",
+            user.user_id.len()
+        );
+    }
 }

@@ -447,6 +447,9 @@ impl Store for MemoryStore {
                 value: value.to_vec(),
                 expires_at: 0,
             });
+        if kept.value.len() != 32 || !kept.value.iter().all(u8::is_ascii_hexdigit) {
+            kept.value = value.to_vec();
+        }
         kept.expires_at = now.saturating_add(ms(ttl));
         ready(kept.value.clone())
     }

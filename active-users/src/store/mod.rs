@@ -306,10 +306,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// The value at `key`, if any.
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
 
-    /// The value at `key`, after storing `value` there if it held none, and makes it expire
-    /// after `ttl`. Trackers of one namespace agree on its secret key through it, so a store
-    /// shared by several processes must do it atomically; this default (a `get`, then a
-    /// `put`) is atomic only within one process.
+    /// The namespace's secret key at `key` (32 hex digits), after storing `value` there if it
+    /// held none (or anything else), and makes it expire after `ttl`. Trackers of one
+    /// namespace agree on the key through it, so a store shared by several processes must do
+    /// it atomically; this default (a `get`, then a `put`) is atomic only within one process.
     fn put_if_absent<'a>(
         &'a self,
         key: &'a str,
@@ -318,8 +318,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> StoreFuture<'a, Vec<u8>> {
         Box::pin(async move {
             let kept = match self.get(key).await? {
-                Some(kept) => kept,
-                None => value.to_vec(),
+                Some(kept) if kept.len() == 32 && kept.iter().all(u8::is_ascii_hexdigit) => kept,
+                _ => value.to_vec(),
             };
             self.put(key, &kept, ttl).await?;
             Ok(kept)

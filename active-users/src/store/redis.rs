@@ -142,12 +142,17 @@ return 0
 ";
 static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(CLAIM_SRC));
 
-/// Keeps KEYS[1], storing ARGV[1] first if it holds nothing, for ARGV[2] ms; returns what it
-/// holds. Atomic, so trackers starting together agree on one value.
+/// Keeps KEYS[1], storing ARGV[1] first if it holds no key (nothing, another type, or not 32
+/// hex digits), for ARGV[2] ms; returns what it holds. Atomic, so trackers starting together
+/// agree on one value whatever was there.
 const KEEP_SRC: &str = r"
-local value = redis.call('GET', KEYS[1])
-if not value then
+local value = false
+if redis.call('TYPE', KEYS[1]).ok == 'string' then
+  value = redis.call('GET', KEYS[1])
+end
+if not value or #value ~= 32 or not string.match(value, '^%x+$') then
   value = ARGV[1]
+  redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[1], value)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -210,6 +215,36 @@ enum Conn {
     Single(ConnectionManager),
     #[cfg(feature = "cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Conn {
+    /// Sends the transaction `pipe` to the cluster node `node`, whatever the client's slot
+    /// map says. A standalone server has no other node: it is sent as usual.
+    async fn exec_at(
+        &mut self,
+        pipe: &redis::Pipeline,
+        node: (String, u16),
+    ) -> Result<(), redis::RedisError> {
+        match self {
+            Conn::Single(_) => {
+                let _ = node;
+                pipe.query_async::<()>(self).await
+            }
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => {
+                let (host, port) = node;
+                let route = redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host, port };
+                // A transaction's one reply is EXEC's, after MULTI and a QUEUED per command.
+                let replies = c
+                    .route_pipeline(pipe.clone(), pipe.len() + 1, 1, route)
+                    .await?;
+                for reply in replies {
+                    reply.extract_error()?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl redis::aio::ConnectionLike for Conn {
@@ -370,15 +405,22 @@ impl RedisStore {
     }
 }
 
-/// Whether a transaction was refused because its slot lives on another node now.
-fn redirected(err: &redis::RedisError) -> bool {
-    use redis::ServerErrorKind::{Ask, ExecAbort, Moved};
-    err.kind() == redis::ErrorKind::Server(ExecAbort)
-        && err.clone().into_server_errors().is_some_and(|errors| {
-            errors
-                .iter()
-                .any(|(_, e)| matches!(e.kind(), Some(Moved | Ask)))
-        })
+/// How many times a write refused with MOVED is sent to the node the refusal names.
+const MOVED_RETRIES: usize = 3;
+
+/// The node (host, port) a transaction refused with MOVED belongs to now; `None` for any
+/// other outcome.
+fn moved_to(err: &redis::RedisError) -> Option<(String, u16)> {
+    use redis::ServerErrorKind::{ExecAbort, Moved};
+    if err.kind() != redis::ErrorKind::Server(ExecAbort) {
+        return None;
+    }
+    let errors = err.clone().into_server_errors()?;
+    let (_, moved) = errors.iter().find(|(_, e)| e.kind() == Some(Moved))?;
+    // "MOVED <slot> <host>:<port>": the details are "<slot> <host>:<port>".
+    let address = moved.details()?.split_whitespace().nth(1)?;
+    let (host, port) = address.rsplit_once(':')?;
+    Some((host.to_owned(), port.parse().ok()?))
 }
 
 fn parse_score(text: &str) -> Result<u64, StoreError> {
@@ -448,19 +490,23 @@ impl Store for RedisStore {
                 pipe.add_command(trim).ignore();
             }
             let mut conn = self.conn.clone();
-            match pipe.query_async::<()>(&mut conn).await {
-                Err(err) if redirected(&err) => {
-                    // The slot moved (a failover). A transaction's MOVED does not make the
-                    // cluster client re-read the slot map, but a plain command on the key
-                    // does: send one, then write again at the new owner.
-                    let _: i64 = redis::cmd("EXISTS")
-                        .arg(&touches[0].key)
-                        .query_async(&mut conn)
-                        .await?;
-                    pipe.query_async::<()>(&mut conn).await?;
-                }
-                done => done?,
+            let mut result = pipe.query_async::<()>(&mut conn).await;
+            // The slot moved (a failover, a resharding). A transaction refused with MOVED
+            // does not make the cluster client re-read its slot map, so the write is sent to
+            // the node the refusal names; and a plain command on the key makes the client
+            // learn the move for the next writes. A few times at most (a node may name
+            // another while the cluster settles; the caller's timeout bounds it too).
+            for _ in 0..MOVED_RETRIES {
+                let Some(node) = result.as_ref().err().and_then(moved_to) else {
+                    break;
+                };
+                let _: Result<i64, _> = redis::cmd("EXISTS")
+                    .arg(&touches[0].key)
+                    .query_async(&mut conn)
+                    .await;
+                result = conn.exec_at(&pipe, node).await;
             }
+            result?;
             Ok(())
         })
     }
