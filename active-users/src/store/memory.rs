@@ -5,6 +5,7 @@ use super::{
     FUTURE_SLACK, Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch,
     WritePolicy, ms, unix_ms,
 };
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +17,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// entries as two app servers sharing one Redis would. Its clock is the process clock, or a
 /// [`ManualClock`] that tests move by hand ([`MemoryStore::with_clock`]).
 ///
+/// It holds at most [`capacity`](MemoryStore::with_capacity) members in its sets (entries and
+/// index values; [`DEFAULT_MEMORY_CAPACITY`] unless set): past it, a new member is refused
+/// and counted ([`refused`](MemoryStore::refused)) while known ones are still refreshed.
+/// What expires is dropped in O(log N) per key, and a set that shrinks gives its spare room
+/// back.
+///
 /// # Examples
 ///
 /// ```
@@ -26,30 +33,118 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// assert_eq!(tracker.count().await?, 0);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
     clock: Option<ManualClock>,
+    refused: Arc<AtomicU64>,
 }
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_MEMORY_CAPACITY)
+    }
+}
+
+/// How many set members a [`MemoryStore`] holds at most unless told otherwise: a million
+/// (a few hundred MB with `DefaultEntry`s).
+pub const DEFAULT_MEMORY_CAPACITY: usize = 1_000_000;
 
 /// Everything a memory store holds; each kind of structure has its own key space.
 #[derive(Debug, Default)]
 struct State {
-    sets: HashMap<String, ZSet>,
-    sketches: HashMap<String, Expiring<Hll>>,
-    series: HashMap<String, Expiring<BTreeMap<u64, u64>>>,
-    values: HashMap<String, Expiring<Vec<u8>>>,
+    sets: Space<ZSet>,
+    sketches: Space<Hll>,
+    series: Space<BTreeMap<u64, u64>>,
+    values: Space<Vec<u8>>,
+    /// Members in all sets, against `capacity`.
+    members: usize,
+    capacity: usize,
 }
 
-#[derive(Debug, Default)]
-struct Expiring<T> {
-    value: T,
-    expires_at: u64,
+impl State {
+    /// Drops every key that expired at `now`.
+    fn expire(&mut self, now: u64) {
+        let mut freed = 0;
+        self.sets.expire(now, |set| freed += set.scores.len());
+        self.members = self.members.saturating_sub(freed);
+        self.sketches.expire(now, drop);
+        self.series.expire(now, drop);
+        self.values.expire(now, drop);
+    }
 }
 
-/// Removes the expired entries of `map`: a sweep over the map, as every write does.
-fn sweep<T>(map: &mut HashMap<String, Expiring<T>>, now: u64) {
-    map.retain(|_, e| e.expires_at > now);
+/// One key space: each key's value with the time it expires, and those times in order, so
+/// that what expired is found without a sweep over every key.
+#[derive(Debug)]
+struct Space<T> {
+    map: HashMap<String, (u64, T)>,
+    deadlines: BTreeSet<(u64, String)>,
+}
+
+impl<T> Default for Space<T> {
+    fn default() -> Self {
+        Space {
+            map: HashMap::new(),
+            deadlines: BTreeSet::new(),
+        }
+    }
+}
+
+impl<T> Space<T> {
+    /// Removes the keys that expired at `now`, handing each value to `dropped`: O(log N)
+    /// per expired key.
+    fn expire(&mut self, now: u64, mut dropped: impl FnMut(T)) {
+        while self.deadlines.first().is_some_and(|(at, _)| *at <= now) {
+            let Some((at, key)) = self.deadlines.pop_first() else {
+                break;
+            };
+            if self
+                .map
+                .get(&key)
+                .is_some_and(|(expires, _)| *expires == at)
+                && let Some((_, value)) = self.map.remove(&key)
+            {
+                dropped(value);
+            }
+        }
+        if self.map.capacity() > 4 * self.map.len() + 64 {
+            self.map.shrink_to_fit();
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&T> {
+        self.map.get(key).map(|(_, value)| value)
+    }
+
+    /// The value at `key` (made by `make` if there is none), expiring at `at` from now on.
+    fn upsert(&mut self, key: &str, at: u64, make: impl FnOnce() -> T) -> &mut T {
+        match self.map.entry(key.to_owned()) {
+            Entry::Occupied(slot) => {
+                let slot = slot.into_mut();
+                if slot.0 != at {
+                    self.deadlines.remove(&(slot.0, key.to_owned()));
+                    self.deadlines.insert((at, key.to_owned()));
+                    slot.0 = at;
+                }
+                &mut slot.1
+            }
+            Entry::Vacant(slot) => {
+                self.deadlines.insert((at, key.to_owned()));
+                &mut slot.insert((at, make())).1
+            }
+        }
+    }
+
+    /// Stores `value` at `key`, expiring at `at`.
+    fn insert(&mut self, key: &str, at: u64, value: T) {
+        if let Some((old, _)) = self.map.insert(key.to_owned(), (at, value))
+            && old != at
+        {
+            self.deadlines.remove(&(old, key.to_owned()));
+        }
+        self.deadlines.insert((at, key.to_owned()));
+    }
 }
 
 /// A clock for tests: it stands still until moved. Clones share the time.
@@ -101,37 +196,42 @@ impl ManualClock {
 struct ZSet {
     scores: HashMap<Vec<u8>, u64>,
     order: BTreeSet<(u64, Vec<u8>)>,
-    expires_at: u64,
 }
 
 impl ZSet {
-    /// Adds a member, or moves it to `score` if that is later (Redis's `ZADD GT`).
-    fn add(&mut self, member: &[u8], score: u64) {
+    /// Adds a member, or moves it to `score` if that is later (Redis's `ZADD GT`); a new one
+    /// only if `room`. Returns whether a new member was added, and whether one was refused.
+    fn add(&mut self, member: &[u8], score: u64, room: bool) -> (bool, bool) {
         match self.scores.get_mut(member) {
-            Some(old) if *old >= score => {}
+            Some(old) if *old >= score => (false, false),
             Some(old) => {
                 self.order.remove(&(*old, member.to_vec()));
                 *old = score;
                 self.order.insert((score, member.to_vec()));
+                (false, false)
             }
+            None if !room => (false, true),
             None => {
                 self.scores.insert(member.to_vec(), score);
                 self.order.insert((score, member.to_vec()));
+                (true, false)
             }
         }
     }
 
-    fn trim(&mut self, cutoff: u64, limit: usize) {
-        for _ in 0..limit {
-            match self.order.first() {
-                Some((score, _)) if *score < cutoff => {
-                    if let Some((_, member)) = self.order.pop_first() {
-                        self.scores.remove(&member);
-                    }
-                }
-                _ => break,
+    /// Removes up to `limit` members scored before `cutoff`; returns how many.
+    fn trim(&mut self, cutoff: u64, limit: usize) -> usize {
+        let mut removed = 0;
+        while removed < limit && self.order.first().is_some_and(|(score, _)| *score < cutoff) {
+            if let Some((_, member)) = self.order.pop_first() {
+                self.scores.remove(&member);
+                removed += 1;
             }
         }
+        if removed > 0 && self.scores.capacity() > 4 * self.scores.len() + 64 {
+            self.scores.shrink_to_fit();
+        }
+        removed
     }
 
     /// The members scored from `low` to `high`.
@@ -156,18 +256,43 @@ fn high(now: u64) -> u64 {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store holding up to [`DEFAULT_MEMORY_CAPACITY`] set members.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store holding up to `members` set members (entries and index values, all
+    /// namespaces together); past it, new members are refused and counted.
+    pub fn with_capacity(members: usize) -> Self {
+        MemoryStore {
+            state: Arc::new(Mutex::new(State {
+                capacity: members,
+                ..State::default()
+            })),
+            clock: None,
+            refused: Arc::default(),
+        }
     }
 
     /// An empty store whose clock is `clock`: expiry, windows and history follow it, not the
     /// process clock.
     pub fn with_clock(clock: ManualClock) -> Self {
         MemoryStore {
-            state: Arc::default(),
             clock: Some(clock),
+            ..Self::default()
         }
+    }
+
+    /// How many new set members were refused because the store was at its capacity.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// How many set members the store holds now (entries and index values).
+    pub fn members(&self) -> usize {
+        let (mut state, now) = self.lock_at_now();
+        state.expire(now);
+        state.members
     }
 
     fn now_ms(&self) -> u64 {
@@ -183,16 +308,12 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The state with what expired at the current time dropped, and that time.
     fn lock_at_now(&self) -> (MutexGuard<'_, State>, u64) {
-        (self.lock(), self.now_ms())
-    }
-
-    /// The live set at `key`, dropping it first if it has expired.
-    fn live<'a>(sets: &'a mut HashMap<String, ZSet>, key: &str, now: u64) -> Option<&'a ZSet> {
-        if sets.get(key).is_some_and(|set| set.expires_at <= now) {
-            sets.remove(key);
-        }
-        sets.get(key)
+        let now = self.now_ms();
+        let mut state = self.lock();
+        state.expire(now);
+        (state, now)
     }
 }
 
@@ -203,46 +324,63 @@ fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
 impl Store for MemoryStore {
     fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()> {
         let (mut state, now) = self.lock_at_now();
-        let ttl = ms(policy.key_ttl);
-        state.sets.retain(|_, set| set.expires_at > now);
-        sweep(&mut state.sketches, now);
+        let state = &mut *state;
+        let expires = now.saturating_add(ms(policy.key_ttl));
+        // Trims first, then adds: once a member is refused for want of room, every later new
+        // one of this write is too, so an index never gets a value whose entry was refused
+        // (the active set comes first).
+        for touch in touches.iter().filter(|t| t.kind == SetKind::Windowed) {
+            let set = state.sets.upsert(&touch.key, expires, ZSet::default);
+            let removed = set.trim(cutoff(now, policy.window), policy.trim_limit);
+            state.members = state.members.saturating_sub(removed);
+        }
+        let mut refused = 0;
         for touch in touches {
             match touch.kind {
                 SetKind::Windowed => {
-                    let set = state.sets.entry(touch.key.clone()).or_default();
+                    let set = state.sets.upsert(&touch.key, expires, ZSet::default);
                     for (i, member) in touch.members.iter().enumerate() {
-                        set.add(member.as_ref(), touch.score(i, now));
+                        let room = state.members < state.capacity;
+                        let (added, refusal) = set.add(member.as_ref(), touch.score(i, now), room);
+                        state.members += usize::from(added);
+                        refused += u64::from(refusal);
                     }
-                    set.trim(cutoff(now, policy.window), policy.trim_limit);
-                    set.expires_at = now.saturating_add(ttl);
                 }
                 SetKind::Sketch { ttl } => {
-                    let sketch = state.sketches.entry(touch.key.clone()).or_default();
+                    let sketch = state.sketches.upsert(
+                        &touch.key,
+                        now.saturating_add(ms(ttl)),
+                        Hll::default,
+                    );
                     for member in &touch.members {
-                        sketch.value.add(member);
+                        sketch.add(member);
                     }
-                    sketch.expires_at = now.saturating_add(ms(ttl));
                 }
             }
+        }
+        if refused > 0 {
+            self.refused.fetch_add(refused, Ordering::Relaxed);
         }
         ready(())
     }
 
     fn count<'a>(&'a self, key: &'a str, window: Duration) -> StoreFuture<'a, u64> {
-        let (mut state, now) = self.lock_at_now();
-        let sets = &mut state.sets;
-        let n = Self::live(sets, key, now)
+        let (state, now) = self.lock_at_now();
+        let n = state
+            .sets
+            .get(key)
             .map_or(0, |s| s.count_between(cutoff(now, window), high(now)));
         ready(n)
     }
 
     fn count_each<'a>(&'a self, keys: &'a [String], window: Duration) -> StoreFuture<'a, Vec<u64>> {
-        let (mut state, now) = self.lock_at_now();
-        let sets = &mut state.sets;
+        let (state, now) = self.lock_at_now();
         let counts = keys
             .iter()
             .map(|key| {
-                Self::live(sets, key, now)
+                state
+                    .sets
+                    .get(key)
                     .map_or(0, |s| s.count_between(cutoff(now, window), high(now)))
             })
             .collect();
@@ -257,17 +395,21 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> StoreFuture<'a, Snapshot> {
         // One lock: nothing is written between the reads.
-        let (mut state, now) = self.lock_at_now();
-        let sets = &mut state.sets;
+        let (state, now) = self.lock_at_now();
         let low = cutoff(now, window);
         let counts = count
             .iter()
-            .map(|key| Self::live(sets, key, now).map_or(0, |s| s.count_between(low, high(now))))
+            .map(|key| {
+                state
+                    .sets
+                    .get(key)
+                    .map_or(0, |s| s.count_between(low, high(now)))
+            })
             .collect();
         let lists = list
             .iter()
             .map(|key| {
-                Self::live(sets, key, now).map_or_else(Vec::new, |set| {
+                state.sets.get(key).map_or_else(Vec::new, |set| {
                     set.members_between(low, high(now))
                         .take(limit)
                         .map(|(_, member)| member.clone())
@@ -285,14 +427,13 @@ impl Store for MemoryStore {
         from: Option<Position>,
         limit: usize,
     ) -> StoreFuture<'a, Vec<Scored>> {
-        let (mut state, now) = self.lock_at_now();
-        let sets = &mut state.sets;
+        let (state, now) = self.lock_at_now();
         let low = cutoff(now, window);
         let (start, skip) = match from {
             Some(p) if p.score >= low => (p.score, p.skip),
             _ => (low, 0),
         };
-        let page = Self::live(sets, key, now).map_or_else(Vec::new, |set| {
+        let page = state.sets.get(key).map_or_else(Vec::new, |set| {
             // No more can be skipped than there are members at the position's score.
             let same = set.members_between(start, start).count();
             let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(same);
@@ -314,9 +455,10 @@ impl Store for MemoryStore {
         member: &'a [u8],
         window: Duration,
     ) -> StoreFuture<'a, Option<u64>> {
-        let (mut state, now) = self.lock_at_now();
-        let sets = &mut state.sets;
-        let score = Self::live(sets, key, now)
+        let (state, now) = self.lock_at_now();
+        let score = state
+            .sets
+            .get(key)
             .and_then(|set| set.scores.get(member).copied())
             .filter(|score| (cutoff(now, window)..=high(now)).contains(score));
         ready(score)
@@ -328,20 +470,17 @@ impl Store for MemoryStore {
 
     fn claim<'a>(&'a self, key: &'a str, slot: u64, ttl: Duration) -> StoreFuture<'a, bool> {
         let (mut state, now) = self.lock_at_now();
-        sweep(&mut state.values, now);
-        let current = state.values.get(key).and_then(|e| {
-            std::str::from_utf8(&e.value)
+        let current = state.values.get(key).and_then(|value| {
+            std::str::from_utf8(value)
                 .ok()
                 .and_then(|t| t.parse::<u64>().ok())
         });
         let won = current.is_none_or(|c| c < slot);
         if won {
             state.values.insert(
-                key.to_owned(),
-                Expiring {
-                    value: slot.to_string().into_bytes(),
-                    expires_at: now.saturating_add(ms(ttl)),
-                },
+                key,
+                now.saturating_add(ms(ttl)),
+                slot.to_string().into_bytes(),
             );
         }
         ready(won)
@@ -354,22 +493,20 @@ impl Store for MemoryStore {
         keep: Duration,
     ) -> StoreFuture<'a, ()> {
         let (mut state, now) = self.lock_at_now();
-        sweep(&mut state.series, now);
-        let series = state.series.entry(key.to_owned()).or_default();
-        let value = series.value.entry(sample.at).or_default();
+        let series = state
+            .series
+            .upsert(key, now.saturating_add(ms(keep)), BTreeMap::new);
+        let value = series.entry(sample.at).or_default();
         *value = (*value).max(sample.value);
         let oldest = sample.at.saturating_sub(ms(keep));
-        series.value = series.value.split_off(&oldest);
-        series.expires_at = now.saturating_add(ms(keep));
+        *series = series.split_off(&oldest);
         ready(())
     }
 
     fn samples<'a>(&'a self, key: &'a str, since: u64, until: u64) -> StoreFuture<'a, Vec<Sample>> {
-        let (mut state, now) = self.lock_at_now();
-        sweep(&mut state.series, now);
+        let (state, _) = self.lock_at_now();
         let samples = state.series.get(key).map_or_else(Vec::new, |series| {
             series
-                .value
                 .range(since..=until.max(since))
                 .map(|(&at, &value)| Sample { at, value })
                 .collect()
@@ -378,12 +515,11 @@ impl Store for MemoryStore {
     }
 
     fn sketch_count<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, u64> {
-        let (mut state, now) = self.lock_at_now();
-        sweep(&mut state.sketches, now);
+        let (state, _) = self.lock_at_now();
         let mut union = Hll::default();
         for key in keys {
             if let Some(sketch) = state.sketches.get(key) {
-                union.merge(&sketch.value);
+                union.merge(sketch);
             }
         }
         ready(union.estimate())
@@ -396,40 +532,29 @@ impl Store for MemoryStore {
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
         let (mut state, now) = self.lock_at_now();
-        sweep(&mut state.sketches, now);
         let mut union = Hll::default();
         for key in sources {
             if let Some(sketch) = state.sketches.get(key) {
-                union.merge(&sketch.value);
+                union.merge(sketch);
             }
         }
-        state.sketches.insert(
-            dest.to_owned(),
-            Expiring {
-                value: union,
-                expires_at: now.saturating_add(ms(ttl)),
-            },
-        );
+        state
+            .sketches
+            .insert(dest, now.saturating_add(ms(ttl)), union);
         ready(())
     }
 
     fn put<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
         let (mut state, now) = self.lock_at_now();
-        sweep(&mut state.values, now);
-        state.values.insert(
-            key.to_owned(),
-            Expiring {
-                value: value.to_vec(),
-                expires_at: now.saturating_add(ms(ttl)),
-            },
-        );
+        state
+            .values
+            .insert(key, now.saturating_add(ms(ttl)), value.to_vec());
         ready(())
     }
 
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        let (mut state, now) = self.lock_at_now();
-        sweep(&mut state.values, now);
-        ready(state.values.get(key).map(|e| e.value.clone()))
+        let (state, _) = self.lock_at_now();
+        ready(state.values.get(key).cloned())
     }
 
     fn put_if_absent<'a>(
@@ -439,18 +564,97 @@ impl Store for MemoryStore {
         ttl: Duration,
     ) -> StoreFuture<'a, Vec<u8>> {
         let (mut state, now) = self.lock_at_now();
-        sweep(&mut state.values, now);
         let kept = state
             .values
-            .entry(key.to_owned())
-            .or_insert_with(|| Expiring {
-                value: value.to_vec(),
-                expires_at: 0,
-            });
-        if kept.value.len() != 32 || !kept.value.iter().all(u8::is_ascii_hexdigit) {
-            kept.value = value.to_vec();
+            .upsert(key, now.saturating_add(ms(ttl)), || value.to_vec());
+        if kept.len() != 32 || !kept.iter().all(u8::is_ascii_hexdigit) {
+            *kept = value.to_vec();
         }
-        kept.expires_at = now.saturating_add(ms(ttl));
-        ready(kept.value.clone())
+        ready(kept.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Member, Touch};
+
+    fn members(names: &[&str]) -> Vec<Member> {
+        names.iter().map(|n| Member::from(n.as_bytes())).collect()
+    }
+
+    fn store_at_epoch() -> (MemoryStore, ManualClock) {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+        (MemoryStore::with_clock(clock.clone()), clock)
+    }
+
+    #[tokio::test]
+    async fn expired_keys_are_dropped_without_being_read_and_their_members_freed() {
+        let (store, clock) = store_at_epoch();
+        let policy = WritePolicy::new(Duration::from_secs(10));
+        for i in 0..100 {
+            let touch = Touch::seen(format!("key-{i}"), members(&["a", "b"]));
+            store.touch(&[touch], policy).await.expect("touch");
+        }
+        assert_eq!(store.members(), 200);
+        assert_eq!(store.lock().sets.map.len(), 100);
+        // After the keys' life (twice the window), one unrelated call drops them all.
+        clock.advance(policy.key_ttl + Duration::from_millis(1));
+        store.put("other", b"x", Duration::from_secs(60)).await.expect("put");
+        assert_eq!(store.members(), 0);
+        let state = store.lock();
+        assert!(state.sets.map.is_empty());
+        assert!(state.sets.deadlines.is_empty());
+        assert!(state.sets.map.capacity() < 100, "room given back");
+    }
+
+    #[tokio::test]
+    async fn a_full_store_refuses_new_members_and_keeps_indexes_within_the_entries() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+        let store = MemoryStore {
+            clock: Some(clock.clone()),
+            ..MemoryStore::with_capacity(5)
+        };
+        let policy = WritePolicy::new(Duration::from_secs(10));
+        // Entries first, then an index of their values: 3 + 3 would be 6.
+        let write = [
+            Touch::seen("active".into(), members(&["e1", "e2", "e3"])),
+            Touch::seen("values".into(), members(&["u1", "u2", "u3"])),
+        ];
+        store.touch(&write, policy).await.expect("touch");
+        assert_eq!(store.members(), 5);
+        assert_eq!(store.refused(), 1);
+        let window = Duration::from_secs(10);
+        assert_eq!(store.count("active", window).await.expect("count"), 3);
+        // Full: known members are refreshed, new ones refused.
+        clock.advance(Duration::from_secs(1));
+        let again = [Touch::seen("active".into(), members(&["e1", "e4"]))];
+        store.touch(&again, policy).await.expect("touch");
+        assert_eq!(store.refused(), 2);
+        let e1 = store
+            .score("active", b"e1", window)
+            .await
+            .expect("score")
+            .expect("e1 is there");
+        assert_eq!(e1, store.now_ms(), "e1 was refreshed");
+        // Once the old entries leave the window, the next write trims them and makes room.
+        clock.advance(Duration::from_secs(11));
+        let later = [Touch::seen("active".into(), members(&["e5"]))];
+        store.touch(&later, policy).await.expect("touch");
+        assert_eq!(store.count("active", window).await.expect("count"), 1);
+        assert_eq!(store.refused(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refreshed_key_keeps_living_and_an_old_deadline_does_not_drop_it() {
+        let (store, clock) = store_at_epoch();
+        store.put("k", b"1", Duration::from_secs(10)).await.expect("put");
+        clock.advance(Duration::from_secs(5));
+        store.put("k", b"2", Duration::from_secs(10)).await.expect("put");
+        clock.advance(Duration::from_secs(6));
+        assert_eq!(store.get("k").await.expect("get"), Some(b"2".to_vec()));
+        assert_eq!(store.lock().values.deadlines.len(), 1);
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(store.get("k").await.expect("get"), None);
     }
 }

@@ -20,7 +20,7 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub use self::memory::{ManualClock, MemoryStore};
+pub use self::memory::{DEFAULT_MEMORY_CAPACITY, ManualClock, MemoryStore};
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
 
