@@ -46,6 +46,7 @@ pub struct Config {
     pub(crate) secret_key: Option<SecretKey>,
     pub(crate) max_entries_per_user: usize,
     pub(crate) max_entry_len: usize,
+    pub(crate) max_active_entries: u64,
 }
 
 impl Default for Config {
@@ -77,6 +78,7 @@ pub struct ConfigBuilder {
     secret_key: Option<(SecretKey, usize)>,
     max_entries_per_user: usize,
     max_entry_len: usize,
+    max_active_entries: u64,
 }
 
 impl Default for ConfigBuilder {
@@ -100,6 +102,7 @@ impl Default for ConfigBuilder {
             secret_key: None,
             max_entries_per_user: DEFAULT_MAX_ENTRIES_PER_USER,
             max_entry_len: DEFAULT_MAX_ENTRY_LEN,
+            max_active_entries: DEFAULT_MAX_ACTIVE_ENTRIES,
         }
     }
 }
@@ -111,6 +114,10 @@ pub const DEFAULT_MAX_ENTRIES_PER_USER: usize = 64;
 /// The most bytes one entry may take by default, all fields together
 /// ([`ConfigBuilder::max_entry_len`]).
 pub const DEFAULT_MAX_ENTRY_LEN: usize = 2048;
+
+/// How many entries a namespace holds at most by default
+/// ([`ConfigBuilder::max_active_entries`]).
+pub const DEFAULT_MAX_ACTIVE_ENTRIES: u64 = 1_000_000;
 
 /// The default span of history: one day.
 pub const DEFAULT_HISTORY: Duration = Duration::from_secs(24 * 3600);
@@ -167,6 +174,8 @@ pub mod env {
     /// The secret the keyed hash of `#[active_users(secret)]` fields is derived from (at
     /// least 16 bytes; unset: a key generated once per namespace and kept in the store).
     pub const SECRET_KEY: &str = "ACTIVE_USERS_SECRET_KEY";
+    /// The most active entries of the namespace (default 1,000,000; 0: no cap).
+    pub const MAX_ACTIVE_ENTRIES: &str = "ACTIVE_USERS_MAX_ACTIVE_ENTRIES";
     /// The most entries (sessions) one user may have at once (default 64; 0: no cap).
     pub const MAX_ENTRIES_PER_USER: &str = "ACTIVE_USERS_MAX_ENTRIES_PER_USER";
 }
@@ -367,6 +376,9 @@ impl ConfigBuilder {
                 .map_err(|_| invalid_env(env::CLIENT_IP_HEADER, &value, "a header name"))?;
             self = self.client_ip_header(header);
         }
+        if let Some(n) = number(env::MAX_ACTIVE_ENTRIES, "a whole number (0: no cap)")? {
+            self = self.max_active_entries(n);
+        }
         if let Some(n) = number(env::MAX_ENTRIES_PER_USER, "a whole number (0: no cap)")? {
             self = self.max_entries_per_user(usize::try_from(n).unwrap_or(usize::MAX));
         }
@@ -521,6 +533,18 @@ impl ConfigBuilder {
         self
     }
 
+    /// The most active entries the namespace holds (default [`DEFAULT_MAX_ACTIVE_ENTRIES`], a
+    /// million; 0 turns the cap off), which bounds its memory in Redis whatever the traffic.
+    /// Each tracker learns a shard's size from its own writes; once a shard holds its part
+    /// (the cap divided by the shards), new entries are not written and counted in
+    /// [`Stats::over_capacity`](crate::Stats::over_capacity), while entries already there are
+    /// still refreshed, until visitors leave. The cap holds to within one write per tracker
+    /// (a batch of up to [`batch_size`](ConfigBuilder::batch_size) entries per shard).
+    pub fn max_active_entries(mut self, n: u64) -> Self {
+        self.max_active_entries = n;
+        self
+    }
+
     /// Splits the namespace into `n` shards (default 1, at most 1024), each with its own hash
     /// tag, so that on Redis Cluster its keys and its write load spread over the nodes. An
     /// entry always goes to the same shard: the one of the value of its first indexed field
@@ -569,6 +593,7 @@ impl ConfigBuilder {
             secret_key: self.secret_key.map(|(key, _)| key),
             max_entries_per_user: self.max_entries_per_user,
             max_entry_len: self.max_entry_len,
+            max_active_entries: self.max_active_entries,
         }
     }
 

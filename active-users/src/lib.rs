@@ -76,8 +76,8 @@ pub use client_ip::{
 };
 pub use codec::{DecodeError, EncodeError};
 pub use config::{
-    BOT_USER_AGENTS, Config, ConfigBuilder, DEFAULT_HISTORY, DEFAULT_MAX_ENTRIES_PER_USER,
-    DEFAULT_MAX_ENTRY_LEN, env,
+    BOT_USER_AGENTS, Config, ConfigBuilder, DEFAULT_HISTORY, DEFAULT_MAX_ACTIVE_ENTRIES,
+    DEFAULT_MAX_ENTRIES_PER_USER, DEFAULT_MAX_ENTRY_LEN, env,
 };
 pub use core::{
     ActiveValue, Counts, FieldInfo, HistoryPoint, MAX_TOP, SAMPLE_EVERY, UNIQUE_STANDARD_ERROR,

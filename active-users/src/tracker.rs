@@ -100,6 +100,11 @@ pub struct Stats {
     /// [`max_entries_per_user`](crate::ConfigBuilder::max_entries_per_user) entries within
     /// the window (see [`Outcome::Refused`]).
     pub refused: u64,
+    /// New entries not written because the namespace was at
+    /// [`max_active_entries`](crate::ConfigBuilder::max_active_entries) (its entries already
+    /// there are still refreshed). On Redis, this also counts the rare entry whose write did
+    /// not move its last-seen time forward while the namespace was full.
+    pub over_capacity: u64,
     /// Entries written to the store.
     pub written: u64,
     /// Entries that waited in the buffer longer than the window (the store was down or slow),
@@ -223,6 +228,11 @@ struct Inner<E> {
     sampled_minute: AtomicU64,
     /// Whether this tracker has written the namespace description yet.
     schema_written: AtomicBool,
+    /// Per shard: whether its active set was at its part of the namespace's cap at the last
+    /// write.
+    full: Arc<Vec<AtomicBool>>,
+    /// New entries not written because the namespace was at its cap.
+    over_capacity: Arc<AtomicU64>,
     _entry: PhantomData<fn() -> E>,
 }
 
@@ -341,6 +351,8 @@ impl<E: ActiveUserEntry> Tracker<E> {
             error_log: Mutex::new((None, 0)),
             sampled_minute: AtomicU64::new(0),
             schema_written: AtomicBool::new(false),
+            full: Arc::new((0..config.shards).map(|_| AtomicBool::new(false)).collect()),
+            over_capacity: Arc::default(),
             core: Core::new(config, store, fields),
             _entry: PhantomData,
         });
@@ -493,6 +505,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
             truncated: get(&c.truncated),
             dropped: get(&c.dropped),
             refused: get(&c.refused),
+            over_capacity: self.inner.over_capacity.load(Ordering::Relaxed),
             written: get(&c.written),
             stale: get(&c.stale),
             write_errors: get(&c.write_errors),
@@ -779,7 +792,7 @@ impl<E: ActiveUserEntry> Inner<E> {
         ages: &[u64],
         now: u64,
         key: Option<&SecretKey>,
-    ) -> (Vec<Vec<Touch>>, u64) {
+    ) -> (Vec<(usize, Vec<Touch>)>, u64) {
         /// Members of one set with their ages.
         #[derive(Default, Clone)]
         struct Aged {
@@ -872,27 +885,41 @@ impl<E: ActiveUserEntry> Inner<E> {
                 touches.extend(core.sketch_touches(shard, sketched, now));
             }
             if !active.members.is_empty() {
+                // At the namespace's cap, the shard's sets take known members only.
+                let full = self
+                    .full
+                    .get(shard)
+                    .is_some_and(|f| f.load(Ordering::Relaxed));
+                let capped = |touch: Touch| {
+                    if full { touch.existing_only() } else { touch }
+                };
                 // The active set first: a value is never written before its entry.
-                touches.push(Touch::seen_ago(
-                    core.active_keys[shard].clone(),
-                    active.members,
-                    active.ages,
-                ));
+                let active =
+                    Touch::seen_ago(core.active_keys[shard].clone(), active.members, active.ages);
+                touches.push(if core.config.max_active_entries > 0 {
+                    capped(active).measured()
+                } else {
+                    active
+                });
                 for (name, set) in values {
                     let (members, ages) = set
                         .into_iter()
                         .map(|(v, age)| (Member::from(v.as_bytes()), age))
                         .unzip();
-                    touches.push(Touch::seen_ago(keys.values(shard, name), members, ages));
+                    touches.push(capped(Touch::seen_ago(
+                        keys.values(shard, name),
+                        members,
+                        ages,
+                    )));
                 }
                 touches.extend(
                     by_value
                         .into_iter()
-                        .map(|(key, set)| Touch::seen_ago(key, set.members, set.ages)),
+                        .map(|(key, set)| capped(Touch::seen_ago(key, set.members, set.ages))),
                 );
             }
             if !touches.is_empty() {
-                out.push(touches);
+                out.push((shard, touches));
             }
         }
         (out, stale)
@@ -969,20 +996,34 @@ impl<E: ActiveUserEntry> Inner<E> {
                 .collect();
             let (per_shard, stale) = self.touches(&taken, &ages, now, key.as_ref());
             let store = Arc::clone(&core.store);
+            let full = Arc::clone(&self.full);
+            let over_capacity = Arc::clone(&self.over_capacity);
+            let shard_cap = core
+                .config
+                .max_active_entries
+                .div_ceil(core.keys.shards() as u64);
             in_flight.spawn(async move {
                 // One store write per shard (each shard's keys share a cluster slot), all at
                 // once; the batch counts as written when all are. A retry rewrites all, which
                 // is harmless.
                 let write_all = async {
                     let mut writes = tokio::task::JoinSet::new();
-                    for touches in per_shard {
+                    for (shard, touches) in per_shard {
                         let store = Arc::clone(&store);
-                        writes.spawn(async move { store.touch(&touches, policy).await });
+                        writes.spawn(async move { (shard, store.touch(&touches, policy).await) });
                     }
                     while let Some(done) = writes.join_next().await {
-                        done.map_err(|_| {
+                        let (shard, written) = done.map_err(|_| {
                             StoreError::UnexpectedReply("a shard write was cancelled")
-                        })??;
+                        })?;
+                        let written = written?;
+                        // The active set's size after the write says whether the shard is
+                        // at its part of the namespace's cap for the next writes.
+                        if let (Some(&size), Some(flag)) = (written.sizes.first(), full.get(shard))
+                        {
+                            flag.store(shard_cap > 0 && size >= shard_cap, Ordering::Relaxed);
+                        }
+                        over_capacity.fetch_add(written.refused, Ordering::Relaxed);
                     }
                     Ok(())
                 };

@@ -298,6 +298,7 @@ fn redis_tracker(url: &str, namespace: &str, window: Duration) -> Result<Tracker
         .key_expire(window)
         .buffer_capacity(5_000_000)
         .query_timeout(Duration::from_secs(60))
+        .max_active_entries(0)
         .build()?;
     Ok(Tracker::new(config, RedisStore::open(url)?)?)
 }

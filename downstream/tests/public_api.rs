@@ -95,6 +95,7 @@ fn every_config_builder_method_builds() {
         .secret_key("0123456789abcdef-operator-secret")
         .max_entries_per_user(16)
         .max_entry_len(4096)
+        .max_active_entries(500_000)
         .build()
         .expect("every method with valid values builds");
     assert_eq!(config.window(), Duration::from_secs(30));

@@ -440,3 +440,74 @@ async fn a_full_redis_never_leaves_indexes_ahead_of_the_active_set() {
     assert!(refused > 0, "Redis filled up and refused writes");
     server.command("CONFIG SET maxmemory 0");
 }
+
+/// A namespace at `max_active_entries` writes no new entries (counted in
+/// `Stats::over_capacity`) but keeps refreshing the ones it has, and its indexes never claim
+/// a refused entry's value; once visitors leave, new ones get in again. On a real Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_at_its_cap_refreshes_known_entries_and_refuses_new_ones() {
+    let server = RedisServer::start();
+    let window = Duration::from_secs(2);
+    let config = Config::builder()
+        .namespace(unique_namespace("cap").as_str())
+        .key_expire(window)
+        .max_active_entries(100)
+        .batch_size(50)
+        .build()
+        .expect("config");
+    let tracker = Tracker::<DefaultEntry>::new(config, server.store()).expect("tracker");
+    let user = |i: u32| DefaultEntry {
+        user_id: format!("u{i}"),
+        session_id: None,
+        ip: None,
+        username: None,
+    };
+    // Two writes of 50 reach the cap; the next 200 visitors are refused.
+    for batch in 0..6 {
+        for i in batch * 50..(batch + 1) * 50 {
+            assert!(tracker.record_entry(&user(i)).is_recorded());
+        }
+        tracker.flush().await.expect("flush");
+    }
+    assert_eq!(tracker.count().await.expect("count"), 100);
+    assert_eq!(
+        tracker.count_distinct("user_id").await.expect("distinct"),
+        100
+    );
+    let stats = tracker.stats();
+    assert_eq!(stats.over_capacity, 200, "{stats:?}");
+    // A known visitor is still refreshed while the namespace is full.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = tracker
+        .last_seen(&user(7))
+        .await
+        .expect("lookup")
+        .expect("u7");
+    tokio::time::sleep(Duration::from_millis(250)).await; // past the refresh interval
+    tracker.record_entry(&user(7));
+    tracker.flush().await.expect("flush");
+    let after = tracker
+        .last_seen(&user(7))
+        .await
+        .expect("lookup")
+        .expect("u7");
+    assert!(after > before, "{before:?} -> {after:?}");
+    // Once the window has passed, the old entries are trimmed and new visitors get in.
+    tokio::time::sleep(window + Duration::from_millis(200)).await;
+    for i in 1000..1010 {
+        tracker.record_entry(&user(i));
+    }
+    // The first write still finds the shard full (and learns from its trim that it is not).
+    tracker.flush().await.expect("flush");
+    for i in 1010..1020 {
+        tracker.record_entry(&user(i));
+    }
+    tracker.flush().await.expect("flush");
+    assert_eq!(
+        tracker.count().await.expect("count"),
+        10,
+        "new visitors get in again"
+    );
+    assert_eq!(tracker.stats().over_capacity, 210);
+    tracker.shutdown().await.expect("shutdown");
+}

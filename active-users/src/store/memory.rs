@@ -3,7 +3,7 @@
 use super::hll::Hll;
 use super::{
     FUTURE_SLACK, Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch,
-    WritePolicy, ms, unix_ms,
+    WritePolicy, Written, ms, unix_ms,
 };
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -322,7 +322,7 @@ fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
 }
 
 impl Store for MemoryStore {
-    fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()> {
+    fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, Written> {
         let (mut state, now) = self.lock_at_now();
         let state = &mut *state;
         let expires = now.saturating_add(ms(policy.key_ttl));
@@ -335,15 +335,29 @@ impl Store for MemoryStore {
             state.members = state.members.saturating_sub(removed);
         }
         let mut refused = 0;
+        let mut written = Written::default();
         for touch in touches {
             match touch.kind {
                 SetKind::Windowed => {
                     let set = state.sets.upsert(&touch.key, expires, ZSet::default);
                     for (i, member) in touch.members.iter().enumerate() {
                         let room = state.members < state.capacity;
-                        let (added, refusal) = set.add(member.as_ref(), touch.score(i, now), room);
+                        let (added, refusal) = set.add(
+                            member.as_ref(),
+                            touch.score(i, now),
+                            room && !touch.existing_only,
+                        );
                         state.members += usize::from(added);
-                        refused += u64::from(refusal);
+                        if touch.existing_only {
+                            if touch.measured {
+                                written.refused += u64::from(refusal);
+                            }
+                        } else {
+                            refused += u64::from(refusal);
+                        }
+                    }
+                    if touch.measured {
+                        written.sizes.push(set.scores.len() as u64);
                     }
                 }
                 SetKind::Sketch { ttl } => {
@@ -361,7 +375,7 @@ impl Store for MemoryStore {
         if refused > 0 {
             self.refused.fetch_add(refused, Ordering::Relaxed);
         }
-        ready(())
+        ready(written)
     }
 
     fn count<'a>(&'a self, key: &'a str, window: Duration) -> StoreFuture<'a, u64> {
@@ -600,7 +614,10 @@ mod tests {
         assert_eq!(store.lock().sets.map.len(), 100);
         // After the keys' life (twice the window), one unrelated call drops them all.
         clock.advance(policy.key_ttl + Duration::from_millis(1));
-        store.put("other", b"x", Duration::from_secs(60)).await.expect("put");
+        store
+            .put("other", b"x", Duration::from_secs(60))
+            .await
+            .expect("put");
         assert_eq!(store.members(), 0);
         let state = store.lock();
         assert!(state.sets.map.is_empty());
@@ -646,11 +663,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn existing_only_touches_refresh_known_members_and_report_the_rest() {
+        let (store, clock) = store_at_epoch();
+        let policy = WritePolicy::new(Duration::from_secs(10));
+        let first = [Touch::seen("active".into(), members(&["a", "b"])).measured()];
+        let written = store.touch(&first, policy).await.expect("touch");
+        assert_eq!(written, Written::new(vec![2], 0));
+        clock.advance(Duration::from_secs(1));
+        let full = [
+            Touch::seen("active".into(), members(&["a", "c", "d"]))
+                .existing_only()
+                .measured(),
+            Touch::seen("values".into(), members(&["x"])).existing_only(),
+        ];
+        let written = store.touch(&full, policy).await.expect("touch");
+        assert_eq!(written, Written::new(vec![2], 2), "c and d refused, x not counted");
+        let window = Duration::from_secs(10);
+        assert_eq!(
+            store.score("active", b"a", window).await.expect("score"),
+            Some(store.now_ms())
+        );
+        assert_eq!(store.count("values", window).await.expect("count"), 0);
+        assert_eq!(store.refused(), 0, "not the store's capacity");
+    }
+
+    #[tokio::test]
     async fn a_refreshed_key_keeps_living_and_an_old_deadline_does_not_drop_it() {
         let (store, clock) = store_at_epoch();
-        store.put("k", b"1", Duration::from_secs(10)).await.expect("put");
+        store
+            .put("k", b"1", Duration::from_secs(10))
+            .await
+            .expect("put");
         clock.advance(Duration::from_secs(5));
-        store.put("k", b"2", Duration::from_secs(10)).await.expect("put");
+        store
+            .put("k", b"2", Duration::from_secs(10))
+            .await
+            .expect("put");
         clock.advance(Duration::from_secs(6));
         assert_eq!(store.get("k").await.expect("get"), Some(b"2".to_vec()));
         assert_eq!(store.lock().values.deadlines.len(), 1);

@@ -92,6 +92,32 @@ pub struct Touch {
     pub ages: Vec<u64>,
     /// What kind of set the key holds.
     pub kind: SetKind,
+    /// Whether only members already in the set are written (new ones are refused and
+    /// counted in [`Written::refused`]): the namespace is at its cap.
+    pub existing_only: bool,
+    /// Whether the store reports the set's size after the write ([`Written::sizes`]).
+    pub measured: bool,
+}
+
+/// What a [`Store::touch`] reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Written {
+    /// The size of each [`measured`](Touch::measured) set after the write (stale members
+    /// not trimmed yet included), in the order of the touches; empty when the store cannot
+    /// tell.
+    pub sizes: Vec<u64>,
+    /// Members of touches both [`existing_only`](Touch::existing_only) and
+    /// [`measured`](Touch::measured) (the active set) not written because they were new (on
+    /// Redis, also those whose score did not move forward).
+    pub refused: u64,
+}
+
+impl Written {
+    /// A report of these sizes and refusals.
+    pub fn new(sizes: Vec<u64>, refused: u64) -> Self {
+        Written { sizes, refused }
+    }
 }
 
 impl Touch {
@@ -107,7 +133,21 @@ impl Touch {
             members,
             ages,
             kind: SetKind::Windowed,
+            existing_only: false,
+            measured: false,
         }
+    }
+
+    /// The same touch, writing only members already in the set.
+    pub fn existing_only(mut self) -> Self {
+        self.existing_only = true;
+        self
+    }
+
+    /// The same touch, with the set's size reported after the write.
+    pub fn measured(mut self) -> Self {
+        self.measured = true;
+        self
     }
 
     /// Members added to a HyperLogLog sketch that expires `ttl` after its last write.
@@ -117,6 +157,8 @@ impl Touch {
             members,
             ages: Vec::new(),
             kind: SetKind::Sketch { ttl },
+            existing_only: false,
+            measured: false,
         }
     }
 
@@ -225,8 +267,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// windowed keys (at most `policy.trim_limit` per key) and refreshes their expiry; adds the
     /// members of sketch touches to their sketches. Within one shard's touches, the active
     /// set comes before the sets of indexed values, so a reader never sees a value whose entry
-    /// is not written yet.
-    fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()>;
+    /// is not written yet. A touch marked [`existing_only`](Touch::existing_only) writes only
+    /// members already there; one marked [`measured`](Touch::measured) has its size reported.
+    fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, Written>;
 
     /// The number of members of `key` seen within `window`.
     fn count<'a>(&'a self, key: &'a str, window: Duration) -> StoreFuture<'a, u64>;

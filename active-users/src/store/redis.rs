@@ -3,7 +3,8 @@
 #[cfg(test)]
 use super::FUTURE_SLACK;
 use super::{
-    Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch, WritePolicy, ms,
+    Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch, WritePolicy, Written,
+    ms,
 };
 use crate::error::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -436,11 +437,11 @@ fn parse_score(text: &str) -> Result<u64, StoreError> {
 }
 
 impl Store for RedisStore {
-    fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, ()> {
+    fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, Written> {
         Box::pin(async move {
             let touches: Vec<&Touch> = touches.iter().filter(|t| !t.members.is_empty()).collect();
             if touches.is_empty() {
-                return Ok(());
+                return Ok(Written::default());
             }
             let now = self.server_now(&touches[0].key).await?;
             // One round trip: the ZADDs, the expiries, and one bounded trim of every key, in one
@@ -448,6 +449,7 @@ impl Store for RedisStore {
             // not the indexes after it (the keys of one write share a cluster slot).
             let mut pipe = redis::pipe();
             pipe.atomic();
+            let mut sent_existing_only = 0;
             let mut trim = redis::cmd("EVAL");
             let windowed = touches
                 .iter()
@@ -470,14 +472,22 @@ impl Store for RedisStore {
                     continue;
                 }
                 // GT: a member written late (with the time of its request) never moves back a
-                // score another app server wrote later.
+                // score another app server wrote later. XX (the namespace is full): members
+                // already there only; CH makes the reply count them, the rest were refused.
                 for (c, chunk) in touch.members.chunks(ZADD_CHUNK).enumerate() {
                     let zadd = pipe.cmd("ZADD").arg(&touch.key).arg("GT");
+                    if touch.existing_only {
+                        zadd.arg("XX").arg("CH");
+                    }
                     for (j, member) in chunk.iter().enumerate() {
                         zadd.arg(touch.score(c * ZADD_CHUNK + j, now))
                             .arg(member.as_ref());
                     }
-                    zadd.ignore();
+                    if touch.existing_only && touch.measured {
+                        sent_existing_only += chunk.len() as u64;
+                    } else {
+                        zadd.ignore();
+                    }
                 }
                 pipe.cmd("PEXPIRE")
                     .arg(&touch.key)
@@ -489,8 +499,20 @@ impl Store for RedisStore {
             if windowed > 0 {
                 pipe.add_command(trim).ignore();
             }
+            // The sizes after the trim; their replies come after the ZADDs' counts.
+            for touch in touches.iter().filter(|t| t.measured) {
+                pipe.cmd("ZCARD").arg(&touch.key);
+            }
+            let measured = touches.iter().filter(|t| t.measured).count();
             let mut conn = self.conn.clone();
-            let mut result = pipe.query_async::<()>(&mut conn).await;
+            let mut result = pipe
+                .query_async::<Vec<u64>>(&mut conn)
+                .await
+                .map(|replies| {
+                    let (changed, sizes) = replies.split_at(replies.len().saturating_sub(measured));
+                    let changed: u64 = changed.iter().sum();
+                    Written::new(sizes.to_vec(), sent_existing_only.saturating_sub(changed))
+                });
             // The slot moved (a failover, a resharding). A transaction refused with MOVED
             // does not make the cluster client re-read its slot map, so the write is sent to
             // the node the refusal names; and a plain command on the key makes the client
@@ -504,10 +526,10 @@ impl Store for RedisStore {
                     .arg(&touches[0].key)
                     .query_async(&mut conn)
                     .await;
-                result = conn.exec_at(&pipe, node).await;
+                // Sent this way, the replies are not read back: no sizes, no refusals.
+                result = conn.exec_at(&pipe, node).await.map(|()| Written::default());
             }
-            result?;
-            Ok(())
+            Ok(result?)
         })
     }
 
