@@ -805,57 +805,50 @@ impl CoreView<'_> {
         Ok(counts.iter().sum())
     }
 
-    /// The active entries and every distinct count, from one snapshot per shard.
+    /// The active entries and every distinct count that is a sum over shards, from one
+    /// snapshot per shard; the distinct count of a field whose values spread over shards is
+    /// read after it, in bounded calls.
     pub(crate) async fn counts(&self) -> Result<Counts, QueryError> {
         let keys = self.core.keys.clone();
         let shards = keys.shards();
         let indexed: Vec<&FieldInfo> = self.core.fields.iter().filter(|f| f.indexed).collect();
         // Fields whose distinct count is a sum over shards (one shard, or the field that picks
-        // the shard), and fields whose shards' values must be united.
-        let (summed, united): (Vec<&FieldInfo>, Vec<&FieldInfo>) = indexed
+        // the shard), read in the snapshot; the others' shards' values must be united.
+        let summed_names: Arc<[String]> = indexed
             .iter()
-            .partition(|f| shards == 1 || self.picks_shard(&f.name));
-        let summed_names: Arc<[String]> = summed.iter().map(|f| f.name.clone()).collect();
-        let united_names: Arc<[String]> = united.iter().map(|f| f.name.clone()).collect();
+            .filter(|f| shards == 1 || self.picks_shard(&f.name))
+            .map(|f| f.name.clone())
+            .collect();
         let snapshots = self
             .on_every_shard({
                 let summed_names = Arc::clone(&summed_names);
-                let united_names = Arc::clone(&united_names);
+                let keys = keys.clone();
                 move |store, shard, window| {
                     let count: Vec<String> = std::iter::once(keys.active(shard))
                         .chain(summed_names.iter().map(|f| keys.values(shard, f)))
                         .collect();
-                    let list: Vec<String> =
-                        united_names.iter().map(|f| keys.values(shard, f)).collect();
-                    async move {
-                        store
-                            .snapshot(&count, &list, window, MAX_VALUES_PER_SHARD)
-                            .await
-                    }
+                    async move { store.snapshot(&count, &[], window, 0).await }
                 }
             })
             .await?;
         let mut entries = 0;
         let mut sums = vec![0u64; summed_names.len()];
-        let mut unions: Vec<HashSet<Vec<u8>>> = vec![HashSet::new(); united_names.len()];
         for snapshot in snapshots {
             let mut counts = snapshot.counts.into_iter();
             entries += counts.next().unwrap_or(0);
             for (sum, n) in sums.iter_mut().zip(counts) {
                 *sum += n;
             }
-            for (union, list) in unions.iter_mut().zip(snapshot.lists) {
-                union.extend(list);
-            }
         }
         let mut distinct = Vec::with_capacity(indexed.len());
         for field in &indexed {
             let n = match summed_names.iter().position(|n| *n == field.name) {
                 Some(i) => sums[i],
-                None => united_names
-                    .iter()
-                    .position(|n| *n == field.name)
-                    .map_or(0, |i| unions[i].len() as u64),
+                // A field whose values spread over the shards: their union, read after the
+                // snapshot in bounded calls (a snapshot listing them all was one long script
+                // per shard), and never more than the entries (an entry written since the
+                // snapshot must not make the distinct count exceed the count).
+                None => self.count_distinct(&field.name).await?.min(entries),
             };
             distinct.push((field.name.clone(), n));
         }

@@ -539,8 +539,9 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// The active entries and the distinct count of every indexed field, read together in one
     /// store call per shard with one cutoff, so that they agree (`count_distinct` and `count`
     /// called one after the other may see different moments). Costs O(log N) per field; a
-    /// field that does not pick the shard, on several shards, reads its values (at most
-    /// 10,000 per shard).
+    /// field that does not pick the shard, on several shards, reads its values after the
+    /// snapshot (at most 10,000 per shard, 128 per store call), and its count is never more
+    /// than the entries'.
     ///
     /// # Errors
     /// [`QueryError`] when the store fails or times out.

@@ -677,7 +677,11 @@ mod tests {
             Touch::seen("values".into(), members(&["x"])).existing_only(),
         ];
         let written = store.touch(&full, policy).await.expect("touch");
-        assert_eq!(written, Written::new(vec![2], 2), "c and d refused, x not counted");
+        assert_eq!(
+            written,
+            Written::new(vec![2], 2),
+            "c and d refused, x not counted"
+        );
         let window = Duration::from_secs(10);
         assert_eq!(
             store.score("active", b"a", window).await.expect("score"),
