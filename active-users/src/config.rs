@@ -796,6 +796,36 @@ mod tests {
     }
 
     #[test]
+    fn the_bounds_and_the_secret_come_from_the_environment_too() {
+        let config = Config::from_lookup(lookup(&[
+            (env::MAX_ACTIVE_ENTRIES, "5000"),
+            (env::MAX_ENTRIES_PER_USER, "0"),
+            (env::SECRET_KEY, "a secret of the operator"),
+        ]))
+        .expect("valid");
+        assert_eq!(config.max_active_entries, 5000);
+        assert_eq!(config.max_entries_per_user, 0);
+        assert_eq!(
+            config.secret_key,
+            Some(SecretKey::derive(b"a secret of the operator"))
+        );
+        let defaults = Config::default();
+        assert_eq!(defaults.max_active_entries, DEFAULT_MAX_ACTIVE_ENTRIES);
+        assert_eq!(defaults.max_entries_per_user, DEFAULT_MAX_ENTRIES_PER_USER);
+        assert_eq!(defaults.max_entry_len, DEFAULT_MAX_ENTRY_LEN);
+        assert_eq!(defaults.secret_key, None);
+        let err = Config::from_lookup(lookup(&[(env::MAX_ACTIVE_ENTRIES, "lots")])).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::InvalidEnv { var, .. } if var == env::MAX_ACTIVE_ENTRIES)
+        );
+        let err = Config::from_lookup(lookup(&[(env::SECRET_KEY, "short")])).unwrap_err();
+        assert!(matches!(err, ConfigError::SecretKeyTooShort(5)));
+        // The secret never shows in a debug print.
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("operator"), "{shown}");
+    }
+
+    #[test]
     fn url_patterns_match_as_python_re_search_does() {
         // The Python middleware calls re.search(pattern, request.path) for each pattern.
         let config = Config::builder()
