@@ -443,6 +443,34 @@ impl Core {
         Ok(key)
     }
 
+    /// `cursor` with its member encrypted under a key derived from the namespace's, for
+    /// handing out: a member holds every field, hidden ones too. The nonce goes first.
+    pub(crate) async fn seal_cursor(&self, mut cursor: Cursor) -> Result<Cursor, QueryError> {
+        let key = self.secret_key(false).await?.for_use(b"cursor");
+        let nonce = crate::secret::random_u64();
+        key.stream_xor(nonce, &mut cursor.position.member);
+        let mut sealed = nonce.to_le_bytes().to_vec();
+        sealed.append(&mut cursor.position.member);
+        cursor.position.member = sealed;
+        Ok(cursor)
+    }
+
+    /// A cursor [sealed](Core::seal_cursor) by a tracker of this namespace, opened.
+    pub(crate) async fn open_cursor(&self, mut cursor: Cursor) -> Result<Cursor, QueryError> {
+        if cursor.position.member.len() < 8 {
+            return Err(QueryError::Cursor(CursorError(
+                "a cursor of this API holds at least 8 bytes".to_owned(),
+            )));
+        }
+        let key = self.secret_key(false).await?.for_use(b"cursor");
+        let mut member = cursor.position.member.split_off(8);
+        let mut nonce = [0; 8];
+        nonce.copy_from_slice(&cursor.position.member);
+        key.stream_xor(u64::from_le_bytes(nonce), &mut member);
+        cursor.position.member = member;
+        Ok(cursor)
+    }
+
     /// A member as the store holds it: with the value of every secret field replaced by its
     /// keyed hash.
     pub(crate) async fn stored_member(&self, member: Vec<u8>) -> Result<Vec<u8>, QueryError> {
@@ -973,11 +1001,11 @@ impl CoreView<'_> {
             let want = limit - raw.len();
             let key = key_of(shard);
             let page = self
-                .timed(store.range(&key, self.window, from, want))
+                .timed(store.range(&key, self.window, from.as_ref(), want))
                 .await?;
             let full = page.len() == want;
             if full {
-                next = next_position(from, &page).map(|position| Cursor { shard, position });
+                next = next_position(&page).map(|position| Cursor { shard, position });
             }
             raw.extend(page.into_iter().map(|scored| (shard, scored)));
             if full {
@@ -1080,21 +1108,15 @@ impl CoreView<'_> {
             .map(|(member, score)| Scored { member, score })
             .collect();
         merged.sort_unstable_by(|a, b| a.score.cmp(&b.score).then_with(|| a.member.cmp(&b.member)));
-        let start = match from {
-            Some(p) => {
-                let first = merged.partition_point(|s| s.score < p.score);
-                let same = merged[first..]
-                    .iter()
-                    .take_while(|s| s.score == p.score)
-                    .count();
-                first + same.min(usize::try_from(p.skip).unwrap_or(usize::MAX))
-            }
+        // Right after the position in (score, member) order, wherever it is now.
+        let start = match &from {
+            Some(p) => merged.partition_point(|s| (s.score, &s.member) <= (p.score, &p.member)),
             None => 0,
         };
         let limit = limit.clamp(1, MAX_PAGE);
         let page: Vec<Scored> = merged.iter().skip(start).take(limit).cloned().collect();
         let next = (start + page.len() < merged.len())
-            .then(|| next_position(from, &page))
+            .then(|| next_position(&page))
             .flatten()
             .map(|position| Cursor { shard: 0, position });
         let mut values: Vec<ActiveValue> = page
@@ -1201,9 +1223,11 @@ async fn shard_scored_values(
     let mut values = Vec::new();
     let mut from = None;
     while values.len() < MAX_VALUES_PER_SHARD {
-        let page = store.range(&key, window, from, COUNT_CHUNK).await?;
+        let page = store
+            .range(&key, window, from.as_ref(), COUNT_CHUNK)
+            .await?;
         let done = page.len() < COUNT_CHUNK;
-        from = next_position(from, &page);
+        from = next_position(&page);
         values.extend(page);
         if done {
             return Ok((values, true));
@@ -1212,30 +1236,18 @@ async fn shard_scored_values(
     Ok((values, false))
 }
 
-/// The position after a page that started at `from`.
-pub(crate) fn next_position(from: Option<Position>, page: &[Scored]) -> Option<Position> {
-    let last = page.last()?.score;
-    let same = page.iter().rev().take_while(|s| s.score == last).count() as u64;
-    let carried = match from {
-        Some(p) if p.score == last => p.skip,
-        _ => 0,
-    };
+/// The position after a page: its last member.
+pub(crate) fn next_position(page: &[Scored]) -> Option<Position> {
+    let last = page.last()?;
     Some(Position {
-        score: last,
-        skip: same + carried,
+        score: last.score,
+        member: last.member.clone(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scored(score: u64) -> Scored {
-        Scored {
-            member: vec![],
-            score,
-        }
-    }
 
     #[test]
     fn crc16_matches_redis_cluster() {
@@ -1261,18 +1273,20 @@ mod tests {
     }
 
     #[test]
-    fn next_position_counts_members_sharing_the_last_score() {
-        let page = [scored(1), scored(2), scored(2)];
+    fn the_next_position_is_the_last_member_of_the_page() {
+        let scored = |score, member: &[u8]| Scored {
+            member: member.to_vec(),
+            score,
+        };
+        let page = [scored(1, b"z"), scored(2, b"a"), scored(2, b"b")];
         assert_eq!(
-            next_position(None, &page),
-            Some(Position { score: 2, skip: 2 })
+            next_position(&page),
+            Some(Position {
+                score: 2,
+                member: b"b".to_vec()
+            })
         );
-        let same = [scored(5), scored(5)];
-        let from = Some(Position { score: 5, skip: 4 });
-        assert_eq!(
-            next_position(from, &same),
-            Some(Position { score: 5, skip: 6 })
-        );
+        assert_eq!(next_position(&[]), None);
     }
 
     #[test]

@@ -131,6 +131,87 @@ impl SecretKey {
     }
 }
 
+impl SecretKey {
+    /// A key for another use, derived from this one: outputs under the two never coincide.
+    pub(crate) fn for_use(&self, name: &[u8]) -> SecretKey {
+        let mut tagged = Vec::with_capacity(name.len() + 1);
+        tagged.extend_from_slice(name);
+        tagged.push(0);
+        let k0 = self.siphash(&tagged);
+        tagged.push(1);
+        SecretKey {
+            k0,
+            k1: self.siphash(&tagged),
+        }
+    }
+
+    /// Encrypts or decrypts `data` in place: XOR with SipHash of (nonce, block number) under
+    /// this key, a pseudorandom stream for each nonce. Never use a nonce twice with one key.
+    pub(crate) fn stream_xor(&self, nonce: u64, data: &mut [u8]) {
+        let mut block = [0u8; 16];
+        block[..8].copy_from_slice(&nonce.to_le_bytes());
+        for (i, chunk) in data.chunks_mut(8).enumerate() {
+            block[8..].copy_from_slice(&(i as u64).to_le_bytes());
+            let pad = self.siphash(&block).to_le_bytes();
+            for (byte, p) in chunk.iter_mut().zip(pad) {
+                *byte ^= p;
+            }
+        }
+    }
+}
+
+/// A nonce from std's randomly keyed hasher: unpredictable, and in practice never repeated.
+pub(crate) fn random_u64() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.finish()
+}
+
+/// `bytes` in base64url without padding.
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(BASE64URL[(n >> (18 - 6 * i)) as usize & 0x3f]));
+        }
+    }
+    out
+}
+
+/// The bytes of base64url text without padding; `None` for anything else (another
+/// alphabet, padding, a length no encoding has, bits set past the end).
+pub(crate) fn from_base64url(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    for chunk in text.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            let v = BASE64URL.iter().position(|&a| a == c)? as u32;
+            n |= v << (18 - 6 * i);
+        }
+        let bytes = chunk.len() - 1;
+        // The bits past the last byte must be zero: one text per byte string.
+        if n & ((1 << (24 - 8 * bytes)) - 1) != 0 {
+            return None;
+        }
+        for i in 0..bytes {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    Some(out)
+}
+
 fn compress(v: &mut [u64; 4], word: u64, rounds: usize) {
     v[3] ^= word;
     for _ in 0..rounds {
@@ -223,6 +304,41 @@ mod tests {
         // 0x726fdb47dd0e0e31 in 6-bit groups from the top.
         assert_eq!(&text, b"cm_bR90ODjE");
         assert!(text.iter().all(|b| BASE64URL.contains(b)));
+    }
+
+    #[test]
+    fn base64url_round_trips_and_refuses_other_texts() {
+        for len in 0..20_usize {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 200) as u8).collect();
+            let text = base64url(&bytes);
+            assert_eq!(text.len(), (len * 4).div_ceil(3));
+            assert_eq!(from_base64url(&text), Some(bytes));
+        }
+        assert_eq!(
+            base64url(&0x726f_db47_dd0e_0e31_u64.to_be_bytes()),
+            "cm_bR90ODjE"
+        );
+        for bad in ["A", "AB=", "A+B/", "AB", "ABC", "a b"] {
+            // "AB" and "ABC" carry bits past the end of their last byte.
+            assert_eq!(from_base64url(bad), None, "{bad}");
+        }
+        assert_eq!(from_base64url("AA"), Some(vec![0]));
+    }
+
+    #[test]
+    fn the_stream_round_trips_and_hides_the_data() {
+        let key = reference_key().for_use(b"cursor");
+        assert_ne!(key, reference_key());
+        let plain = b"\x01\x03abc\x00\x04\x7f\x00\x00\x01 a member of some length".to_vec();
+        let mut sealed = plain.clone();
+        key.stream_xor(7, &mut sealed);
+        assert_ne!(sealed, plain);
+        let mut other = plain.clone();
+        key.stream_xor(8, &mut other);
+        assert_ne!(other, sealed, "another nonce, another stream");
+        key.stream_xor(7, &mut sealed);
+        assert_eq!(sealed, plain);
+        assert_ne!(random_u64(), random_u64());
     }
 
     #[test]

@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
+/// The longest member text a cursor may carry: 64 KiB in base64url.
+const MAX_CURSOR_MEMBER_TEXT: usize = 65_536 / 3 * 4 + 4;
+
 /// The largest page [`View::list`] returns, whatever limit is asked for.
 pub const MAX_PAGE: usize = 1000;
 
@@ -163,9 +166,12 @@ pub struct Page<E> {
 
 /// Where a page starts: pass [`Page::next`] back to get the following page.
 ///
-/// Its text form (`Display` / `FromStr`) is what an HTTP API hands to clients. With several
-/// shards, pages go through the shards in turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Its text form (`Display` / `FromStr`) is what an HTTP API hands to clients: the last
+/// member's score and the member in base64url (`1764388800000-AQIx...`), then `@shard` with
+/// several shards, through which pages go in turn. It holds a stored member, hidden fields
+/// included, so it is as private as the entries themselves: the JSON API hands out cursors
+/// sealed (the member encrypted under the namespace's key, with a nonce), never this text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Cursor {
     pub(crate) shard: usize,
     pub(crate) position: Position,
@@ -173,7 +179,12 @@ pub struct Cursor {
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.position.score, self.position.skip)?;
+        write!(
+            f,
+            "{}-{}",
+            self.position.score,
+            crate::secret::base64url(&self.position.member)
+        )?;
         if self.shard > 0 {
             write!(f, "@{}", self.shard)?;
         }
@@ -190,13 +201,12 @@ impl FromStr for Cursor {
             Some((position, shard)) => (position, Some(shard)),
             None => (s, None),
         };
-        let (score, skip) = position.split_once('-').ok_or_else(err)?;
+        let (score, member) = position.split_once('-').ok_or_else(err)?;
         let digits =
             |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
-        // A skip counts members that share one millisecond: a trillion is beyond any set.
+        // A member is at most one entry's bytes (max_entry_len's ceiling, 64 KiB).
         if !digits(score)
-            || !digits(skip)
-            || skip.len() > 12
+            || member.len() > MAX_CURSOR_MEMBER_TEXT
             || shard.is_some_and(|t| !digits(t) || t.len() > 4)
         {
             return Err(err());
@@ -205,7 +215,7 @@ impl FromStr for Cursor {
             shard: shard.map_or(Ok(0), str::parse).map_err(|_| err())?,
             position: Position {
                 score: score.parse().map_err(|_| err())?,
-                skip: skip.parse().map_err(|_| err())?,
+                member: crate::secret::from_base64url(member).ok_or_else(err)?,
             },
         })
     }
@@ -512,6 +522,16 @@ impl<E: ActiveUserEntry> Tracker<E> {
             undecodable: get(&c.undecodable),
             pending: self.inner.lock_buffer().unwritten() as u64,
         }
+    }
+
+    /// `cursor` with its member encrypted under the namespace's key, for the JSON API.
+    pub(crate) async fn seal_cursor(&self, cursor: Cursor) -> Result<Cursor, QueryError> {
+        self.inner.core.seal_cursor(cursor).await
+    }
+
+    /// A cursor of the JSON API, opened.
+    pub(crate) async fn open_cursor(&self, cursor: Cursor) -> Result<Cursor, QueryError> {
+        self.inner.core.open_cursor(cursor).await
     }
 
     /// Queries over a window shorter than the configured one (a longer one is an error, as
@@ -1168,30 +1188,44 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         for shard in [0, 7] {
-            let cursor = Cursor {
-                shard,
-                position: Position {
-                    score: 1_700_000_000_000,
-                    skip: 3,
-                },
-            };
-            assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
+            for member in [&b""[..], b"\x01\x03abc", &[0xff; 300], &[0, 1, 2, 254, 255]] {
+                let cursor = Cursor {
+                    shard,
+                    position: Position {
+                        score: 1_700_000_000_000,
+                        member: member.to_vec(),
+                    },
+                };
+                let text = cursor.to_string();
+                assert!(
+                    text.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_@".contains(&b)),
+                    "{text}"
+                );
+                assert_eq!(text.parse::<Cursor>(), Ok(cursor));
+            }
         }
-        assert_eq!("5-2".parse::<Cursor>().map(|c| c.shard), Ok(0));
+        assert_eq!("5-AQI".parse::<Cursor>().map(|c| c.shard), Ok(0));
+        assert_eq!(
+            "5-".parse::<Cursor>().map(|c| c.position.member),
+            Ok(Vec::new())
+        );
+        let huge = format!("1-{}", "A".repeat(MAX_CURSOR_MEMBER_TEXT + 4));
         for bad in [
-            "1-2@",
-            "1-2@x",
-            "1-2@99999",
+            "1-AQI@",
+            "1-AQI@x",
+            "1-AQI@99999",
             "",
             "-",
-            "1-",
             "-1",
             "a-1",
-            "1-2-3",
+            "1-A",
+            "1-AQI=",
+            "1-AQ I",
+            "1-AQ+I",
             "99999999999999999999999-1",
             "1 -2",
-            "1-1000000000000",
-            "18446744073709551615-18446744073709551615",
+            huge.as_str(),
         ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?}");
         }

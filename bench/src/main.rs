@@ -1114,7 +1114,9 @@ async fn cardinality_queries(url: &str, values: u64, rows: &mut Vec<Row>) -> Res
     });
 
     // A cursor deep inside one score: `values` members written in one call share it, and a
-    // page starts after all but 100 of them (what a forged skip asks for).
+    // page starts after all but 100 of them, from a member that is no longer there (so the
+    // script searches the score's members for the place; a member still there is one
+    // `ZRANK`).
     use active_users::Store;
     use active_users::store::{Member, Position, Touch, WritePolicy};
     let store = RedisStore::open(url)?;
@@ -1132,18 +1134,21 @@ async fn cardinality_queries(url: &str, values: u64, rows: &mut Vec<Row>) -> Res
     let first = store.range(&key, window, None, 1).await?;
     let score = first.first().map_or(0, |s| s.score);
     let skip = values.saturating_sub(100);
+    // Sorts after member skip - 1 and before member skip.
+    let gone = Position {
+        score,
+        member: format!("member-{:08}~", skip.saturating_sub(1)).into_bytes(),
+    };
     let mut listed = 0;
     let (slowest, _, name) = slowest_call(&mut conn, || async {
-        let page = store
-            .range(&key, window, Some(Position { score, skip }), 100)
-            .await?;
+        let page = store.range(&key, window, Some(&gone), 100).await?;
         listed = page.len();
         Ok(())
     })
     .await?;
     rows.push(Row {
         what: format!(
-            "a page of {listed} from a cursor that skips {} members sharing one score (`SLOWLOG`, a `{}`)",
+            "a page of {listed} after a cursor whose member left, {} members deep in one score (`SLOWLOG`, a `{}`)",
             fmt_int(skip as f64),
             name.to_uppercase()
         ),

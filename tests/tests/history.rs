@@ -517,12 +517,13 @@ async fn a_stale_entry_counts_as_a_visitor_but_not_as_active() {
     assert_eq!(unique.visitors, 10, "still visitors of their minute");
 }
 
-/// A position's skip counts the members sharing its score: a forged skip far beyond them is
-/// clamped to them (a bounded walk), and the page goes on after them.
-async fn a_forged_skip_walks_no_further_than_its_score(backend: Backend) {
+/// A page starts right after its position (score and member), wherever that member went:
+/// still there, rescored since, or never there (a forged cursor); members of one score come in
+/// byte order, as on Redis.
+async fn a_page_starts_right_after_its_position(backend: Backend) {
     use active_users::store::{Member, Position, Touch, WritePolicy};
     let store = backend.store();
-    let key = format!("au:{{{}}}:skip-test", backend.namespace);
+    let key = format!("au:{{{}}}:position-test", backend.namespace);
     let member = |i: u32| Member::from(format!("m{i:03}").into_bytes());
     // 30 members five seconds ago (one score), then 20 members now.
     let earlier: Vec<Member> = (0..30).map(member).collect();
@@ -545,38 +546,55 @@ async fn a_forged_skip_walks_no_further_than_its_score(backend: Backend) {
         first.iter().all(|s| s.score == score),
         "one score: {first:?}"
     );
-    for skip in [30, 31, 1_000_000, 999_999_999_999] {
-        let from = Some(Position { score, skip });
-        let page = store.range(&key, window, from, 100).await.expect("range");
-        assert_eq!(
-            page.len(),
-            20,
-            "skip {skip}: the members after the score's 30"
-        );
-        assert!(page.iter().all(|s| s.score > score));
-    }
-    // Within the score, a skip starts the page at that member (equal scores are ordered by
-    // member), and the page runs on into the later scores.
-    for skip in [0, 10, 25] {
-        let from = Some(Position { score, skip });
-        let page = store.range(&key, window, from, 10).await.expect("range");
-        let names: Vec<String> = page
-            .iter()
+    let names = |page: &[active_users::store::Scored]| -> Vec<String> {
+        page.iter()
             .map(|s| String::from_utf8_lossy(&s.member).into_owned())
-            .collect();
-        let want: Vec<String> = (skip..skip + 10).map(|i| format!("m{i:03}")).collect();
-        assert_eq!(names, want, "skip {skip}");
+            .collect()
+    };
+    let after = |member: &str| Position {
+        score,
+        member: member.as_bytes().to_vec(),
+    };
+    let want =
+        |from: u32| -> Vec<String> { (from..from + 10).map(|i| format!("m{i:03}")).collect() };
+    for (position, first) in [
+        (after("m009"), 10),  // still there
+        (after("m009x"), 10), // never there: between m009 and m010
+        (after(""), 0),       // before every member of the score
+        (after("m025"), 26),  // the page runs on into the later score
+        (after("m029"), 30),
+        (after("zzz"), 30), // after every member of the score
+    ] {
+        let page = store
+            .range(&key, window, Some(&position), 10)
+            .await
+            .expect("range");
+        assert_eq!(names(&page), want(first), "after {:?}", position.member);
     }
+    // m015 is seen again: it moves to the end, and a page after its old place still starts
+    // at m016.
+    store
+        .touch(&[Touch::seen(key.clone(), vec![member(15)])], policy)
+        .await
+        .expect("touch");
+    let page = store
+        .range(&key, window, Some(&after("m015")), 3)
+        .await
+        .expect("range");
+    assert_eq!(names(&page), ["m016", "m017", "m018"]);
     // A position beyond any plausible score lists nothing.
     for far in [u64::MAX, 1 << 60, score + 3_600_000] {
-        let from = Some(Position {
+        let from = Position {
             score: far,
-            skip: 0,
-        });
-        let page = store.range(&key, window, from, 10).await.expect("range");
+            member: b"m000".to_vec(),
+        };
+        let page = store
+            .range(&key, window, Some(&from), 10)
+            .await
+            .expect("range");
         assert!(page.is_empty(), "{far}: {page:?}");
     }
 }
 
-store_suite!(skip_memory, Backend::memory(); a_forged_skip_walks_no_further_than_its_score);
-store_suite!(skip_redis, Backend::redis(); a_forged_skip_walks_no_further_than_its_score);
+store_suite!(position_memory, Backend::memory(); a_page_starts_right_after_its_position);
+store_suite!(position_redis, Backend::redis(); a_page_starts_right_after_its_position);

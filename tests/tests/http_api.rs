@@ -135,6 +135,26 @@ async fn the_api_is_closed_without_the_token(backend: Backend) {
     }
 }
 
+/// The member bytes of a cursor's text (`score-base64url[@shard]`).
+fn cursor_member(cursor: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let text = cursor.split('@').next().unwrap_or("");
+    let (_, member) = text.split_once('-').expect("score-member");
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in member.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64url") as u32;
+        bits = (bits << 6) | v;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
+}
+
 async fn pages_follow_the_cursor(backend: Backend) {
     let (addr, tracker) = demo(&backend).await;
     for user in 1..=7 {
@@ -153,7 +173,27 @@ async fn pages_follow_the_cursor(backend: Backend) {
                 .map(|d| d["user_id"].as_str().unwrap_or("").to_owned()),
         );
         match body["next"].as_str() {
-            Some(next) => path = format!("/active-users/?limit=3&cursor={next}"),
+            Some(next) => {
+                // A cursor holds a stored member, hidden fields too: the API seals it, so
+                // it carries none of the member's bytes (here, the session's hash), where the
+                // library's own cursor for the same page does.
+                let plain = tracker.list(3, None).await.expect("list");
+                let own = plain.next.expect("a next page").to_string();
+                let hashes: Vec<String> = plain
+                    .entries
+                    .iter()
+                    .map(|a| a.entry.base.session_id.clone().expect("a session"))
+                    .collect();
+                let carries = |cursor: &str| {
+                    let bytes = cursor_member(cursor);
+                    hashes
+                        .iter()
+                        .any(|h| bytes.windows(h.len()).any(|w| w == h.as_bytes()))
+                };
+                assert!(carries(&own), "the test can see a hash in a plain cursor");
+                assert!(!carries(next), "{next} carries a session hash");
+                path = format!("/active-users/?limit=3&cursor={next}");
+            }
             None => break,
         }
     }
@@ -172,10 +212,12 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
         "cursor=1-2-3",
         "cursor=1-2@9",
         "limit=%ff",
-        // Forged cursors: a skip no set could need (Redis read 1e17 as `1e+17` and failed).
-        "cursor=18446744073709551615-18446744073709551615",
+        // Forged cursors: a member that is not base64url, or too short to be sealed.
+        "cursor=1-AQI",
         "cursor=4000000000000-100000000000000000",
         "cursor=1-1000000000000",
+        "cursor=1-AQ%2BI",
+        "cursor=1-AQI%3D",
     ] {
         for route in ["/active-users/", "/active-users/values/user_id"] {
             let reply = get(addr, &format!("{route}?{query}"), &[AUTH]).await;
@@ -185,14 +227,21 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
             assert!(!body["message"].as_str().unwrap_or("").is_empty());
         }
     }
-    // The largest skip a cursor may carry, at a score inside the window, is a page (empty).
+    // A well-formed position that no member has (inside the window, or far beyond any
+    // plausible score) is a page: empty, or what follows it.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis();
     for route in ["/active-users/", "/active-users/values/user_id"] {
-        let reply = get(addr, &format!("{route}?cursor={now}-999999999999"), &[AUTH]).await;
-        assert_eq!(reply.status, 200, "{route}: {}", reply.body);
+        for cursor in [
+            format!("{now}-999999999999"),
+            "18446744073709551615-18446744073709551615".to_owned(),
+        ] {
+            let reply = get(addr, &format!("{route}?cursor={cursor}"), &[AUTH]).await;
+            assert_eq!(reply.status, 200, "{route}?cursor={cursor}: {}", reply.body);
+            assert!(reply.json()["next"].is_null(), "{}", reply.body);
+        }
     }
     assert!(
         get(addr, "/active-users/?limit=1001", &[AUTH]).await.json()["message"]

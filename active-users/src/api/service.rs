@@ -448,6 +448,10 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
         match route {
             Route::List { limit, cursor } => {
                 let count = tracker.count().await?;
+                let cursor = match cursor {
+                    Some(c) => Some(tracker.open_cursor(c).await?),
+                    None => None,
+                };
                 let page = tracker.list(limit, cursor).await?;
                 let data: Vec<Shown> = page
                     .entries
@@ -458,7 +462,11 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                         Shown(pairs)
                     })
                     .collect();
-                let next = page.next.map(|c| c.to_string());
+                // A cursor holds a stored member, hidden fields too: sealed before it leaves.
+                let next = match page.next {
+                    Some(c) => Some(tracker.seal_cursor(c).await?.to_string()),
+                    None => None,
+                };
                 Ok(to_body(&ListBody { count, data, next }))
             }
             Route::Count => {
@@ -494,6 +502,10 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 limit,
                 cursor,
             } => {
+                let cursor = match cursor {
+                    Some(c) => Some(tracker.open_cursor(c).await?),
+                    None => None,
+                };
                 let page = tracker.values(field, limit, cursor).await?;
                 let values: Vec<Value> = page
                     .values
@@ -506,7 +518,10 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                         })
                     })
                     .collect();
-                let next = page.next.map(|c| c.to_string());
+                let next = match page.next {
+                    Some(c) => Some(tracker.seal_cursor(c).await?.to_string()),
+                    None => None,
+                };
                 Ok(to_body(
                     &json!({ "field": field, "values": values, "next": next }),
                 ))

@@ -438,21 +438,20 @@ impl Store for MemoryStore {
         &'a self,
         key: &'a str,
         window: Duration,
-        from: Option<Position>,
+        from: Option<&'a Position>,
         limit: usize,
     ) -> StoreFuture<'a, Vec<Scored>> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
         let (state, now) = self.lock_at_now();
         let low = cutoff(now, window);
-        let (start, skip) = match from {
-            Some(p) if p.score >= low => (p.score, p.skip),
-            _ => (low, 0),
+        let start = match from {
+            Some(p) if p.score >= low => Excluded((p.score, p.member.clone())),
+            _ => Included((low, Vec::new())),
         };
         let page = state.sets.get(key).map_or_else(Vec::new, |set| {
-            // No more can be skipped than there are members at the position's score.
-            let same = set.members_between(start, start).count();
-            let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(same);
-            set.members_between(start, high(now))
-                .skip(skip)
+            set.order
+                .range((start, Unbounded))
+                .take_while(|(score, _)| *score <= high(now))
                 .take(limit)
                 .map(|(score, member)| Scored {
                     member: member.clone(),

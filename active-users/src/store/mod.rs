@@ -211,16 +211,17 @@ impl WritePolicy {
 
 /// Where to start a page, as returned with the previous page.
 ///
-/// Pages go from the least recently seen member to the most recent. The position is "after
-/// `skip` members with score `score`", which stays valid while members come and go: a member
+/// Pages go from the least recently seen member to the most recent, members of one score in
+/// byte order (Redis's order). The position is the last member of the previous page with its
+/// score, and a page starts right after it, wherever that member has gone since: a member
 /// seen again moves to the end and may appear twice, but no member active for the whole
-/// iteration is missed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// iteration is missed or repeated because others came or went.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Position {
     /// The score (last-seen milliseconds) of the last member of the previous page.
     pub score: u64,
-    /// How many members with that score the previous pages returned.
-    pub skip: u64,
+    /// That member.
+    pub member: Vec<u8>,
 }
 
 /// One member of a set and when it was last seen (milliseconds since the Unix epoch).
@@ -295,7 +296,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         &'a self,
         key: &'a str,
         window: Duration,
-        from: Option<Position>,
+        from: Option<&'a Position>,
         limit: usize,
     ) -> StoreFuture<'a, Vec<Scored>>;
 

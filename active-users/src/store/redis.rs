@@ -80,29 +80,56 @@ return out
 ";
 static SNAPSHOT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SNAPSHOT_SRC));
 
-/// A page of members, least recent first. ARGV: window ms, start score ('' for none), skip,
-/// limit. Returns member, score, member, score, ...
+/// A page of members, least recent first, after a position. ARGV: window ms, the position's
+/// score ('' for none) and member, limit. Returns member, score, member, score, ...
 ///
-/// The page starts at a rank (the members scored before the position, plus the skip) and is
-/// read by rank: O(log N + limit) whatever the skip, where `ZRANGE BYSCORE LIMIT skip` walks
-/// every skipped member.
+/// The page is read by rank from just after the position: the member's own rank when it is
+/// still there with that score, else a binary search among the members of that score (kept
+/// in byte order) for the first one after it. O(log N) calls of O(log N) each, whatever the
+/// position says; `ZRANGE BYSCORE LIMIT offset` would walk every skipped member.
 const RANGE_SRC: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local high = now + 60000 -- later scores are junk, not visits (FUTURE_SLACK)
 local from = now - tonumber(ARGV[1])
-local skip = 0
+local limit = tonumber(ARGV[4])
+local after = nil
 if ARGV[2] ~= '' and tonumber(ARGV[2]) >= from then
   from = tonumber(ARGV[2])
-  -- The skip counts members sharing the position's score: no more can be skipped than
-  -- there are, whatever a forged cursor says.
-  local same = redis.call('ZCOUNT', KEYS[1], from, from)
-  skip = math.min(tonumber(ARGV[3]) or 0, same)
+  after = ARGV[3]
 end
-local limit = tonumber(ARGV[4])
 -- Nothing is listed after a position beyond the plausible (or for no room at all).
 if from > high or limit < 1 then return {} end
-local start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%d', from)) + skip
+local score = string.format('%d', from)
+local start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. score)
+if after then
+  local rank = redis.call('ZRANK', KEYS[1], after)
+  local at = rank and redis.call('ZSCORE', KEYS[1], after)
+  if rank and tonumber(at) == from then
+    start = rank + 1
+  else
+    -- Byte order, as Redis orders members of one score (Lua's own comparison follows the
+    -- locale).
+    local function before_or_at(a, b)
+      local n = math.min(#a, #b)
+      for i = 1, n do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then return x < y end
+      end
+      return #a <= #b
+    end
+    local lo, hi = start, start + redis.call('ZCOUNT', KEYS[1], score, score)
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if before_or_at(redis.call('ZRANGE', KEYS[1], mid, mid)[1], after) then
+        lo = mid + 1
+      else
+        hi = mid
+      end
+    end
+    start = lo
+  end
+end
 local page = redis.call('ZRANGE', KEYS[1], start, start + limit - 1, 'WITHSCORES')
 local out = {}
 for i = 1, #page, 2 do
@@ -617,7 +644,7 @@ impl Store for RedisStore {
         &'a self,
         key: &'a str,
         window: Duration,
-        from: Option<Position>,
+        from: Option<&'a Position>,
         limit: usize,
     ) -> StoreFuture<'a, Vec<Scored>> {
         Box::pin(async move {
@@ -627,8 +654,8 @@ impl Store for RedisStore {
             let mut invocation = RANGE.key(key);
             invocation.arg(ms(window));
             match from {
-                Some(p) => invocation.arg(p.score).arg(p.skip),
-                None => invocation.arg("").arg(0),
+                Some(p) => invocation.arg(p.score).arg(p.member.as_slice()),
+                None => invocation.arg("").arg(""),
             };
             invocation.arg(limit);
             let mut conn = self.conn.clone();
