@@ -510,10 +510,10 @@ impl ConfigBuilder {
     }
 
     /// The most entries one user may have at once (default
-    /// [`DEFAULT_MAX_ENTRIES_PER_USER`], 64; 0 turns the cap off). The user is the value of the
-    /// entry type's first `distinct`/`index` field (`DefaultEntry`'s `user_id`), or for a type
-    /// without one its first IP field: one client sending thousands of session cookies cannot
-    /// fill the count. A new entry past the cap is refused ([`Outcome::Refused`](crate::Outcome::Refused),
+    /// [`DEFAULT_MAX_ENTRIES_PER_USER`], 64; at most 1,000; 0 turns the cap off). The user is
+    /// the value of the entry type's first `distinct`/`index` field (`DefaultEntry`'s
+    /// `user_id`), or, for a type without one or an entry that leaves it out, its first IP
+    /// field: one client sending thousands of session cookies cannot fill the count. A new entry past the cap is refused ([`Outcome::Refused`](crate::Outcome::Refused),
     /// counted in [`Stats::refused`](crate::Stats::refused)); the user's known entries go on
     /// being recorded. Each tracker (app server) counts what it records, so with N app servers
     /// a user can have up to N times the cap.
@@ -535,11 +535,13 @@ impl ConfigBuilder {
 
     /// The most active entries the namespace holds (default [`DEFAULT_MAX_ACTIVE_ENTRIES`], a
     /// million; 0 turns the cap off), which bounds its memory in Redis whatever the traffic.
-    /// Each tracker learns a shard's size from its own writes; once a shard holds its part
-    /// (the cap divided by the shards), new entries are not written and counted in
-    /// [`Stats::over_capacity`](crate::Stats::over_capacity), while entries already there are
-    /// still refreshed, until visitors leave. The cap holds to within one write per tracker
-    /// (a batch of up to [`batch_size`](ConfigBuilder::batch_size) entries per shard).
+    /// Each write reports its shard's active count, and a flush adds what it sends; once a
+    /// shard holds its part (the cap divided by the shards), the tracker reads its count and
+    /// which members it already holds, and writes the known ones and as many new ones as
+    /// there is room for. The others are counted in
+    /// [`Stats::over_capacity`](crate::Stats::over_capacity) and still count as unique
+    /// visitors. Two app servers writing at the same moment can each add a batch (up to
+    /// [`batch_size`](ConfigBuilder::batch_size) entries per shard) past the cap.
     pub fn max_active_entries(mut self, n: u64) -> Self {
         self.max_active_entries = n;
         self
@@ -653,6 +655,11 @@ impl ConfigBuilder {
             && len < 16
         {
             return Err(ConfigError::SecretKeyTooShort(len));
+        }
+        if self.max_entries_per_user > 1000 {
+            return Err(ConfigError::InvalidEntriesPerUser(
+                self.max_entries_per_user,
+            ));
         }
         if !(64..=65_536).contains(&self.max_entry_len) {
             return Err(ConfigError::InvalidEntryLen(self.max_entry_len));

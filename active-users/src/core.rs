@@ -929,14 +929,11 @@ impl CoreView<'_> {
                         .into_iter()
                         .filter_map(|s| String::from_utf8(s.member).ok())
                         .collect();
-                    let mut counts = Vec::with_capacity(values.len());
-                    for chunk in values.chunks(COUNT_CHUNK) {
-                        let by: Vec<String> = chunk
-                            .iter()
-                            .map(|v| keys.by_value(shard, &name, v))
-                            .collect();
-                        counts.extend(store.count_each(&by, window).await?);
-                    }
+                    let by: Vec<String> = values
+                        .iter()
+                        .map(|v| keys.by_value(shard, &name, v))
+                        .collect();
+                    let counts = count_in_chunks(&*store, &by, window).await?;
                     Ok((values.into_iter().zip(counts).collect::<Vec<_>>(), complete))
                 }
             })
@@ -1053,7 +1050,11 @@ impl CoreView<'_> {
                     .map(|v| keys.by_value(shard, &name, &v.value))
                     .collect();
                 let counts = self
-                    .timed(self.core.store.count_each(&by, self.window))
+                    .timed(Box::pin(count_in_chunks(
+                        &*self.core.store,
+                        &by,
+                        self.window,
+                    )))
                     .await?;
                 for (value, n) in values[from..to].iter_mut().zip(counts) {
                     value.entries = Some(n);
@@ -1135,7 +1136,7 @@ impl CoreView<'_> {
                         .iter()
                         .map(|v| keys.by_value(shard, &name, v))
                         .collect();
-                    async move { store.count_each(&by, window).await }
+                    async move { count_in_chunks(&*store, &by, window).await }
                 })
                 .await?;
             for (i, value) in values.iter_mut().enumerate() {
@@ -1145,6 +1146,19 @@ impl CoreView<'_> {
         }
         Ok(ValuePage { values, next })
     }
+}
+
+/// The members within `window` of each key, counted [`COUNT_CHUNK`] keys per store call.
+async fn count_in_chunks(
+    store: &dyn Store,
+    keys: &[String],
+    window: Duration,
+) -> Result<Vec<u64>, StoreError> {
+    let mut counts = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(COUNT_CHUNK) {
+        counts.extend(store.count_each(chunk, window).await?);
+    }
+    Ok(counts)
 }
 
 /// The most rows [`Tracker::count_by`](crate::Tracker::count_by) answers.

@@ -52,6 +52,9 @@ pub enum ConfigError {
         "secret_key must be at least 16 bytes (32 random hex digits will do), got {0}; env ACTIVE_USERS_SECRET_KEY"
     )]
     SecretKeyTooShort(usize),
+    /// `max_entries_per_user` is over 1,000.
+    #[error("max_entries_per_user must be from 0 (no cap) to 1000, got {0}")]
+    InvalidEntriesPerUser(usize),
     /// `max_entry_len` is outside 64 bytes to 64 KiB.
     #[error("max_entry_len must be from 64 to 65536 bytes, got {0}")]
     InvalidEntryLen(usize),

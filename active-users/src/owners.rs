@@ -2,11 +2,12 @@
 //! sessions of its own.
 //!
 //! An entry's owner is the value of the entry type's first `distinct`/`index` field (the
-//! user id of `DefaultEntry`), or, for a type without one, of its first IP field. Each
-//! tracker remembers, per owner, the entries it recorded for it within the window (64-bit
-//! keyed hashes and a time each); a new entry of an owner that already has the cap's number
-//! is refused. The memory is bounded: [`MAX_OWNERS`] owners at most, beyond which new owners
-//! go unchecked until the next sweep frees room.
+//! user id of `DefaultEntry`), or, when the type has none or the entry leaves it out, of its
+//! first IP field. Each tracker remembers, per owner, the entries it recorded for it within
+//! the window (a 64-bit keyed hash and a time each); a new entry of an owner that already has
+//! the cap's number is refused. The memory is bounded: [`MAX_TRACKED`] entries at most (16
+//! bytes each, plus about 80 per owner), beyond which new entries go unchecked until the
+//! next sweep, once per window, frees room.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,19 +15,25 @@ use std::time::{Duration, Instant};
 use crate::codec::Decoder;
 use crate::secret::SecretKey;
 
-/// The most owners one tracker remembers at once.
-pub(crate) const MAX_OWNERS: usize = 200_000;
+/// The most entries one tracker remembers at once, all owners together.
+pub(crate) const MAX_TRACKED: usize = 500_000;
 
 #[derive(Debug)]
 pub(crate) struct Owners {
-    /// The position of the owner's field in a member.
-    field: usize,
+    /// The position of the owner's field in a member, and of the field standing in for it
+    /// when an entry leaves it out (the client IP).
+    field: Option<usize>,
+    fallback: Option<usize>,
     cap: usize,
     window: Duration,
+    /// Entries remembered, all owners together.
+    tracked: usize,
+    /// The origin of the times kept (milliseconds since it).
+    epoch: Instant,
     /// A process-local key, so that a visitor cannot choose values whose hashes collide.
     key: SecretKey,
     /// Per owner hash, its entries' hashes with when each was last recorded.
-    seen: HashMap<u64, Vec<(u64, Instant)>>,
+    seen: HashMap<u64, Vec<(u64, u64)>>,
     last_sweep: Instant,
 }
 
@@ -42,15 +49,25 @@ pub(crate) enum Admission {
 }
 
 impl Owners {
-    /// A cap of `cap` entries per owner, the owner being field `field` of each member.
-    pub(crate) fn new(field: usize, cap: usize, window: Duration) -> Self {
+    /// A cap of `cap` entries per owner, the owner being field `field` of each member, or
+    /// field `fallback` when that one is absent.
+    pub(crate) fn new(
+        field: Option<usize>,
+        fallback: Option<usize>,
+        cap: usize,
+        window: Duration,
+    ) -> Self {
+        let now = Instant::now();
         Owners {
             field,
+            fallback,
             cap,
             window,
+            tracked: 0,
+            epoch: now,
             key: SecretKey::generate(),
             seen: HashMap::new(),
-            last_sweep: Instant::now(),
+            last_sweep: now,
         }
     }
 
@@ -63,40 +80,73 @@ impl Owners {
             self.sweep(now);
         }
         let hash = self.key.siphash(member);
-        let window = self.window;
-        if self.seen.len() >= MAX_OWNERS && !self.seen.contains_key(&owner) {
+        let at = self.millis(now);
+        let window = crate::store::ms(self.window);
+        if self.tracked >= MAX_TRACKED && !self.seen.contains_key(&owner) {
             return Admission::Unchecked;
         }
         let entries = self.seen.entry(owner).or_default();
         if let Some(entry) = entries.iter_mut().find(|(h, _)| *h == hash) {
-            entry.1 = now;
+            entry.1 = at;
             return Admission::Yes;
         }
-        entries.retain(|(_, at)| now.saturating_duration_since(*at) < window);
+        let before = entries.len();
+        entries.retain(|(_, seen)| at.saturating_sub(*seen) < window);
+        self.tracked -= before - entries.len();
         if entries.len() >= self.cap {
             return Admission::Refused;
         }
-        entries.push((hash, now));
+        if self.tracked >= MAX_TRACKED {
+            return Admission::Unchecked;
+        }
+        entries.push((hash, at));
+        self.tracked += 1;
         Admission::Yes
     }
 
-    /// The keyed hash of the owner's value in `member`; `None` when it is absent.
+    /// Milliseconds from the epoch to `now`.
+    fn millis(&self, now: Instant) -> u64 {
+        crate::store::ms(now.saturating_duration_since(self.epoch))
+    }
+
+    /// The keyed hash of the owner's value in `member` (or of the fallback's, tagged apart);
+    /// `None` when both are absent.
     fn owner_of(&self, member: &[u8]) -> Option<u64> {
         let mut dec = Decoder::new(member).ok()?;
-        for _ in 0..self.field {
-            dec.next_raw().ok()?;
+        let last = self.field.max(self.fallback)?;
+        let (mut owner, mut fallback) = (None, None);
+        for i in 0..=last {
+            let value = dec.next_raw().ok()?;
+            if Some(i) == self.field {
+                owner = value;
+            }
+            if Some(i) == self.fallback {
+                fallback = value;
+            }
         }
-        let value = dec.next_raw().ok()??;
-        Some(self.key.siphash(value))
+        match (owner, fallback) {
+            (Some(value), _) => Some(self.key.siphash(value)),
+            (None, Some(ip)) => {
+                let mut tagged = Vec::with_capacity(ip.len() + 1);
+                tagged.push(0xff);
+                tagged.extend_from_slice(ip);
+                Some(self.key.for_use(b"ip").siphash(&tagged))
+            }
+            (None, None) => None,
+        }
     }
 
     /// Forgets entries older than the window and owners left without any.
     fn sweep(&mut self, now: Instant) {
-        let window = self.window;
+        let at = self.millis(now);
+        let window = crate::store::ms(self.window);
+        let mut tracked = 0;
         self.seen.retain(|_, entries| {
-            entries.retain(|(_, at)| now.saturating_duration_since(*at) < window);
+            entries.retain(|(_, seen)| at.saturating_sub(*seen) < window);
+            tracked += entries.len();
             !entries.is_empty()
         });
+        self.tracked = tracked;
         if self.seen.capacity() > 4 * self.seen.len().max(1024) {
             self.seen.shrink_to_fit();
         }
@@ -123,7 +173,7 @@ mod tests {
     fn an_owner_gets_the_cap_and_no_more_within_the_window() {
         let start = Instant::now();
         let window = Duration::from_secs(20);
-        let mut owners = Owners::new(0, 3, window);
+        let mut owners = Owners::new(Some(0), None, 3, window);
         for s in ["a", "b", "c"] {
             assert_eq!(owners.admit(&member("u1", s), start), Admission::Yes);
         }
@@ -135,31 +185,52 @@ mod tests {
         let later = start + window + Duration::from_secs(1);
         assert_eq!(owners.admit(&member("u1", "d"), later), Admission::Yes);
         assert_eq!(owners.seen.len(), 1, "the sweep forgot u2's old entry");
+        assert_eq!(owners.tracked, 1);
     }
 
     #[test]
-    fn entries_without_an_owner_are_not_capped() {
+    fn an_entry_without_its_owner_is_capped_by_its_fallback_or_not_at_all() {
         let now = Instant::now();
-        let mut owners = Owners::new(0, 1, Duration::from_secs(20));
-        let absent = |session: &str| {
-            let mut out = vec![VERSION, 0, session.len() as u8 + 1];
+        // Field 0 (absent here) is the owner, field 1 the fallback (say, the client IP).
+        let absent = |ip: &str| {
+            let mut out = vec![VERSION, 0, ip.len() as u8 + 1];
+            out.extend_from_slice(ip.as_bytes());
+            out
+        };
+        let with_session = |ip: &str, session: &str| {
+            let mut out = absent(ip);
+            out.push(session.len() as u8 + 1);
             out.extend_from_slice(session.as_bytes());
             out
         };
-        for s in ["a", "b", "c"] {
-            assert_eq!(owners.admit(&absent(s), now), Admission::Yes);
+        let mut fallback = Owners::new(Some(0), Some(1), 2, Duration::from_secs(20));
+        for s in ["a", "b"] {
+            assert_eq!(fallback.admit(&with_session("ip1", s), now), Admission::Yes);
         }
-        assert_eq!(owners.admit(b"not a member", now), Admission::Yes);
+        assert_eq!(
+            fallback.admit(&with_session("ip1", "c"), now),
+            Admission::Refused
+        );
+        assert_eq!(
+            fallback.admit(&with_session("ip2", "c"), now),
+            Admission::Yes
+        );
+        // A user named like an address is another owner than the address.
+        assert_eq!(fallback.admit(&member("ip1", "x"), now), Admission::Yes);
+        // Without a fallback, an entry without its owner is not capped.
+        let mut none = Owners::new(Some(0), None, 1, Duration::from_secs(20));
+        for s in ["a", "b", "c"] {
+            assert_eq!(none.admit(&absent(s), now), Admission::Yes);
+        }
+        assert_eq!(none.admit(b"not a member", now), Admission::Yes);
     }
 
     #[test]
-    fn too_many_owners_go_unchecked_rather_than_grow_memory() {
+    fn too_many_entries_go_unchecked_rather_than_grow_memory() {
         let now = Instant::now();
-        let mut owners = Owners::new(0, 1, Duration::from_secs(20));
-        for i in 0..MAX_OWNERS {
-            owners.seen.insert(i as u64, vec![(0, now)]);
-        }
+        let mut owners = Owners::new(Some(0), None, 1, Duration::from_secs(20));
+        owners.tracked = MAX_TRACKED;
         assert_eq!(owners.admit(&member("new", "a"), now), Admission::Unchecked);
-        assert_eq!(owners.seen.len(), MAX_OWNERS);
+        assert!(owners.seen.is_empty());
     }
 }

@@ -30,6 +30,18 @@ const MAX_CURSOR_MEMBER_TEXT: usize = 65_536 / 3 * 4 + 4;
 /// The largest page [`View::list`] returns, whatever limit is asked for.
 pub const MAX_PAGE: usize = 1000;
 
+/// The store writes of one batch.
+struct Prepared {
+    /// The touches of each shard that has any.
+    per_shard: Vec<(usize, Vec<Touch>)>,
+    /// Members too old to be active (they went to the sketches only).
+    stale: u64,
+    /// Members written to each shard's active set.
+    sent: Vec<u64>,
+    /// New members not written because their shard was at its part of the cap.
+    over_capacity: u64,
+}
+
 /// A batch and the result of writing it.
 struct BatchWrite {
     members: Vec<Member>,
@@ -105,8 +117,7 @@ pub struct Stats {
     pub refused: u64,
     /// New entries not written because the namespace was at
     /// [`max_active_entries`](crate::ConfigBuilder::max_active_entries) (its entries already
-    /// there are still refreshed). On Redis, this also counts the rare entry whose write did
-    /// not move its last-seen time forward while the namespace was full.
+    /// there are still refreshed); they still count as unique visitors.
     pub over_capacity: u64,
     /// Entries written to the store.
     pub written: u64,
@@ -238,11 +249,10 @@ struct Inner<E> {
     sampled_minute: AtomicU64,
     /// Whether this tracker has written the namespace description yet.
     schema_written: AtomicBool,
-    /// Per shard: whether its active set was at its part of the namespace's cap at the last
-    /// write.
-    full: Arc<Vec<AtomicBool>>,
+    /// Per shard: the active entries its last write reported (with a cap).
+    sizes: Arc<Vec<AtomicU64>>,
     /// New entries not written because the namespace was at its cap.
-    over_capacity: Arc<AtomicU64>,
+    over_capacity: AtomicU64,
     _entry: PhantomData<fn() -> E>,
 }
 
@@ -330,15 +340,16 @@ impl<E: ActiveUserEntry> Tracker<E> {
             .collect();
         let fields = E::fields().iter().map(FieldInfo::from).collect();
         let mut buffer = Buffer::new(config.buffer_capacity, config.refresh_interval);
-        // The owner of an entry: its first identity field, else its first IP field.
-        let owner = E::fields().iter().position(|f| f.indexed).or_else(|| {
-            E::fields()
-                .iter()
-                .position(|f| f.kind == crate::ValueKind::Ip)
-        });
-        if let (Some(field), 1..) = (owner, config.max_entries_per_user) {
+        // The owner of an entry: its first identity field, else (when the type has none, or
+        // the entry leaves it out) its first IP field.
+        let owner = E::fields().iter().position(|f| f.indexed);
+        let ip = E::fields()
+            .iter()
+            .position(|f| f.kind == crate::ValueKind::Ip);
+        if (owner.is_some() || ip.is_some()) && config.max_entries_per_user > 0 {
             buffer = buffer.with_owners(Owners::new(
-                field,
+                owner,
+                ip,
                 config.max_entries_per_user,
                 config.window,
             ));
@@ -361,8 +372,8 @@ impl<E: ActiveUserEntry> Tracker<E> {
             error_log: Mutex::new((None, 0)),
             sampled_minute: AtomicU64::new(0),
             schema_written: AtomicBool::new(false),
-            full: Arc::new((0..config.shards).map(|_| AtomicBool::new(false)).collect()),
-            over_capacity: Arc::default(),
+            sizes: Arc::new((0..config.shards).map(|_| AtomicU64::new(0)).collect()),
+            over_capacity: AtomicU64::new(0),
             core: Core::new(config, store, fields),
             _entry: PhantomData,
         });
@@ -515,7 +526,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
             truncated: get(&c.truncated),
             dropped: get(&c.dropped),
             refused: get(&c.refused),
-            over_capacity: self.inner.over_capacity.load(Ordering::Relaxed),
+            over_capacity: get(&self.inner.over_capacity),
             written: get(&c.written),
             stale: get(&c.stale),
             write_errors: get(&c.write_errors),
@@ -806,14 +817,16 @@ impl<E: ActiveUserEntry> Inner<E> {
     /// longer active: it goes to the sketches of the minute and hour it was seen in, and
     /// nowhere else. An active member goes to the sketches of the current minute and hour. Only the members `taken.sketch` marks (new to this minute's sketches in
     /// this tracker) go to the sketches: a member rewritten every refresh interval is added
-    /// once a minute. Returns the writes and the number of members too old to be active.
+    /// once a minute. Members in `refused` (stored form) are new to a shard at its part of
+    /// the namespace's cap: they go to the sketches only, counted as over capacity.
     fn touches(
         &self,
         taken: &Taken,
         ages: &[u64],
         now: u64,
         key: Option<&SecretKey>,
-    ) -> (Vec<(usize, Vec<Touch>)>, u64) {
+        refused: &HashSet<Member>,
+    ) -> Prepared {
         /// Members of one set with their ages.
         #[derive(Default, Clone)]
         struct Aged {
@@ -837,6 +850,7 @@ impl<E: ActiveUserEntry> Inner<E> {
         let mut by_value: Vec<HashMap<String, Aged>> = vec![HashMap::new(); shards];
         let needs_values = !self.indexed.is_empty();
         let mut stale = 0;
+        let mut over_capacity = 0;
         for ((member, &new), &age) in taken.members.iter().zip(&taken.sketch).zip(ages) {
             // What the store holds: secret values replaced by their keyed hash.
             let hashed;
@@ -871,6 +885,10 @@ impl<E: ActiveUserEntry> Inner<E> {
                 stale += 1;
                 continue;
             }
+            if refused.contains(member) {
+                over_capacity += 1;
+                continue;
+            }
             active[shard].push(member, age);
             let Some(texts) = texts else {
                 continue;
@@ -894,6 +912,7 @@ impl<E: ActiveUserEntry> Inner<E> {
         }
         let history = !core.config.history.is_zero();
         let mut out = Vec::new();
+        let mut sent = vec![0; shards];
         for (shard, (((active, values), by_value), sketched)) in active
             .into_iter()
             .zip(values)
@@ -906,19 +925,13 @@ impl<E: ActiveUserEntry> Inner<E> {
                 touches.extend(core.sketch_touches(shard, sketched, now));
             }
             if !active.members.is_empty() {
-                // At the namespace's cap, the shard's sets take known members only.
-                let full = self
-                    .full
-                    .get(shard)
-                    .is_some_and(|f| f.load(Ordering::Relaxed));
-                let capped = |touch: Touch| {
-                    if full { touch.existing_only() } else { touch }
-                };
+                sent[shard] = active.members.len() as u64;
                 // The active set first: a value is never written before its entry.
                 let active =
                     Touch::seen_ago(core.active_keys[shard].clone(), active.members, active.ages);
+                // With a cap, the write reports the shard's size.
                 touches.push(if core.config.max_active_entries > 0 {
-                    capped(active).measured()
+                    active.measured()
                 } else {
                     active
                 });
@@ -927,23 +940,24 @@ impl<E: ActiveUserEntry> Inner<E> {
                         .into_iter()
                         .map(|(v, age)| (Member::from(v.as_bytes()), age))
                         .unzip();
-                    touches.push(capped(Touch::seen_ago(
-                        keys.values(shard, name),
-                        members,
-                        ages,
-                    )));
+                    touches.push(Touch::seen_ago(keys.values(shard, name), members, ages));
                 }
                 touches.extend(
                     by_value
                         .into_iter()
-                        .map(|(key, set)| capped(Touch::seen_ago(key, set.members, set.ages))),
+                        .map(|(key, set)| Touch::seen_ago(key, set.members, set.ages)),
                 );
             }
             if !touches.is_empty() {
                 out.push((shard, touches));
             }
         }
-        (out, stale)
+        Prepared {
+            per_shard: out,
+            stale,
+            sent,
+            over_capacity,
+        }
     }
 
     async fn flush_pending(&self) -> Result<(), StoreError> {
@@ -998,6 +1012,21 @@ impl<E: ActiveUserEntry> Inner<E> {
                 }
             }
         };
+        // The namespace's cap, per shard, against each shard's size as the last writes reported
+        // it plus what this flush sends: a shard that reaches its part takes known members only.
+        let cap = core.config.max_active_entries;
+        let shard_cap = if cap == 0 {
+            u64::MAX
+        } else {
+            cap.div_ceil(core.keys.shards() as u64)
+        };
+        let mut projected: Vec<u64> = self
+            .sizes
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .collect();
+        // What this flush sent each shard's active set so far.
+        let mut sent = vec![0u64; projected.len()];
         // Several batches in flight, so preparing the next one overlaps the store's work on
         // the previous ones.
         let mut in_flight = tokio::task::JoinSet::new();
@@ -1015,14 +1044,35 @@ impl<E: ActiveUserEntry> Inner<E> {
                 .iter()
                 .map(|seen| crate::store::ms(taken_at.saturating_duration_since(*seen)))
                 .collect();
-            let (per_shard, stale) = self.touches(&taken, &ages, now, key.as_ref());
+            let refused = if projected.iter().any(|&p| p >= shard_cap) {
+                match self
+                    .unknown_members(&taken, key.as_ref(), &mut projected, &sent, shard_cap)
+                    .await
+                {
+                    Ok(refused) => refused,
+                    Err(err) => {
+                        bump(&self.counters.write_errors, 1);
+                        let dropped = self.lock_buffer().restore(taken.members, taken.seen);
+                        bump(&self.counters.dropped, dropped);
+                        self.log_error(&err);
+                        first_error.get_or_insert(err);
+                        break;
+                    }
+                }
+            } else {
+                HashSet::new()
+            };
+            let prepared = self.touches(&taken, &ages, now, key.as_ref(), &refused);
+            bump(&self.over_capacity, prepared.over_capacity);
+            for ((projected, sent), now_sent) in
+                projected.iter_mut().zip(&mut sent).zip(&prepared.sent)
+            {
+                *projected = projected.saturating_add(*now_sent);
+                *sent = sent.saturating_add(*now_sent);
+            }
+            let (per_shard, stale) = (prepared.per_shard, prepared.stale);
             let store = Arc::clone(&core.store);
-            let full = Arc::clone(&self.full);
-            let over_capacity = Arc::clone(&self.over_capacity);
-            let shard_cap = core
-                .config
-                .max_active_entries
-                .div_ceil(core.keys.shards() as u64);
+            let sizes = Arc::clone(&self.sizes);
             in_flight.spawn(async move {
                 // One store write per shard (each shard's keys share a cluster slot), all at
                 // once; the batch counts as written when all are. A retry rewrites all, which
@@ -1038,13 +1088,13 @@ impl<E: ActiveUserEntry> Inner<E> {
                             StoreError::UnexpectedReply("a shard write was cancelled")
                         })?;
                         let written = written?;
-                        // The active set's size after the write says whether the shard is
-                        // at its part of the namespace's cap for the next writes.
-                        if let (Some(&size), Some(flag)) = (written.sizes.first(), full.get(shard))
+                        // The active set's size after the write: where the next flush starts
+                        // counting towards the cap.
+                        if let (Some(&size), Some(known)) =
+                            (written.sizes.first(), sizes.get(shard))
                         {
-                            flag.store(shard_cap > 0 && size >= shard_cap, Ordering::Relaxed);
+                            known.store(size, Ordering::Relaxed);
                         }
-                        over_capacity.fetch_add(written.refused, Ordering::Relaxed);
                     }
                     Ok(())
                 };
@@ -1109,6 +1159,73 @@ impl<E: ActiveUserEntry> Inner<E> {
             QueryError::Timeout(t) => self.log_error(&StoreError::Timeout(*t)),
             other => tracing::warn!(error = %other, "active-users: cannot sample history"),
         }
+    }
+
+    /// For each shard `projected` says is at `shard_cap`: its active count now plus what this
+    /// flush sent it (`sent`, maybe still in flight), which replaces the projection, and the
+    /// members of `taken` (stored form) new to it past the room left, which are not written.
+    /// Two calls per such shard (a count, and an existence check of its members).
+    async fn unknown_members(
+        &self,
+        taken: &Taken,
+        key: Option<&SecretKey>,
+        projected: &mut [u64],
+        sent: &[u64],
+        shard_cap: u64,
+    ) -> Result<HashSet<Member>, StoreError> {
+        let full: Vec<bool> = projected.iter().map(|&p| p >= shard_cap).collect();
+        let core = &self.core;
+        let needs_values = !self.indexed.is_empty();
+        let mut per_shard: Vec<Vec<Member>> = vec![Vec::new(); full.len()];
+        for member in &taken.members {
+            let stored = match key {
+                Some(key) => match hash_secrets(member, &core.secret_fields, key) {
+                    Ok(stored) => Member::from(stored),
+                    Err(_) => continue,
+                },
+                None => Arc::clone(member),
+            };
+            let texts = if needs_values {
+                E::decode(&stored).ok().map(|entry| entry.values())
+            } else {
+                None
+            };
+            let shard = core.shard_of(&stored, texts.as_deref());
+            if full.get(shard).copied().unwrap_or(false) {
+                per_shard[shard].push(stored);
+            }
+        }
+        let timeout = core.config.query_timeout;
+        async fn bounded<T>(
+            timeout: Duration,
+            future: crate::store::StoreFuture<'_, T>,
+        ) -> Result<T, StoreError> {
+            tokio::time::timeout(timeout, future)
+                .await
+                .unwrap_or(Err(StoreError::Timeout(timeout)))
+        }
+        let mut refused = HashSet::new();
+        for (shard, members) in per_shard.into_iter().enumerate() {
+            if members.is_empty() {
+                continue;
+            }
+            let key = &core.active_keys[shard];
+            let active = bounded(timeout, core.store.count(key, core.config.window)).await?;
+            projected[shard] = active.saturating_add(sent[shard]);
+            let mut room = shard_cap.saturating_sub(projected[shard]);
+            let known = bounded(timeout, core.store.exists(key, &members)).await?;
+            for (member, known) in members.into_iter().zip(known) {
+                if known {
+                    continue;
+                }
+                if room > 0 {
+                    room -= 1;
+                } else {
+                    refused.insert(member);
+                }
+            }
+        }
+        Ok(refused)
     }
 
     /// Books the outcome of one batch write: written, or back into the buffer.

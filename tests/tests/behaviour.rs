@@ -694,3 +694,57 @@ async fn without_a_user_field_the_cap_is_per_client_ip() {
         );
     }
 }
+
+/// An entry type whose user is optional: an entry without one is capped by its client IP
+/// (else anonymous visitors with fresh cookies would not be capped at all).
+#[derive(Debug, active_users::ActiveUserEntry)]
+struct MaybeUser {
+    #[from_header("x-user")]
+    #[active_users(distinct)]
+    user_id: Option<String>,
+    #[from_cookie("sessionid")]
+    #[active_users(secret)]
+    session: Option<String>,
+    #[from_client_ip]
+    ip: Option<IpAddr>,
+}
+
+#[tokio::test]
+async fn an_entry_without_its_user_is_capped_by_its_client_ip() {
+    let config = Config::builder()
+        .max_entries_per_user(5)
+        .build()
+        .expect("config");
+    let tracker = Tracker::<MaybeUser>::new(config, MemoryStore::new()).expect("tracker");
+    let anonymous = |ip: &str, i: u32| MaybeUser {
+        user_id: None,
+        session: Some(format!("s{i}")),
+        ip: Some(ip.parse().expect("ip")),
+    };
+    let recorded = (0..100)
+        .filter(|&i| {
+            tracker
+                .record_entry(&anonymous("203.0.113.9", i))
+                .is_recorded()
+        })
+        .count();
+    assert_eq!(recorded, 5);
+    assert!(
+        tracker
+            .record_entry(&anonymous("203.0.113.10", 0))
+            .is_recorded()
+    );
+    // A logged-in user from that address has a cap of its own.
+    let user = MaybeUser {
+        user_id: Some("42".into()),
+        ..anonymous("203.0.113.9", 1000)
+    };
+    assert!(tracker.record_entry(&user).is_recorded());
+    assert_eq!(tracker.stats().refused, 95);
+    assert!(
+        Config::builder()
+            .max_entries_per_user(1001)
+            .build()
+            .is_err()
+    );
+}

@@ -442,72 +442,81 @@ async fn a_full_redis_never_leaves_indexes_ahead_of_the_active_set() {
 }
 
 /// A namespace at `max_active_entries` writes no new entries (counted in
-/// `Stats::over_capacity`) but keeps refreshing the ones it has, and its indexes never claim
-/// a refused entry's value; once visitors leave, new ones get in again. On a real Redis.
+/// `Stats::over_capacity`) but keeps refreshing the ones it has; several batches written at
+/// once do not overshoot it; a known user's new session is refused with its index value, so
+/// the distinct count never exceeds the count; once visitors leave, new ones get in again.
+/// On a real Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_at_its_cap_refreshes_known_entries_and_refuses_new_ones() {
     let server = RedisServer::start();
-    let window = Duration::from_secs(2);
+    let window = Duration::from_secs(4);
+    let namespace = unique_namespace("cap");
     let config = Config::builder()
-        .namespace(unique_namespace("cap").as_str())
+        .namespace(namespace.as_str())
         .key_expire(window)
         .max_active_entries(100)
+        .max_entries_per_user(0)
         .batch_size(50)
         .build()
         .expect("config");
     let tracker = Tracker::<DefaultEntry>::new(config, server.store()).expect("tracker");
-    let user = |i: u32| DefaultEntry {
-        user_id: format!("u{i}"),
-        session_id: None,
+    let entry = |user: u32, session: &str| DefaultEntry {
+        user_id: format!("u{user}"),
+        session_id: Some(session.to_owned()),
         ip: None,
         username: None,
     };
-    // Two writes of 50 reach the cap; the next 200 visitors are refused.
-    for batch in 0..6 {
-        for i in batch * 50..(batch + 1) * 50 {
-            assert!(tracker.record_entry(&user(i)).is_recorded());
-        }
-        tracker.flush().await.expect("flush");
+    // 300 visitors in one flush: six batches of 50, several in flight at once.
+    for i in 0..300 {
+        assert!(tracker.record_entry(&entry(i, "s")).is_recorded());
     }
+    tracker.flush().await.expect("flush");
+    let active_key = format!("au:{{{namespace}}}:active");
+    let zcard: u64 = server
+        .command(&format!("ZCARD {active_key}"))
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .expect("ZCARD");
+    assert_eq!(zcard, 100, "no overshoot");
     assert_eq!(tracker.count().await.expect("count"), 100);
-    assert_eq!(
-        tracker.count_distinct("user_id").await.expect("distinct"),
-        100
-    );
-    let stats = tracker.stats();
-    assert_eq!(stats.over_capacity, 200, "{stats:?}");
-    // A known visitor is still refreshed while the namespace is full.
+    assert_eq!(tracker.stats().over_capacity, 200);
+    // A known visitor is refreshed while the namespace is full; a known user's new session
+    // is not written, and neither is its value in the user index.
+    let started = Instant::now();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = tracker
-        .last_seen(&user(7))
+        .last_seen(&entry(7, "s"))
         .await
         .expect("lookup")
         .expect("u7");
-    tokio::time::sleep(Duration::from_millis(250)).await; // past the refresh interval
-    tracker.record_entry(&user(7));
+    // Past the refresh interval, and late enough that u7 outlives the others by a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tracker.record_entry(&entry(7, "s"));
+    tracker.record_entry(&entry(8, "another"));
     tracker.flush().await.expect("flush");
     let after = tracker
-        .last_seen(&user(7))
+        .last_seen(&entry(7, "s"))
         .await
         .expect("lookup")
         .expect("u7");
     assert!(after > before, "{before:?} -> {after:?}");
-    // Once the window has passed, the old entries are trimmed and new visitors get in.
-    tokio::time::sleep(window + Duration::from_millis(200)).await;
+    assert_eq!(tracker.stats().over_capacity, 201, "u8's second session");
+    // When the others have left, u7 is the only entry and the only user: u8's refused
+    // session did not keep u8 in the index.
+    tokio::time::sleep(
+        (started + window + Duration::from_millis(500)).saturating_duration_since(Instant::now()),
+    )
+    .await;
+    let counts = tracker.counts().await.expect("counts");
+    assert_eq!(counts.entries, 1);
+    assert_eq!(counts.distinct("user_id"), Some(1));
+    // New visitors get in again at once: the first write after the others left finds room.
     for i in 1000..1010 {
-        tracker.record_entry(&user(i));
-    }
-    // The first write still finds the shard full (and learns from its trim that it is not).
-    tracker.flush().await.expect("flush");
-    for i in 1010..1020 {
-        tracker.record_entry(&user(i));
+        tracker.record_entry(&entry(i, "s"));
     }
     tracker.flush().await.expect("flush");
-    assert_eq!(
-        tracker.count().await.expect("count"),
-        10,
-        "new visitors get in again"
-    );
-    assert_eq!(tracker.stats().over_capacity, 210);
+    assert_eq!(tracker.count().await.expect("count"), 11, "u7 and the ten");
+    assert_eq!(tracker.stats().over_capacity, 201);
     tracker.shutdown().await.expect("shutdown");
 }

@@ -2,7 +2,7 @@
 
 use super::hll::Hll;
 use super::{
-    FUTURE_SLACK, Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch,
+    FUTURE_SLACK, Member, Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch,
     WritePolicy, Written, ms, unix_ms,
 };
 use std::collections::hash_map::Entry;
@@ -342,22 +342,13 @@ impl Store for MemoryStore {
                     let set = state.sets.upsert(&touch.key, expires, ZSet::default);
                     for (i, member) in touch.members.iter().enumerate() {
                         let room = state.members < state.capacity;
-                        let (added, refusal) = set.add(
-                            member.as_ref(),
-                            touch.score(i, now),
-                            room && !touch.existing_only,
-                        );
+                        let (added, refusal) = set.add(member.as_ref(), touch.score(i, now), room);
                         state.members += usize::from(added);
-                        if touch.existing_only {
-                            if touch.measured {
-                                written.refused += u64::from(refusal);
-                            }
-                        } else {
-                            refused += u64::from(refusal);
-                        }
+                        refused += u64::from(refusal);
                     }
                     if touch.measured {
-                        written.sizes.push(set.scores.len() as u64);
+                        let low = cutoff(now, policy.window);
+                        written.sizes.push(set.count_between(low, u64::MAX));
                     }
                 }
                 SetKind::Sketch { ttl } => {
@@ -570,6 +561,16 @@ impl Store for MemoryStore {
         ready(state.values.get(key).cloned())
     }
 
+    fn exists<'a>(&'a self, key: &'a str, members: &'a [Member]) -> StoreFuture<'a, Vec<bool>> {
+        let (state, _) = self.lock_at_now();
+        let set = state.sets.get(key);
+        let out = members
+            .iter()
+            .map(|m| set.is_some_and(|set| set.scores.contains_key(m.as_ref())))
+            .collect();
+        ready(out)
+    }
+
     fn put_if_absent<'a>(
         &'a self,
         key: &'a str,
@@ -662,32 +663,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn existing_only_touches_refresh_known_members_and_report_the_rest() {
+    async fn measured_touches_report_the_active_size_and_exists_finds_known_members() {
         let (store, clock) = store_at_epoch();
         let policy = WritePolicy::new(Duration::from_secs(10));
         let first = [Touch::seen("active".into(), members(&["a", "b"])).measured()];
         let written = store.touch(&first, policy).await.expect("touch");
-        assert_eq!(written, Written::new(vec![2], 0));
-        clock.advance(Duration::from_secs(1));
-        let full = [
-            Touch::seen("active".into(), members(&["a", "c", "d"]))
-                .existing_only()
-                .measured(),
-            Touch::seen("values".into(), members(&["x"])).existing_only(),
-        ];
-        let written = store.touch(&full, policy).await.expect("touch");
+        assert_eq!(written, Written::new(vec![2]));
+        // Eleven seconds on, a and b are stale (not counted) but still there until trimmed.
+        clock.advance(Duration::from_secs(11));
+        let known = store
+            .exists("active", &members(&["a", "c"]))
+            .await
+            .expect("exists");
+        assert_eq!(known, [true, false]);
+        let policy_no_trim = WritePolicy {
+            trim_limit: 0,
+            ..policy
+        };
+        let next = [Touch::seen("active".into(), members(&["c"])).measured()];
+        let written = store.touch(&next, policy_no_trim).await.expect("touch");
         assert_eq!(
             written,
-            Written::new(vec![2], 2),
-            "c and d refused, x not counted"
+            Written::new(vec![1]),
+            "only c is within the window"
         );
-        let window = Duration::from_secs(10);
         assert_eq!(
-            store.score("active", b"a", window).await.expect("score"),
-            Some(store.now_ms())
+            store
+                .exists("none", &members(&["a"]))
+                .await
+                .expect("exists"),
+            [false]
         );
-        assert_eq!(store.count("values", window).await.expect("count"), 0);
-        assert_eq!(store.refused(), 0, "not the store's capacity");
     }
 
     #[tokio::test]

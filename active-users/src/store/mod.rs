@@ -92,9 +92,6 @@ pub struct Touch {
     pub ages: Vec<u64>,
     /// What kind of set the key holds.
     pub kind: SetKind,
-    /// Whether only members already in the set are written (new ones are refused and
-    /// counted in [`Written::refused`]): the namespace is at its cap.
-    pub existing_only: bool,
     /// Whether the store reports the set's size after the write ([`Written::sizes`]).
     pub measured: bool,
 }
@@ -103,20 +100,15 @@ pub struct Touch {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Written {
-    /// The size of each [`measured`](Touch::measured) set after the write (stale members
-    /// not trimmed yet included), in the order of the touches; empty when the store cannot
-    /// tell.
+    /// The members within the window of each [`measured`](Touch::measured) set after the
+    /// write, in the order of the touches; empty when the store cannot tell.
     pub sizes: Vec<u64>,
-    /// Members of touches both [`existing_only`](Touch::existing_only) and
-    /// [`measured`](Touch::measured) (the active set) not written because they were new (on
-    /// Redis, also those whose score did not move forward).
-    pub refused: u64,
 }
 
 impl Written {
-    /// A report of these sizes and refusals.
-    pub fn new(sizes: Vec<u64>, refused: u64) -> Self {
-        Written { sizes, refused }
+    /// A report of these sizes.
+    pub fn new(sizes: Vec<u64>) -> Self {
+        Written { sizes }
     }
 }
 
@@ -133,15 +125,8 @@ impl Touch {
             members,
             ages,
             kind: SetKind::Windowed,
-            existing_only: false,
             measured: false,
         }
-    }
-
-    /// The same touch, writing only members already in the set.
-    pub fn existing_only(mut self) -> Self {
-        self.existing_only = true;
-        self
     }
 
     /// The same touch, with the set's size reported after the write.
@@ -157,7 +142,6 @@ impl Touch {
             members,
             ages: Vec::new(),
             kind: SetKind::Sketch { ttl },
-            existing_only: false,
             measured: false,
         }
     }
@@ -268,8 +252,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// windowed keys (at most `policy.trim_limit` per key) and refreshes their expiry; adds the
     /// members of sketch touches to their sketches. Within one shard's touches, the active
     /// set comes before the sets of indexed values, so a reader never sees a value whose entry
-    /// is not written yet. A touch marked [`existing_only`](Touch::existing_only) writes only
-    /// members already there; one marked [`measured`](Touch::measured) has its size reported.
+    /// is not written yet. A touch marked [`measured`](Touch::measured) has its size within
+    /// the window reported.
     fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, Written>;
 
     /// The number of members of `key` seen within `window`.
@@ -349,6 +333,20 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// The value at `key`, if any.
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
+
+    /// Whether each of `members` is in the set at `key` (stale or not). A namespace at its
+    /// cap writes only the members already there. This default asks
+    /// [`score`](Store::score) for each, over a week (the longest window).
+    fn exists<'a>(&'a self, key: &'a str, members: &'a [Member]) -> StoreFuture<'a, Vec<bool>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(members.len());
+            for member in members {
+                let week = Duration::from_secs(7 * 24 * 3600);
+                out.push(self.score(key, member, week).await?.is_some());
+            }
+            Ok(out)
+        })
+    }
 
     /// The namespace's secret key at `key` (32 hex digits), after storing `value` there if it
     /// held none (or anything else), and makes it expire after `ttl`. Trackers of one

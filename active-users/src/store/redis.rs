@@ -3,8 +3,8 @@
 #[cfg(test)]
 use super::FUTURE_SLACK;
 use super::{
-    Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch, WritePolicy, Written,
-    ms,
+    Member, Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch, WritePolicy,
+    Written, ms,
 };
 use crate::error::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -476,7 +476,6 @@ impl Store for RedisStore {
             // not the indexes after it (the keys of one write share a cluster slot).
             let mut pipe = redis::pipe();
             pipe.atomic();
-            let mut sent_existing_only = 0;
             let mut trim = redis::cmd("EVAL");
             let windowed = touches
                 .iter()
@@ -499,22 +498,14 @@ impl Store for RedisStore {
                     continue;
                 }
                 // GT: a member written late (with the time of its request) never moves back a
-                // score another app server wrote later. XX (the namespace is full): members
-                // already there only; CH makes the reply count them, the rest were refused.
+                // score another app server wrote later.
                 for (c, chunk) in touch.members.chunks(ZADD_CHUNK).enumerate() {
                     let zadd = pipe.cmd("ZADD").arg(&touch.key).arg("GT");
-                    if touch.existing_only {
-                        zadd.arg("XX").arg("CH");
-                    }
                     for (j, member) in chunk.iter().enumerate() {
                         zadd.arg(touch.score(c * ZADD_CHUNK + j, now))
                             .arg(member.as_ref());
                     }
-                    if touch.existing_only && touch.measured {
-                        sent_existing_only += chunk.len() as u64;
-                    } else {
-                        zadd.ignore();
-                    }
+                    zadd.ignore();
                 }
                 pipe.cmd("PEXPIRE")
                     .arg(&touch.key)
@@ -526,20 +517,16 @@ impl Store for RedisStore {
             if windowed > 0 {
                 pipe.add_command(trim).ignore();
             }
-            // The sizes after the trim; their replies come after the ZADDs' counts.
+            // The sizes within the window, after the writes: the only replies read.
+            let cutoff = now.saturating_sub(ms(policy.window));
             for touch in touches.iter().filter(|t| t.measured) {
-                pipe.cmd("ZCARD").arg(&touch.key);
+                pipe.cmd("ZCOUNT").arg(&touch.key).arg(cutoff).arg("+inf");
             }
-            let measured = touches.iter().filter(|t| t.measured).count();
             let mut conn = self.conn.clone();
             let mut result = pipe
                 .query_async::<Vec<u64>>(&mut conn)
                 .await
-                .map(|replies| {
-                    let (changed, sizes) = replies.split_at(replies.len().saturating_sub(measured));
-                    let changed: u64 = changed.iter().sum();
-                    Written::new(sizes.to_vec(), sent_existing_only.saturating_sub(changed))
-                });
+                .map(Written::new);
             // The slot moved (a failover, a resharding). A transaction refused with MOVED
             // does not make the cluster client re-read its slot map, so the write is sent to
             // the node the refusal names; and a plain command on the key makes the client
@@ -801,6 +788,23 @@ impl Store for RedisStore {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
+        })
+    }
+
+    fn exists<'a>(&'a self, key: &'a str, members: &'a [Member]) -> StoreFuture<'a, Vec<bool>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(members.len());
+            let mut conn = self.conn.clone();
+            for chunk in members.chunks(ZADD_CHUNK) {
+                let mut cmd = redis::cmd("ZMSCORE");
+                cmd.arg(key);
+                for member in chunk {
+                    cmd.arg(member.as_ref());
+                }
+                let scores: Vec<Option<String>> = cmd.query_async(&mut conn).await?;
+                out.extend(scores.into_iter().map(|s| s.is_some()));
+            }
+            Ok(out)
         })
     }
 
