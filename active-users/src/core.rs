@@ -1161,6 +1161,86 @@ async fn count_in_chunks(
     Ok(counts)
 }
 
+/// What a query answered, for the debug log: how big it is.
+pub(crate) trait Answer {
+    /// A number that says how much was answered (a count, or how many rows).
+    fn size(&self) -> u64;
+}
+
+impl Answer for u64 {
+    fn size(&self) -> u64 {
+        *self
+    }
+}
+
+impl Answer for Counts {
+    fn size(&self) -> u64 {
+        self.entries
+    }
+}
+
+impl Answer for ValueCounts {
+    fn size(&self) -> u64 {
+        self.top.len() as u64
+    }
+}
+
+impl Answer for ValuePage {
+    fn size(&self) -> u64 {
+        self.values.len() as u64
+    }
+}
+
+impl<T> Answer for Vec<T> {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl<T> Answer for Option<T> {
+    fn size(&self) -> u64 {
+        u64::from(self.is_some())
+    }
+}
+
+impl Answer for UniqueVisitors {
+    fn size(&self) -> u64 {
+        self.visitors
+    }
+}
+
+impl<E> Answer for crate::tracker::Page<E> {
+    fn size(&self) -> u64 {
+        self.entries.len() as u64
+    }
+}
+
+impl Answer for crate::reader::RawPage {
+    fn size(&self) -> u64 {
+        self.entries.len() as u64
+    }
+}
+
+/// Runs one query of `namespace` in a debug span `active_users.query`, and logs at debug what
+/// it answered (`size`) or why it failed, and how long it took (`elapsed_us`):
+/// `RUST_LOG=active_users=debug` shows every query.
+pub(crate) async fn traced<T: Answer>(
+    namespace: &str,
+    query: &'static str,
+    future: impl std::future::Future<Output = Result<T, QueryError>>,
+) -> Result<T, QueryError> {
+    use tracing::Instrument as _;
+    let span = tracing::debug_span!("active_users.query", query, namespace);
+    let started = std::time::Instant::now();
+    let result = future.instrument(span.clone()).await;
+    let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    span.in_scope(|| match &result {
+        Ok(answer) => tracing::debug!(query, size = answer.size(), elapsed_us, "query answered"),
+        Err(err) => tracing::debug!(query, error = %err, elapsed_us, "query failed"),
+    });
+    result
+}
+
 /// The most rows [`Tracker::count_by`](crate::Tracker::count_by) answers.
 pub const MAX_TOP: usize = 1000;
 

@@ -4,7 +4,7 @@ use crate::codec::{DecodeError, Decoder};
 use crate::config::Config;
 use crate::core::{
     Core, Counts, FieldInfo, HistoryPoint, Keys, Schema, UniqueVisitors, ValueCounts, ValuePage,
-    to_system_time,
+    to_system_time, traced,
 };
 use crate::error::QueryError;
 use crate::store::Store;
@@ -146,7 +146,12 @@ impl Reader {
     /// # Errors
     /// The store's failure or timeout.
     pub async fn count(&self) -> Result<u64, QueryError> {
-        self.core.view(self.window()).count().await
+        traced(
+            &self.core.config.namespace,
+            "count",
+            self.core.view(self.window()).count(),
+        )
+        .await
     }
 
     /// The active entries and every distinct count read together, as
@@ -155,7 +160,12 @@ impl Reader {
     /// # Errors
     /// The store's failure or timeout.
     pub async fn counts(&self) -> Result<Counts, QueryError> {
-        self.core.view(self.window()).counts().await
+        traced(
+            &self.core.config.namespace,
+            "counts",
+            self.core.view(self.window()).counts(),
+        )
+        .await
     }
 
     /// Distinct active values of an indexed field, as
@@ -164,7 +174,12 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::count_distinct`](crate::Tracker::count_distinct).
     pub async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
-        self.core.view(self.window()).count_distinct(field).await
+        traced(
+            &self.core.config.namespace,
+            "count_distinct",
+            self.core.view(self.window()).count_distinct(field),
+        )
+        .await
     }
 
     /// Active entries per value of an indexed field, largest first, as
@@ -173,7 +188,12 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::count_by`](crate::Tracker::count_by).
     pub async fn count_by(&self, field: &str) -> Result<ValueCounts, QueryError> {
-        self.core.view(self.window()).count_by(field).await
+        traced(
+            &self.core.config.namespace,
+            "count_by",
+            self.core.view(self.window()).count_by(field),
+        )
+        .await
     }
 
     /// A page of the active values of an indexed field, as
@@ -187,10 +207,12 @@ impl Reader {
         limit: usize,
         cursor: Option<Cursor>,
     ) -> Result<ValuePage, QueryError> {
-        self.core
-            .view(self.window())
-            .values(field, limit, cursor)
-            .await
+        traced(
+            &self.core.config.namespace,
+            "values",
+            self.core.view(self.window()).values(field, limit, cursor),
+        )
+        .await
     }
 
     /// A page of active entries, as [`Tracker::list`](crate::Tracker::list).
@@ -198,6 +220,19 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::list`](crate::Tracker::list).
     pub async fn list(&self, limit: usize, cursor: Option<Cursor>) -> Result<RawPage, QueryError> {
+        traced(
+            &self.core.config.namespace,
+            "list",
+            self.list_untraced(limit, cursor),
+        )
+        .await
+    }
+
+    async fn list_untraced(
+        &self,
+        limit: usize,
+        cursor: Option<Cursor>,
+    ) -> Result<RawPage, QueryError> {
         let (raw, next) = self.core.view(self.window()).range(limit, cursor).await?;
         let mut undecodable = 0;
         let entries = raw
@@ -225,7 +260,12 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::history`](crate::Tracker::history).
     pub async fn history(&self, span: Duration) -> Result<Vec<HistoryPoint>, QueryError> {
-        self.core.history(span).await
+        traced(
+            &self.core.config.namespace,
+            "history",
+            self.core.history(span),
+        )
+        .await
     }
 
     /// The busiest minute, as [`Tracker::peak`](crate::Tracker::peak).
@@ -233,7 +273,7 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::history`](crate::Tracker::history).
     pub async fn peak(&self, span: Duration) -> Result<Option<HistoryPoint>, QueryError> {
-        self.core.peak(span).await
+        traced(&self.core.config.namespace, "peak", self.core.peak(span)).await
     }
 
     /// Unique visitors, as [`Tracker::unique`](crate::Tracker::unique).
@@ -241,7 +281,12 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::history`](crate::Tracker::history).
     pub async fn unique(&self, span: Duration) -> Result<UniqueVisitors, QueryError> {
-        self.core.unique(span).await
+        traced(
+            &self.core.config.namespace,
+            "unique",
+            self.core.unique(span),
+        )
+        .await
     }
 
     fn decode(&self, member: &[u8]) -> Result<Vec<(String, Option<String>)>, DecodeError> {

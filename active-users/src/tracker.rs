@@ -7,7 +7,7 @@ use crate::client_ip::ExtractContext;
 use crate::config::Config;
 use crate::core::{
     Core, CoreView, Counts, FieldInfo, HistoryPoint, UniqueVisitors, ValueCounts, ValuePage,
-    to_system_time,
+    to_system_time, traced,
 };
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
@@ -652,7 +652,12 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// [`QueryError::HistoryOff`], [`QueryError::SpanTooLong`] beyond the kept history, or the
     /// store's failure.
     pub async fn history(&self, span: Duration) -> Result<Vec<HistoryPoint>, QueryError> {
-        self.inner.core.history(span).await
+        traced(
+            &self.inner.core.config.namespace,
+            "history",
+            self.inner.core.history(span),
+        )
+        .await
     }
 
     /// The minute with the highest active count within `span`, if any was sampled.
@@ -660,7 +665,12 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// # Errors
     /// As [`history`](Tracker::history).
     pub async fn peak(&self, span: Duration) -> Result<Option<HistoryPoint>, QueryError> {
-        self.inner.core.peak(span).await
+        traced(
+            &self.inner.core.config.namespace,
+            "peak",
+            self.inner.core.peak(span),
+        )
+        .await
     }
 
     /// Unique visitors (distinct entries) within `span`, from HyperLogLog sketches: within
@@ -672,7 +682,12 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// # Errors
     /// As [`history`](Tracker::history).
     pub async fn unique(&self, span: Duration) -> Result<UniqueVisitors, QueryError> {
-        self.inner.core.unique(span).await
+        traced(
+            &self.inner.core.config.namespace,
+            "unique",
+            self.inner.core.unique(span),
+        )
+        .await
     }
 }
 
@@ -708,7 +723,12 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count`].
     pub async fn count(&self) -> Result<u64, QueryError> {
-        self.core().count().await
+        traced(
+            &self.inner.core.config.namespace,
+            "count",
+            self.core().count(),
+        )
+        .await
     }
 
     /// See [`Tracker::values`].
@@ -721,7 +741,12 @@ impl<E: ActiveUserEntry> View<'_, E> {
         limit: usize,
         cursor: Option<Cursor>,
     ) -> Result<ValuePage, QueryError> {
-        self.core().values(field, limit, cursor).await
+        traced(
+            &self.inner.core.config.namespace,
+            "values",
+            self.core().values(field, limit, cursor),
+        )
+        .await
     }
 
     /// See [`Tracker::counts`].
@@ -729,7 +754,12 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::counts`].
     pub async fn counts(&self) -> Result<Counts, QueryError> {
-        self.core().counts().await
+        traced(
+            &self.inner.core.config.namespace,
+            "counts",
+            self.core().counts(),
+        )
+        .await
     }
 
     /// See [`Tracker::count_distinct`]. For the field that picks the shard (the first indexed
@@ -739,7 +769,12 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count_distinct`].
     pub async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
-        self.core().count_distinct(field).await
+        traced(
+            &self.inner.core.config.namespace,
+            "count_distinct",
+            self.core().count_distinct(field),
+        )
+        .await
     }
 
     /// See [`Tracker::count_by`]. Reads the active values (up to 10,000 per shard) and counts
@@ -748,7 +783,12 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count_by`].
     pub async fn count_by(&self, field: &str) -> Result<ValueCounts, QueryError> {
-        self.core().count_by(field).await
+        traced(
+            &self.inner.core.config.namespace,
+            "count_by",
+            self.core().count_by(field),
+        )
+        .await
     }
 
     /// See [`Tracker::list`].
@@ -756,6 +796,19 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::list`].
     pub async fn list(&self, limit: usize, cursor: Option<Cursor>) -> Result<Page<E>, QueryError> {
+        traced(
+            &self.inner.core.config.namespace,
+            "list",
+            self.list_untraced(limit, cursor),
+        )
+        .await
+    }
+
+    async fn list_untraced(
+        &self,
+        limit: usize,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<E>, QueryError> {
         let (raw, next) = self.core().range(limit, cursor).await?;
         let mut undecodable = 0;
         let entries = raw
@@ -784,6 +837,15 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::last_seen`].
     pub async fn last_seen(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
+        traced(
+            &self.inner.core.config.namespace,
+            "last_seen",
+            self.last_seen_untraced(entry),
+        )
+        .await
+    }
+
+    async fn last_seen_untraced(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
         let core = &self.inner.core;
         let member = core.stored_member(entry.encode()?).await?;
         // The shard from the values as stored (a secret hashed, a long identity cut), as the
@@ -960,8 +1022,51 @@ impl<E: ActiveUserEntry> Inner<E> {
         }
     }
 
+    /// Writes what is pending, in a debug span `active_users.flush`, and logs at debug how
+    /// many entries it wrote, how long it took, and any failure (nothing when there was
+    /// nothing to write).
     async fn flush_pending(&self) -> Result<(), StoreError> {
+        use tracing::Instrument as _;
         let _serial = self.flush_lock.lock().await;
+        let pending = self.lock_buffer().pending() as u64;
+        let span = tracing::debug_span!(
+            "active_users.flush",
+            namespace = %self.core.config.namespace,
+            pending
+        );
+        let counters = &self.counters;
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let before = (
+            read(&counters.written),
+            read(&counters.stale),
+            read(&self.over_capacity),
+        );
+        let started = Instant::now();
+        let result = self.flush_serial().instrument(span.clone()).await;
+        if pending > 0 {
+            let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let written = read(&counters.written) - before.0;
+            let stale = read(&counters.stale) - before.1;
+            let over_capacity = read(&self.over_capacity) - before.2;
+            span.in_scope(|| match &result {
+                Ok(()) => tracing::debug!(
+                    pending,
+                    written,
+                    stale,
+                    over_capacity,
+                    elapsed_us,
+                    "flush written"
+                ),
+                Err(err) => {
+                    tracing::debug!(pending, written, error = %err, elapsed_us, "flush failed")
+                }
+            });
+        }
+        result
+    }
+
+    /// The flush itself; the caller holds the flush lock.
+    async fn flush_serial(&self) -> Result<(), StoreError> {
         // The store's clock (cached by `RedisStore`): it picks the minute and hour of the
         // unique-visitor sketches and the sampling slot.
         let timeout = self.core.config.query_timeout;
