@@ -88,6 +88,12 @@ pub enum BuildError {
         "field `{0}` is #[active_users(secret)] but its type is not stored as text; make it a String"
     )]
     SecretNotText(&'static str),
+    /// The runtime of a [`BlockingTracker`](crate::BlockingTracker) could not start.
+    #[error("cannot start the tracker's runtime: {0}")]
+    Runtime(String),
+    /// The store of a [`BlockingTracker`](crate::BlockingTracker) could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[source] StoreError),
 }
 
 /// A store operation that failed.

@@ -48,6 +48,8 @@ extern crate self as active_users;
 
 #[cfg(feature = "api")]
 pub mod api;
+#[cfg(feature = "blocking")]
+mod blocking;
 mod buffer;
 mod client_ip;
 pub mod codec;
@@ -70,6 +72,8 @@ mod value;
 pub use active_users_derive::ActiveUserEntry;
 #[cfg(feature = "api")]
 pub use api::ActiveUsersApi;
+#[cfg(feature = "blocking")]
+pub use blocking::BlockingTracker;
 pub use client_ip::{
     ClientIpHeader, ExtractContext, IpAnonymization, IpNetwork, IpNetworkError, PeerAddr,
     TrustedProxies,

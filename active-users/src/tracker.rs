@@ -323,6 +323,21 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// As [`new`](Tracker::new).
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, BuildError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        Self::on_runtime(config, store, &runtime)
+    }
+
+    /// Like [`with_store`](Tracker::with_store), with the background writer spawned on
+    /// `runtime` (a Tokio runtime the application, or [`BlockingTracker`](crate::BlockingTracker),
+    /// owns), from any thread: an application without an async runtime of its own can record.
+    ///
+    /// # Errors
+    /// [`BuildError::DuplicateField`] and [`BuildError::SecretNotText`] as for
+    /// [`new`](Tracker::new).
+    pub fn on_runtime(
+        config: Config,
+        store: Arc<dyn Store>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Self, BuildError> {
         let mut names = HashSet::new();
         for field in E::fields() {
             if !names.insert(field.name) {

@@ -319,6 +319,23 @@ mod with_default_features {
     use active_users::{ActiveUsersApi, ActiveUsersLayer, RedisStore};
     use tower::{Layer, ServiceExt, service_fn};
 
+    /// A blocking server's tracker: no runtime around this test.
+    #[test]
+    fn a_blocking_tracker_records_and_answers_without_a_runtime() {
+        let tracker = active_users::BlockingTracker::<DefaultEntry>::new(Config::default(), || {
+            Ok(MemoryStore::new())
+        })
+        .expect("tracker");
+        let mut request = Request::get("/").body(()).expect("request");
+        request.extensions_mut().insert(User::new("7"));
+        assert!(tracker.record(&request).is_recorded());
+        tracker.flush().expect("flush");
+        assert_eq!(tracker.count().expect("count"), 1);
+        assert_eq!(tracker.count_distinct("user_id").expect("distinct"), 1);
+        assert_eq!(tracker.list(10, None).expect("list").entries.len(), 1);
+        tracker.shutdown().expect("shutdown");
+    }
+
     #[tokio::test]
     async fn layer_and_api_record_and_answer() {
         let tracker =

@@ -8,6 +8,8 @@
 //! - the JSON API at `/active-users/`, behind a bearer token (or public, for the demo);
 //! - pages: `/` (hello), `/static/app.js` (excluded from recording), `/boom` (a 500).
 
+pub mod blocking;
+
 use active_users::{
     ActiveUserEntry, ActiveUsersApi, ActiveUsersLayer, Config, ConfigBuilder, DefaultEntry,
     PeerAddr, Tracker, User,

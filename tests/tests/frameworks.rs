@@ -60,3 +60,69 @@ async fn a_plain_hyper_1_server_records_through_tracker_record() {
             .all(|a| a.entry.ip == Some("127.0.0.1".parse().expect("ip")))
     );
 }
+
+/// One blocking HTTP/1.0 request over a plain TCP socket; the status and the body.
+fn blocking_get(addr: std::net::SocketAddr, path: &str, user: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let user = user.map_or(String::new(), |u| format!("x-user-id: {u}\r\n"));
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{user}\r\n").expect("write");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("read");
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    (status, body)
+}
+
+/// A server on a blocking stack (tiny_http, no async runtime of the application's) records
+/// its visitors through a `BlockingTracker` and answers from its blocking queries, over real
+/// TCP, with the peer address as the client IP. A plain `#[test]`: no runtime around it.
+#[test]
+fn a_blocking_tiny_http_server_records_and_queries_without_a_runtime_of_its_own() {
+    use active_users::BlockingTracker;
+    use std::sync::Arc;
+    let tracker = Arc::new(
+        BlockingTracker::<DefaultEntry>::new(Config::default(), || Ok(MemoryStore::new()))
+            .expect("tracker"),
+    );
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+    let addr = server.server_addr().to_ip().expect("an IP address");
+    let serving = {
+        let (server, tracker) = (Arc::clone(&server), Arc::clone(&tracker));
+        std::thread::spawn(move || {
+            active_users_examples::blocking::serve_blocking(&server, &tracker)
+        })
+    };
+    for user in ["ann", "bob", "ann"] {
+        assert_eq!(blocking_get(addr, "/", Some(user)).0, 200);
+    }
+    assert_eq!(
+        blocking_get(addr, "/", None).0,
+        200,
+        "anonymous, not recorded"
+    );
+    tracker.flush().expect("flush");
+    let (status, body) = blocking_get(addr, "/count", None);
+    assert_eq!(status, 200);
+    assert_eq!(body, r#"{"count": 2, "users": 2}"#);
+    let page = tracker.list(10, None).expect("list");
+    assert!(
+        page.entries
+            .iter()
+            .all(|a| a.entry.ip == Some("127.0.0.1".parse().expect("ip")))
+    );
+    assert_eq!(
+        tracker.stats().no_entry,
+        2,
+        "the anonymous request and /count"
+    );
+    server.unblock();
+    serving.join().expect("the server thread");
+    tracker.shutdown().expect("shutdown");
+}
