@@ -445,6 +445,7 @@ impl Core {
 
     /// `cursor` with its member encrypted under a key derived from the namespace's, for
     /// handing out: a member holds every field, hidden ones too. The nonce goes first.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))] // the JSON API seals its cursors
     pub(crate) async fn seal_cursor(&self, mut cursor: Cursor) -> Result<Cursor, QueryError> {
         let key = self.secret_key(false).await?.for_use(b"cursor");
         let nonce = crate::secret::random_u64();
@@ -456,6 +457,7 @@ impl Core {
     }
 
     /// A cursor [sealed](Core::seal_cursor) by a tracker of this namespace, opened.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))] // the JSON API seals its cursors
     pub(crate) async fn open_cursor(&self, mut cursor: Cursor) -> Result<Cursor, QueryError> {
         if cursor.position.member.len() < 8 {
             return Err(QueryError::Cursor(CursorError(

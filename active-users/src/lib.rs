@@ -61,6 +61,8 @@ mod error;
 mod extract;
 #[cfg(feature = "layer")]
 pub mod layer;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod owners;
 mod reader;
 mod request;

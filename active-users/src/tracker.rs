@@ -530,32 +530,17 @@ impl<E: ActiveUserEntry> Tracker<E> {
 
     /// The counters.
     pub fn stats(&self) -> Stats {
-        let c = &self.inner.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            queued: get(&c.queued),
-            coalesced: get(&c.coalesced),
-            excluded: get(&c.excluded),
-            no_entry: get(&c.no_entry),
-            invalid: get(&c.invalid),
-            truncated: get(&c.truncated),
-            dropped: get(&c.dropped),
-            refused: get(&c.refused),
-            over_capacity: get(&self.inner.over_capacity),
-            written: get(&c.written),
-            stale: get(&c.stale),
-            write_errors: get(&c.write_errors),
-            undecodable: get(&c.undecodable),
-            pending: self.inner.lock_buffer().unwritten() as u64,
-        }
+        self.inner.stats()
     }
 
     /// `cursor` with its member encrypted under the namespace's key, for the JSON API.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))] // the JSON API seals its cursors
     pub(crate) async fn seal_cursor(&self, cursor: Cursor) -> Result<Cursor, QueryError> {
         self.inner.core.seal_cursor(cursor).await
     }
 
     /// A cursor of the JSON API, opened.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))] // the JSON API seals its cursors
     pub(crate) async fn open_cursor(&self, cursor: Cursor) -> Result<Cursor, QueryError> {
         self.inner.core.open_cursor(cursor).await
     }
@@ -879,6 +864,47 @@ impl<E: ActiveUserEntry> View<'_, E> {
 }
 
 impl<E: ActiveUserEntry> Inner<E> {
+    fn stats(&self) -> Stats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            queued: get(&c.queued),
+            coalesced: get(&c.coalesced),
+            excluded: get(&c.excluded),
+            no_entry: get(&c.no_entry),
+            invalid: get(&c.invalid),
+            truncated: get(&c.truncated),
+            dropped: get(&c.dropped),
+            refused: get(&c.refused),
+            over_capacity: get(&self.over_capacity),
+            written: get(&c.written),
+            stale: get(&c.stale),
+            write_errors: get(&c.write_errors),
+            undecodable: get(&c.undecodable),
+            pending: self.lock_buffer().unwritten() as u64,
+        }
+    }
+
+    /// Sets the metrics gauges from the namespace's counts (by the tracker that took the
+    /// sample); a failure is logged and waits for the next sample.
+    #[cfg(feature = "metrics")]
+    async fn publish_gauges(&self) {
+        let core = &self.core;
+        let counts = match core.view(core.config.window).counts().await {
+            Ok(counts) => counts,
+            Err(err) => return self.log_query_error(&err),
+        };
+        let unique = if core.config.history.is_zero() {
+            None
+        } else {
+            core.unique(Duration::from_secs(3600))
+                .await
+                .ok()
+                .map(|u| u.visitors)
+        };
+        crate::metrics::gauges(&core.config.namespace, &counts, unique);
+    }
+
     fn lock_buffer(&self) -> MutexGuard<'_, Buffer> {
         // The buffer stays consistent between statements, so a panic elsewhere does not
         // poison its meaning.
@@ -1058,6 +1084,8 @@ impl<E: ActiveUserEntry> Inner<E> {
         );
         let started = Instant::now();
         let result = self.flush_serial().instrument(span.clone()).await;
+        #[cfg(feature = "metrics")]
+        crate::metrics::counters(&self.core.config.namespace, &self.stats());
         if pending > 0 {
             let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             let written = read(&counters.written) - before.0;
@@ -1266,10 +1294,15 @@ impl<E: ActiveUserEntry> Inner<E> {
         {
             self.log_query_error(&err);
         }
-        if let Err(err) = core.sample(now).await {
-            // Try again at the next flush.
-            self.sampled_minute.store(before, Ordering::Release);
-            self.log_query_error(&err);
+        match core.sample(now).await {
+            #[cfg(feature = "metrics")]
+            Ok(true) => self.publish_gauges().await,
+            Ok(_) => {}
+            Err(err) => {
+                // Try again at the next flush.
+                self.sampled_minute.store(before, Ordering::Release);
+                self.log_query_error(&err);
+            }
         }
     }
 

@@ -77,6 +77,15 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// `router` with the metrics of the process (the tracker's among them, feature `metrics`) in
+/// Prometheus' text format at `GET /metrics`.
+pub fn with_metrics(
+    router: Router,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+) -> Router {
+    router.route("/metrics", get(move || std::future::ready(handle.render())))
+}
+
 /// Who may read the API.
 #[derive(Debug, Clone)]
 pub enum ApiAccess {
