@@ -1237,11 +1237,13 @@ impl<E: ActiveUserEntry> Inner<E> {
                         })?;
                         let written = written?;
                         // The active set's size after the write: where the next flush starts
-                        // counting towards the cap.
+                        // counting towards the cap. Writes of one flush finish in any order,
+                        // so the largest report stands (an earlier one must not hide a later
+                        // one); the count read at the cap brings it down again.
                         if let (Some(&size), Some(known)) =
                             (written.sizes.first(), sizes.get(shard))
                         {
-                            known.store(size, Ordering::Relaxed);
+                            known.fetch_max(size, Ordering::Relaxed);
                         }
                     }
                     Ok(())
@@ -1364,6 +1366,9 @@ impl<E: ActiveUserEntry> Inner<E> {
             }
             let key = &core.active_keys[shard];
             let active = bounded(timeout, core.store.count(key, core.config.window)).await?;
+            if let Some(known) = self.sizes.get(shard) {
+                known.store(active, Ordering::Relaxed);
+            }
             projected[shard] = active.saturating_add(sent[shard]);
             let mut room = shard_cap.saturating_sub(projected[shard]);
             let known = bounded(timeout, core.store.exists(key, &members)).await?;
