@@ -222,10 +222,13 @@ async fn unique_visitors_by_minute_for_the_last_hour_and_by_hour_beyond() {
 }
 
 /// Records `total` synthetic users and checks the unique-visitor estimate at several sizes.
+/// The session ids are hashed under the namespace's key, which is random unless configured:
+/// a fixed key makes the members, and so the estimates, the same on every run.
 async fn unique_error_is_within_the_bound(backend: Backend) {
     let config = Config::builder()
         .namespace(backend.namespace.clone())
-        .shards(backend.shards);
+        .shards(backend.shards)
+        .secret_key("a fixed key for reproducible sketches");
     let tracker = tracker_on(backend.store(), config);
     let checkpoints = [1_000u64, 10_000, 50_000, 100_000, 200_000, 300_000];
     let mut recorded = 0;
@@ -256,8 +259,10 @@ async fn unique_error_is_within_the_bound(backend: Backend) {
         checkpoints.len(),
         UNIQUE_STANDARD_ERROR * 100.0
     );
+    // The sizes are nested (each set holds the previous), so their errors move together:
+    // their RMS is about one estimate's error, beyond 2 standard errors 5% of the time.
     assert!(
-        rms <= 1.5 * UNIQUE_STANDARD_ERROR,
+        rms <= 2.0 * UNIQUE_STANDARD_ERROR,
         "RMS error {rms:.4} is well beyond the standard error"
     );
     // The exact count of the same users, for comparison: every one is still active.
