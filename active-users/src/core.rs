@@ -1223,24 +1223,29 @@ impl Answer for crate::reader::RawPage {
     }
 }
 
-/// Runs one query of `namespace` in a debug span `active_users.query`, and logs at debug what
-/// it answered (`size`) or why it failed, and how long it took (`elapsed_us`):
-/// `RUST_LOG=active_users=debug` shows every query.
-pub(crate) async fn traced<T: Answer>(
-    namespace: &str,
-    query: &'static str,
-    future: impl std::future::Future<Output = Result<T, QueryError>>,
-) -> Result<T, QueryError> {
-    use tracing::Instrument as _;
-    let span = tracing::debug_span!("active_users.query", query, namespace);
-    let started = std::time::Instant::now();
-    let result = future.instrument(span.clone()).await;
-    let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    span.in_scope(|| match &result {
-        Ok(answer) => tracing::debug!(query, size = answer.size(), elapsed_us, "query answered"),
-        Err(err) => tracing::debug!(query, error = %err, elapsed_us, "query failed"),
-    });
-    result
+impl Core {
+    /// Runs one query in a debug span `active_users.query`, and logs at debug what it
+    /// answered (`size`) or why it failed, and how long it took (`elapsed_us`):
+    /// `RUST_LOG=active_users=debug` shows every query.
+    pub(crate) async fn traced<T: Answer>(
+        &self,
+        query: &'static str,
+        future: impl std::future::Future<Output = Result<T, QueryError>>,
+    ) -> Result<T, QueryError> {
+        use tracing::Instrument as _;
+        let namespace = self.config.namespace.as_str();
+        let span = tracing::debug_span!("active_users.query", query, namespace);
+        let started = std::time::Instant::now();
+        let result = future.instrument(span.clone()).await;
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.in_scope(|| match &result {
+            Ok(answer) => {
+                tracing::debug!(query, size = answer.size(), elapsed_us, "query answered")
+            }
+            Err(err) => tracing::debug!(query, error = %err, elapsed_us, "query failed"),
+        });
+        result
+    }
 }
 
 /// The most rows [`Tracker::count_by`](crate::Tracker::count_by) answers.

@@ -30,8 +30,10 @@ pub(crate) struct Owners {
     tracked: usize,
     /// The origin of the times kept (milliseconds since it).
     epoch: Instant,
-    /// A process-local key, so that a visitor cannot choose values whose hashes collide.
+    /// A process-local key, so that a visitor cannot choose values whose hashes collide, and
+    /// one for the fallback's values, so that a user and an address never share a hash.
     key: SecretKey,
+    fallback_key: SecretKey,
     /// Per owner hash, its entries' hashes with when each was last recorded.
     seen: HashMap<u64, Vec<(u64, u64)>>,
     last_sweep: Instant,
@@ -58,14 +60,16 @@ impl Owners {
         window: Duration,
     ) -> Self {
         let now = Instant::now();
+        let key = SecretKey::generate();
         Owners {
+            fallback_key: key.for_use(b"fallback"),
+            key,
             field,
             fallback,
             cap,
             window,
             tracked: 0,
             epoch: now,
-            key: SecretKey::generate(),
             seen: HashMap::new(),
             last_sweep: now,
         }
@@ -126,12 +130,7 @@ impl Owners {
         }
         match (owner, fallback) {
             (Some(value), _) => Some(self.key.siphash(value)),
-            (None, Some(ip)) => {
-                let mut tagged = Vec::with_capacity(ip.len() + 1);
-                tagged.push(0xff);
-                tagged.extend_from_slice(ip);
-                Some(self.key.for_use(b"ip").siphash(&tagged))
-            }
+            (None, Some(ip)) => Some(self.fallback_key.siphash(ip)),
             (None, None) => None,
         }
     }

@@ -4,7 +4,7 @@ use crate::codec::{DecodeError, Decoder};
 use crate::config::Config;
 use crate::core::{
     Core, Counts, FieldInfo, HistoryPoint, Keys, Schema, UniqueVisitors, ValueCounts, ValuePage,
-    to_system_time, traced,
+    to_system_time,
 };
 use crate::error::QueryError;
 use crate::store::Store;
@@ -146,12 +146,9 @@ impl Reader {
     /// # Errors
     /// The store's failure or timeout.
     pub async fn count(&self) -> Result<u64, QueryError> {
-        traced(
-            &self.core.config.namespace,
-            "count",
-            self.core.view(self.window()).count(),
-        )
-        .await
+        self.core
+            .traced("count", self.core.view(self.window()).count())
+            .await
     }
 
     /// The active entries and every distinct count read together, as
@@ -160,12 +157,9 @@ impl Reader {
     /// # Errors
     /// The store's failure or timeout.
     pub async fn counts(&self) -> Result<Counts, QueryError> {
-        traced(
-            &self.core.config.namespace,
-            "counts",
-            self.core.view(self.window()).counts(),
-        )
-        .await
+        self.core
+            .traced("counts", self.core.view(self.window()).counts())
+            .await
     }
 
     /// Distinct active values of an indexed field, as
@@ -174,12 +168,12 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::count_distinct`](crate::Tracker::count_distinct).
     pub async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
-        traced(
-            &self.core.config.namespace,
-            "count_distinct",
-            self.core.view(self.window()).count_distinct(field),
-        )
-        .await
+        self.core
+            .traced(
+                "count_distinct",
+                self.core.view(self.window()).count_distinct(field),
+            )
+            .await
     }
 
     /// Active entries per value of an indexed field, largest first, as
@@ -188,12 +182,9 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::count_by`](crate::Tracker::count_by).
     pub async fn count_by(&self, field: &str) -> Result<ValueCounts, QueryError> {
-        traced(
-            &self.core.config.namespace,
-            "count_by",
-            self.core.view(self.window()).count_by(field),
-        )
-        .await
+        self.core
+            .traced("count_by", self.core.view(self.window()).count_by(field))
+            .await
     }
 
     /// A page of the active values of an indexed field, as
@@ -207,12 +198,12 @@ impl Reader {
         limit: usize,
         cursor: Option<Cursor>,
     ) -> Result<ValuePage, QueryError> {
-        traced(
-            &self.core.config.namespace,
-            "values",
-            self.core.view(self.window()).values(field, limit, cursor),
-        )
-        .await
+        self.core
+            .traced(
+                "values",
+                self.core.view(self.window()).values(field, limit, cursor),
+            )
+            .await
     }
 
     /// A page of active entries, as [`Tracker::list`](crate::Tracker::list).
@@ -220,12 +211,9 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::list`](crate::Tracker::list).
     pub async fn list(&self, limit: usize, cursor: Option<Cursor>) -> Result<RawPage, QueryError> {
-        traced(
-            &self.core.config.namespace,
-            "list",
-            self.list_untraced(limit, cursor),
-        )
-        .await
+        self.core
+            .traced("list", self.list_untraced(limit, cursor))
+            .await
     }
 
     async fn list_untraced(
@@ -260,12 +248,7 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::history`](crate::Tracker::history).
     pub async fn history(&self, span: Duration) -> Result<Vec<HistoryPoint>, QueryError> {
-        traced(
-            &self.core.config.namespace,
-            "history",
-            self.core.history(span),
-        )
-        .await
+        self.core.traced("history", self.core.history(span)).await
     }
 
     /// The busiest minute, as [`Tracker::peak`](crate::Tracker::peak).
@@ -273,7 +256,7 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::history`](crate::Tracker::history).
     pub async fn peak(&self, span: Duration) -> Result<Option<HistoryPoint>, QueryError> {
-        traced(&self.core.config.namespace, "peak", self.core.peak(span)).await
+        self.core.traced("peak", self.core.peak(span)).await
     }
 
     /// Unique visitors, as [`Tracker::unique`](crate::Tracker::unique).
@@ -281,12 +264,7 @@ impl Reader {
     /// # Errors
     /// As [`Tracker::history`](crate::Tracker::history).
     pub async fn unique(&self, span: Duration) -> Result<UniqueVisitors, QueryError> {
-        traced(
-            &self.core.config.namespace,
-            "unique",
-            self.core.unique(span),
-        )
-        .await
+        self.core.traced("unique", self.core.unique(span)).await
     }
 
     fn decode(&self, member: &[u8]) -> Result<Vec<(String, Option<String>)>, DecodeError> {

@@ -38,35 +38,20 @@ impl SecretKey {
     /// A key from the operating system's randomness (through std's randomly keyed hasher,
     /// whose keys come from the OS once per thread, mixed with the time and a counter).
     pub(crate) fn generate() -> Self {
-        let draw = |salt: u64| {
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u64(salt);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            hasher.write_u128(now.as_nanos());
-            hasher.finish()
-        };
         SecretKey {
-            k0: draw(0),
-            k1: draw(1),
+            k0: random_u64(),
+            k1: random_u64(),
         }
     }
 
     /// The key derived from a configured secret (at least 16 bytes, checked by the config).
     pub(crate) fn derive(secret: &[u8]) -> Self {
         // SipHash under a fixed key is a good mixer; the result is as secret as the input.
-        let fixed = SecretKey {
+        SecretKey {
             k0: 0x6163_7469_7665_2d75,
             k1: 0x7365_7273_2d6b_6579,
-        };
-        let mut tagged = Vec::with_capacity(secret.len() + 1);
-        tagged.push(0);
-        tagged.extend_from_slice(secret);
-        let k0 = fixed.siphash(&tagged);
-        tagged[0] = 1;
-        let k1 = fixed.siphash(&tagged);
-        SecretKey { k0, k1 }
+        }
+        .for_use(secret)
     }
 
     /// The stored form: 32 hex digits.
@@ -74,9 +59,14 @@ impl SecretKey {
         format!("{:016x}{:016x}", self.k0, self.k1)
     }
 
+    /// Whether `bytes` are a stored key: 32 hex digits.
+    pub(crate) fn is_stored_form(bytes: &[u8]) -> bool {
+        bytes.len() == 32 && bytes.iter().all(u8::is_ascii_hexdigit)
+    }
+
     /// Reads the stored form back; `None` for anything else.
     pub(crate) fn from_hex(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != 32 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+        if !Self::is_stored_form(bytes) {
             return None;
         }
         let text = std::str::from_utf8(bytes).ok()?;
@@ -133,7 +123,6 @@ impl SecretKey {
 
 impl SecretKey {
     /// A key for another use, derived from this one: outputs under the two never coincide.
-    #[cfg_attr(not(feature = "api"), allow(dead_code))] // the JSON API seals its cursors
     pub(crate) fn for_use(&self, name: &[u8]) -> SecretKey {
         let mut tagged = Vec::with_capacity(name.len() + 1);
         tagged.extend_from_slice(name);
@@ -162,8 +151,8 @@ impl SecretKey {
     }
 }
 
-/// A nonce from std's randomly keyed hasher: unpredictable, and in practice never repeated.
-#[cfg_attr(not(feature = "api"), allow(dead_code))] // the JSON API seals its cursors
+/// 64 random bits from std's randomly keyed hasher (keys from the OS once per thread, a new
+/// one per call), mixed with the time: unpredictable, and in practice never repeated.
 pub(crate) fn random_u64() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(

@@ -7,7 +7,7 @@ use crate::client_ip::ExtractContext;
 use crate::config::Config;
 use crate::core::{
     Core, CoreView, Counts, FieldInfo, HistoryPoint, UniqueVisitors, ValueCounts, ValuePage,
-    to_system_time, traced,
+    to_system_time,
 };
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
@@ -29,6 +29,14 @@ const MAX_CURSOR_MEMBER_TEXT: usize = 65_536 / 3 * 4 + 4;
 
 /// The largest page [`View::list`] returns, whatever limit is asked for.
 pub const MAX_PAGE: usize = 1000;
+
+/// A taken member as the store holds it (secret values replaced by their keyed hash), with
+/// the text of its fields when indexes need them, and its shard.
+struct Stored {
+    member: Member,
+    texts: Option<Vec<Option<String>>>,
+    shard: usize,
+}
 
 /// The store writes of one batch.
 struct Prepared {
@@ -652,12 +660,10 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// [`QueryError::HistoryOff`], [`QueryError::SpanTooLong`] beyond the kept history, or the
     /// store's failure.
     pub async fn history(&self, span: Duration) -> Result<Vec<HistoryPoint>, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "history",
-            self.inner.core.history(span),
-        )
-        .await
+        self.inner
+            .core
+            .traced("history", self.inner.core.history(span))
+            .await
     }
 
     /// The minute with the highest active count within `span`, if any was sampled.
@@ -665,12 +671,10 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// # Errors
     /// As [`history`](Tracker::history).
     pub async fn peak(&self, span: Duration) -> Result<Option<HistoryPoint>, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "peak",
-            self.inner.core.peak(span),
-        )
-        .await
+        self.inner
+            .core
+            .traced("peak", self.inner.core.peak(span))
+            .await
     }
 
     /// Unique visitors (distinct entries) within `span`, from HyperLogLog sketches: within
@@ -682,12 +686,10 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// # Errors
     /// As [`history`](Tracker::history).
     pub async fn unique(&self, span: Duration) -> Result<UniqueVisitors, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "unique",
-            self.inner.core.unique(span),
-        )
-        .await
+        self.inner
+            .core
+            .traced("unique", self.inner.core.unique(span))
+            .await
     }
 }
 
@@ -723,12 +725,7 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count`].
     pub async fn count(&self) -> Result<u64, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "count",
-            self.core().count(),
-        )
-        .await
+        self.inner.core.traced("count", self.core().count()).await
     }
 
     /// See [`Tracker::values`].
@@ -741,12 +738,10 @@ impl<E: ActiveUserEntry> View<'_, E> {
         limit: usize,
         cursor: Option<Cursor>,
     ) -> Result<ValuePage, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "values",
-            self.core().values(field, limit, cursor),
-        )
-        .await
+        self.inner
+            .core
+            .traced("values", self.core().values(field, limit, cursor))
+            .await
     }
 
     /// See [`Tracker::counts`].
@@ -754,12 +749,7 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::counts`].
     pub async fn counts(&self) -> Result<Counts, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "counts",
-            self.core().counts(),
-        )
-        .await
+        self.inner.core.traced("counts", self.core().counts()).await
     }
 
     /// See [`Tracker::count_distinct`]. For the field that picks the shard (the first indexed
@@ -769,12 +759,10 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count_distinct`].
     pub async fn count_distinct(&self, field: &str) -> Result<u64, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "count_distinct",
-            self.core().count_distinct(field),
-        )
-        .await
+        self.inner
+            .core
+            .traced("count_distinct", self.core().count_distinct(field))
+            .await
     }
 
     /// See [`Tracker::count_by`]. Reads the active values (up to 10,000 per shard) and counts
@@ -783,12 +771,10 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::count_by`].
     pub async fn count_by(&self, field: &str) -> Result<ValueCounts, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "count_by",
-            self.core().count_by(field),
-        )
-        .await
+        self.inner
+            .core
+            .traced("count_by", self.core().count_by(field))
+            .await
     }
 
     /// See [`Tracker::list`].
@@ -796,12 +782,10 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::list`].
     pub async fn list(&self, limit: usize, cursor: Option<Cursor>) -> Result<Page<E>, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "list",
-            self.list_untraced(limit, cursor),
-        )
-        .await
+        self.inner
+            .core
+            .traced("list", self.list_untraced(limit, cursor))
+            .await
     }
 
     async fn list_untraced(
@@ -837,12 +821,10 @@ impl<E: ActiveUserEntry> View<'_, E> {
     /// # Errors
     /// As [`Tracker::last_seen`].
     pub async fn last_seen(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
-        traced(
-            &self.inner.core.config.namespace,
-            "last_seen",
-            self.last_seen_untraced(entry),
-        )
-        .await
+        self.inner
+            .core
+            .traced("last_seen", self.last_seen_untraced(entry))
+            .await
     }
 
     async fn last_seen_untraced(&self, entry: &E) -> Result<Option<SystemTime>, QueryError> {
@@ -925,9 +907,9 @@ impl<E: ActiveUserEntry> Inner<E> {
     fn touches(
         &self,
         taken: &Taken,
+        stored: &[Option<Stored>],
         ages: &[u64],
         now: u64,
-        key: Option<&SecretKey>,
         refused: &HashSet<Member>,
     ) -> Prepared {
         /// Members of one set with their ages.
@@ -951,29 +933,18 @@ impl<E: ActiveUserEntry> Inner<E> {
         // Per shard, per indexed field: each value with the age of its most recent entry.
         let mut values: Vec<BTreeMap<&str, HashMap<String, u64>>> = vec![BTreeMap::new(); shards];
         let mut by_value: Vec<HashMap<String, Aged>> = vec![HashMap::new(); shards];
-        let needs_values = !self.indexed.is_empty();
         let mut stale = 0;
         let mut over_capacity = 0;
-        for ((member, &new), &age) in taken.members.iter().zip(&taken.sketch).zip(ages) {
-            // What the store holds: secret values replaced by their keyed hash.
-            let hashed;
-            let member = match key {
-                Some(key) => match hash_secrets(member, &core.secret_fields, key) {
-                    Ok(stored) => {
-                        hashed = Member::from(stored);
-                        &hashed
-                    }
-                    // Cannot happen (the tracker encoded it); never store a secret unhashed.
-                    Err(_) => continue,
-                },
-                None => member,
+        for ((stored, &new), &age) in stored.iter().zip(&taken.sketch).zip(ages) {
+            let Some(Stored {
+                member,
+                texts,
+                shard,
+            }) = stored
+            else {
+                continue;
             };
-            let texts = if needs_values {
-                E::decode(member).ok().map(|entry| entry.values())
-            } else {
-                None
-            };
-            let shard = core.shard_of(member, texts.as_deref());
+            let shard = *shard;
             if new {
                 // An active member counts in the minute it is written (its request was at most
                 // a window ago); a stale one in the minute it was seen.
@@ -1192,9 +1163,10 @@ impl<E: ActiveUserEntry> Inner<E> {
                 .iter()
                 .map(|seen| crate::store::ms(taken_at.saturating_duration_since(*seen)))
                 .collect();
+            let stored = self.stored_forms(&taken, key.as_ref());
             let refused = if projected.iter().any(|&p| p >= shard_cap) {
                 match self
-                    .unknown_members(&taken, key.as_ref(), &mut projected, &sent, shard_cap)
+                    .unknown_members(&stored, &mut projected, &sent, shard_cap)
                     .await
                 {
                     Ok(refused) => refused,
@@ -1210,7 +1182,7 @@ impl<E: ActiveUserEntry> Inner<E> {
             } else {
                 HashSet::new()
             };
-            let prepared = self.touches(&taken, &ages, now, key.as_ref(), &refused);
+            let prepared = self.touches(&taken, &stored, &ages, now, &refused);
             bump(&self.over_capacity, prepared.over_capacity);
             for ((projected, sent), now_sent) in
                 projected.iter_mut().zip(&mut sent).zip(&prepared.sent)
@@ -1316,38 +1288,52 @@ impl<E: ActiveUserEntry> Inner<E> {
         }
     }
 
+    /// Each taken member as the store holds it, with its texts and shard; `None` for one
+    /// that does not hash (cannot happen: the tracker encoded it; a secret is never stored
+    /// unhashed).
+    fn stored_forms(&self, taken: &Taken, key: Option<&SecretKey>) -> Vec<Option<Stored>> {
+        let core = &self.core;
+        let needs_values = !self.indexed.is_empty();
+        taken
+            .members
+            .iter()
+            .map(|member| {
+                let member = match key {
+                    Some(key) => Member::from(hash_secrets(member, &core.secret_fields, key).ok()?),
+                    None => Arc::clone(member),
+                };
+                let texts = if needs_values {
+                    E::decode(&member).ok().map(|entry| entry.values())
+                } else {
+                    None
+                };
+                let shard = core.shard_of(&member, texts.as_deref());
+                Some(Stored {
+                    member,
+                    texts,
+                    shard,
+                })
+            })
+            .collect()
+    }
+
     /// For each shard `projected` says is at `shard_cap`: its active count now plus what this
     /// flush sent it (`sent`, maybe still in flight), which replaces the projection, and the
     /// members of `taken` (stored form) new to it past the room left, which are not written.
     /// Two calls per such shard (a count, and an existence check of its members).
     async fn unknown_members(
         &self,
-        taken: &Taken,
-        key: Option<&SecretKey>,
+        stored: &[Option<Stored>],
         projected: &mut [u64],
         sent: &[u64],
         shard_cap: u64,
     ) -> Result<HashSet<Member>, StoreError> {
         let full: Vec<bool> = projected.iter().map(|&p| p >= shard_cap).collect();
         let core = &self.core;
-        let needs_values = !self.indexed.is_empty();
         let mut per_shard: Vec<Vec<Member>> = vec![Vec::new(); full.len()];
-        for member in &taken.members {
-            let stored = match key {
-                Some(key) => match hash_secrets(member, &core.secret_fields, key) {
-                    Ok(stored) => Member::from(stored),
-                    Err(_) => continue,
-                },
-                None => Arc::clone(member),
-            };
-            let texts = if needs_values {
-                E::decode(&stored).ok().map(|entry| entry.values())
-            } else {
-                None
-            };
-            let shard = core.shard_of(&stored, texts.as_deref());
-            if full.get(shard).copied().unwrap_or(false) {
-                per_shard[shard].push(stored);
+        for stored in stored.iter().flatten() {
+            if full.get(stored.shard).copied().unwrap_or(false) {
+                per_shard[stored.shard].push(Arc::clone(&stored.member));
             }
         }
         let timeout = core.config.query_timeout;

@@ -581,7 +581,7 @@ impl Store for MemoryStore {
         let kept = state
             .values
             .upsert(key, now.saturating_add(ms(ttl)), || value.to_vec());
-        if kept.len() != 32 || !kept.iter().all(u8::is_ascii_hexdigit) {
+        if !crate::secret::SecretKey::is_stored_form(kept) {
             *kept = value.to_vec();
         }
         ready(kept.clone())

@@ -360,7 +360,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> StoreFuture<'a, Vec<u8>> {
         Box::pin(async move {
             let kept = match self.get(key).await? {
-                Some(kept) if kept.len() == 32 && kept.iter().all(u8::is_ascii_hexdigit) => kept,
+                Some(kept) if crate::secret::SecretKey::is_stored_form(&kept) => kept,
                 _ => value.to_vec(),
             };
             self.put(key, &kept, ttl).await?;
