@@ -460,9 +460,9 @@ impl Core {
     #[cfg_attr(not(feature = "api"), allow(dead_code))] // the JSON API seals its cursors
     pub(crate) async fn open_cursor(&self, mut cursor: Cursor) -> Result<Cursor, QueryError> {
         if cursor.position.member.len() < 8 {
-            return Err(QueryError::Cursor(CursorError(
-                "a cursor of this API holds at least 8 bytes".to_owned(),
-            )));
+            // Too short to hold a nonce: not a cursor this API handed out.
+            let text: String = cursor.to_string().chars().take(64).collect();
+            return Err(QueryError::Cursor(CursorError(text)));
         }
         let key = self.secret_key(false).await?.for_use(b"cursor");
         let mut member = cursor.position.member.split_off(8);
