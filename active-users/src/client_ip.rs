@@ -276,7 +276,7 @@ impl ExtractContext {
     fn resolve(&self, head: &RequestHead<'_>) -> Option<IpAddr> {
         // A dual-stack socket reports IPv4 clients as `::ffff:a.b.c.d`: every address is
         // compared, stored and anonymized in its canonical form.
-        let peer = peer_ip(head).map(|ip| ip.to_canonical());
+        let peer = head.peer_addr().map(|addr| addr.ip().to_canonical());
         let Some(header) = &self.header else {
             return peer;
         };
@@ -291,11 +291,11 @@ impl ExtractContext {
         }
         if !header.is_list() {
             // Set by the proxy that connected: exactly one value, an address, or no client IP.
-            let mut values = head.headers().get_all(header.name()).iter();
+            let mut values = head.values_named(&header.name());
             let (Some(value), None) = (values.next(), values.next()) else {
                 return None;
             };
-            let text = std::str::from_utf8(value.as_bytes()).ok()?;
+            let text = std::str::from_utf8(value).ok()?;
             return parse_forwarded_ip(text.trim()).map(|ip| ip.to_canonical());
         }
         // Appended by each proxy, left to right, then the peer: `None` for an item that is
@@ -331,8 +331,8 @@ impl ExtractContext {
 /// The items of a list header (every instance, in order), each an address or `None`.
 fn list_items(head: &RequestHead<'_>, header: &ClientIpHeader) -> Vec<Option<IpAddr>> {
     let mut out = Vec::new();
-    for value in head.headers().get_all(header.name()) {
-        let Ok(text) = std::str::from_utf8(value.as_bytes()) else {
+    for value in head.values_named(&header.name()) {
+        let Ok(text) = std::str::from_utf8(value) else {
             out.push(None);
             continue;
         };
@@ -360,22 +360,6 @@ fn rfc7239_for(element: &str) -> Option<IpAddr> {
         Some(rest) => rest.split_once(']')?.0.parse().ok(),
         None => parse_forwarded_ip(node),
     }
-}
-
-/// The peer address the server put into the extensions.
-fn peer_ip(head: &RequestHead<'_>) -> Option<IpAddr> {
-    let ext = head.extensions();
-    if let Some(PeerAddr(addr)) = ext.get::<PeerAddr>() {
-        return Some(addr.ip());
-    }
-    if let Some(addr) = ext.get::<SocketAddr>() {
-        return Some(addr.ip());
-    }
-    #[cfg(feature = "axum")]
-    if let Some(info) = ext.get::<axum::extract::ConnectInfo<SocketAddr>>() {
-        return Some(info.0.ip());
-    }
-    None
 }
 
 /// An address as proxies write it: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1` or `[2001:db8::1]:80`.

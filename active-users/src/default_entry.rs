@@ -83,11 +83,11 @@ pub struct DefaultEntry {
 }
 
 fn user_id(head: &RequestHead<'_>) -> Option<String> {
-    head.extensions().get::<User>().map(|u| u.id.clone())
+    head.extension::<User>().map(|u| u.id.clone())
 }
 
 fn username(head: &RequestHead<'_>) -> Option<String> {
-    head.extensions().get::<User>()?.name.clone()
+    head.extension::<User>()?.name.clone()
 }
 
 // The derive spells the cookie name literally; keep the constant in step with it.

@@ -15,15 +15,15 @@ fn parse_bounded<T: FieldValue>(text: &str) -> Option<T> {
 
 /// The first value of a header, if it is UTF-8 and parses.
 pub fn header<T: FieldValue>(head: &RequestHead<'_>, name: &HeaderName) -> Option<T> {
-    let value = head.headers().get(name)?;
-    let text = std::str::from_utf8(value.as_bytes()).ok()?;
+    let value = head.header_named(name)?;
+    let text = std::str::from_utf8(value).ok()?;
     parse_bounded(text)
 }
 
 /// The first cookie called `name` in the `Cookie` headers.
 pub fn cookie<T: FieldValue>(head: &RequestHead<'_>, name: &str) -> Option<T> {
-    for value in head.headers().get_all(http::header::COOKIE) {
-        let Ok(text) = std::str::from_utf8(value.as_bytes()) else {
+    for value in head.values_named(&http::header::COOKIE) {
+        let Ok(text) = std::str::from_utf8(value) else {
             continue;
         };
         for pair in text.split(';') {
@@ -46,7 +46,7 @@ pub fn cookie<T: FieldValue>(head: &RequestHead<'_>, name: &str) -> Option<T> {
 
 /// The first query parameter called `name`, form-decoded (`%XX` and `+`).
 pub fn query<T: FieldValue>(head: &RequestHead<'_>, name: &str) -> Option<T> {
-    let query = head.uri().query()?;
+    let query = head.query()?;
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         // A parameter name is short; a longer one is not the one asked for.
@@ -87,7 +87,7 @@ pub(crate) fn form_decode(text: &str) -> Option<String> {
 
 /// A value of type `T` from the request extensions.
 pub fn extension<T: Clone + Send + Sync + 'static>(head: &RequestHead<'_>) -> Option<T> {
-    head.extensions().get::<T>().cloned()
+    head.extension::<T>().cloned()
 }
 
 /// The types a `#[from_client_ip]` field may have.

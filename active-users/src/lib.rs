@@ -46,6 +46,8 @@
 // Lets the derive's `::active_users::...` paths resolve inside this crate too.
 extern crate self as active_users;
 
+#[cfg(feature = "actix")]
+pub mod actix;
 #[cfg(feature = "api")]
 pub mod api;
 #[cfg(feature = "blocking")]
@@ -65,6 +67,7 @@ pub mod layer;
 mod metrics;
 mod owners;
 mod reader;
+mod record_on;
 mod request;
 mod secret;
 pub mod store;
@@ -93,9 +96,10 @@ pub use default_entry::{DefaultEntry, SESSION_COOKIE, User};
 pub use entry::{ActiveUserEntry, Field};
 pub use error::{BuildError, ConfigError, CursorError, QueryError, StoreError};
 #[cfg(feature = "layer")]
-pub use layer::{ActiveUsersLayer, RecordOn};
+pub use layer::ActiveUsersLayer;
 pub use reader::{RawEntry, RawPage, Reader};
-pub use request::RequestHead;
+pub use record_on::RecordOn;
+pub use request::{HeaderValues, RequestHead};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
 pub use store::{MemoryStore, Store};

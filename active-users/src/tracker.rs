@@ -451,12 +451,11 @@ impl<E: ActiveUserEntry> Tracker<E> {
         let agent_excluded = || {
             config.excludes_agents()
                 && head
-                    .headers()
-                    .get(http::header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
+                    .header_named(&http::header::USER_AGENT)
+                    .and_then(|v| std::str::from_utf8(v).ok())
                     .is_some_and(|agent| config.is_excluded_agent(agent))
         };
-        if config.is_excluded(head.uri().path()) || agent_excluded() {
+        if config.is_excluded(head.path()) || agent_excluded() {
             bump(&counters.excluded, 1);
             return Err(Outcome::Excluded);
         }

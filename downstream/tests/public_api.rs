@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 fn plan(head: &RequestHead<'_>) -> Option<String> {
-    head.uri().path().strip_prefix("/plan/").map(str::to_owned)
+    head.path().strip_prefix("/plan/").map(str::to_owned)
 }
 
 /// Every source and option of the derive.

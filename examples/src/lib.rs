@@ -8,11 +8,12 @@
 //! - the JSON API at `/active-users/`, behind a bearer token (or public, for the demo);
 //! - pages: `/` (hello), `/static/app.js` (excluded from recording), `/boom` (a 500).
 
+pub mod actix;
 pub mod blocking;
 
 use active_users::{
     ActiveUserEntry, ActiveUsersApi, ActiveUsersLayer, Config, ConfigBuilder, DefaultEntry,
-    PeerAddr, Tracker, User,
+    PeerAddr, RequestHead, Tracker, User,
 };
 use axum::Router;
 use axum::extract::Request;
@@ -95,29 +96,31 @@ pub enum ApiAccess {
     Public,
 }
 
-/// Reads the logged-in user from the `x-user-id` header or the `user_id` cookie.
-async fn login(mut request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let from_cookie = headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+/// The demo's login: the user id from the `x-user-id` header or the `user_id` cookie, a name
+/// from `x-user-name`. Any UTF-8, not only the visible ASCII `to_str` accepts: user ids and
+/// names in any script. One function for the axum and the actix app, over the borrowed view.
+pub fn demo_user(head: &RequestHead<'_>) -> Option<User> {
+    let text = |bytes: &[u8]| std::str::from_utf8(bytes).ok().map(str::to_owned);
+    let from_cookie = head
+        .header_values("cookie")
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(';'))
         .find_map(|pair| pair.trim().strip_prefix("user_id=").map(str::to_owned));
-    // UTF-8, not only the visible ASCII `to_str` accepts: user ids and names in any script.
-    let id = headers
-        .get("x-user-id")
-        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-        .map(str::to_owned)
-        .or(from_cookie);
-    if let Some(id) = id.filter(|id| !id.is_empty()) {
-        let mut user = User::new(id);
-        if let Some(name) = headers
-            .get("x-user-name")
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-        {
-            user = user.with_name(name);
-        }
+    let id = head
+        .header("x-user-id")
+        .and_then(text)
+        .or(from_cookie)
+        .filter(|id| !id.is_empty())?;
+    let user = User::new(id);
+    Some(match head.header("x-user-name").and_then(text) {
+        Some(name) => user.with_name(name),
+        None => user,
+    })
+}
+
+/// Reads the logged-in user ([`demo_user`]) into the request's extensions.
+async fn login(mut request: Request, next: Next) -> Response {
+    if let Some(user) = demo_user(&RequestHead::from(&request)) {
         request.extensions_mut().insert(user);
     }
     next.run(request).await
@@ -134,13 +137,18 @@ async fn boom() -> (StatusCode, &'static str) {
     (StatusCode::INTERNAL_SERVER_ERROR, "something broke\n")
 }
 
-/// The whole application. The API is mounted after the layers, so reading it is not a visit.
-pub fn app(tracker: Tracker<DemoEntry>, access: ApiAccess) -> Router {
-    let api = ActiveUsersApi::new(tracker.clone());
-    let api = match access {
+/// The demo's API over `tracker`, open to whom `access` says.
+pub fn demo_api(tracker: Tracker<DemoEntry>, access: ApiAccess) -> ActiveUsersApi<DemoEntry> {
+    let api = ActiveUsersApi::new(tracker);
+    match access {
         ApiAccess::Token(token) => api.bearer_token(token),
         ApiAccess::Public => api.public(),
-    };
+    }
+}
+
+/// The whole application. The API is mounted after the layers, so reading it is not a visit.
+pub fn app(tracker: Tracker<DemoEntry>, access: ApiAccess) -> Router {
+    let api = demo_api(tracker.clone(), access);
     Router::new()
         .route("/", get(hello))
         .route("/static/app.js", get(|| async { "console.log('hi');\n" }))
@@ -179,10 +187,25 @@ const NAMES: &[&str] = &[
     "ann", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo",
 ];
 
-/// Simulates `users` visitors coming and going, sending requests through `app` in process
-/// (through the layer, as real requests would), every `tick`, for `rounds` rounds (or forever
-/// with `None`).
-pub async fn simulate(app: Router, users: u32, tick: Duration, rounds: Option<u64>) {
+/// One simulated request: its path, its headers and the address it comes from.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    /// `/` or `/static/app.js`.
+    pub path: &'static str,
+    /// The login, name, service and session cookie headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// The visitor's address (`10.x.y.z`, one per visitor).
+    pub peer: SocketAddr,
+}
+
+/// Simulates `users` visitors coming and going, every `tick`, for `rounds` rounds (or forever
+/// with `None`); `send` delivers each request to the app (in process, through its
+/// middleware, as real requests would go).
+pub async fn simulate_visits<F, Fut>(users: u32, tick: Duration, rounds: Option<u64>, mut send: F)
+where
+    F: FnMut(Visit) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut rng = XorShift::new(0x5eed_1234);
     let mut online: Vec<bool> = (0..users).map(|_| rng.below(2) == 0).collect();
     let mut round = 0;
@@ -209,23 +232,42 @@ pub async fn simulate(app: Router, users: u32, tick: Duration, rounds: Option<u6
             } else {
                 &["a"]
             };
+            let octets = id.to_be_bytes();
+            let ip = IpAddr::V4(Ipv4Addr::new(10, octets[1], octets[2], octets[3]));
             for session in sessions {
-                let request = axum::http::Request::get(path)
-                    .header("x-user-id", id.to_string())
-                    .header("x-user-name", format!("{name}{id}"))
-                    .header("x-service-id", service)
-                    .header("cookie", format!("sessionid=sim{id}{session}"))
-                    .body(axum::body::Body::empty());
-                let Ok(mut request) = request else { continue };
-                let octets = id.to_be_bytes();
-                let ip = IpAddr::V4(Ipv4Addr::new(10, octets[1], octets[2], octets[3]));
-                request
-                    .extensions_mut()
-                    .insert(PeerAddr(SocketAddr::new(ip, 40_000)));
-                let _ = app.clone().oneshot(request).await;
+                send(Visit {
+                    path,
+                    headers: vec![
+                        ("x-user-id", id.to_string()),
+                        ("x-user-name", format!("{name}{id}")),
+                        ("x-service-id", service.to_owned()),
+                        ("cookie", format!("sessionid=sim{id}{session}")),
+                    ],
+                    peer: SocketAddr::new(ip, 40_000),
+                })
+                .await;
             }
         }
         round += 1;
         tokio::time::sleep(tick).await;
     }
+}
+
+/// [`simulate_visits`] through the axum `app`.
+pub async fn simulate(app: Router, users: u32, tick: Duration, rounds: Option<u64>) {
+    simulate_visits(users, tick, rounds, |visit| {
+        let app = app.clone();
+        async move {
+            let mut request = axum::http::Request::get(visit.path);
+            for (name, value) in visit.headers {
+                request = request.header(name, value);
+            }
+            let Ok(mut request) = request.body(axum::body::Body::empty()) else {
+                return;
+            };
+            request.extensions_mut().insert(PeerAddr(visit.peer));
+            let _ = app.oneshot(request).await;
+        }
+    })
+    .await;
 }

@@ -175,7 +175,18 @@ store_suite!(redis, Backend::redis(); history_unique_and_dashboard_over_http);
 /// page shows is the API's, the chart has points, and a screenshot is saved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_real_browser_shows_the_api_count() {
-    let server = DemoServer::start(
+    dashboard_in_a_real_browser("axum-app").await;
+}
+
+/// The same page served by the actix-web demo (`api_scope`), in the same browser checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_of_the_actix_demo_in_a_real_browser_shows_the_api_count() {
+    dashboard_in_a_real_browser("actix-app").await;
+}
+
+async fn dashboard_in_a_real_browser(example: &str) {
+    let server = DemoServer::start_example(
+        example,
         &["--simulate", "80"],
         &[("ACTIVE_USERS_API_TOKEN", "browser-token")],
     );
@@ -313,10 +324,11 @@ async fn dashboard_in_a_real_browser_shows_the_api_count() {
 
     let png = browser.screenshot().await;
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let out =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dashboard-{example}.png"));
     std::fs::write(&out, &png).expect("write the screenshot");
     println!("screenshot: {} ({} bytes)", out.display(), png.len());
-    if std::env::var_os("ACTIVE_USERS_UPDATE_SCREENSHOT").is_some() {
+    if example == "axum-app" && std::env::var_os("ACTIVE_USERS_UPDATE_SCREENSHOT").is_some() {
         let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png");
         std::fs::write(&docs, &png).expect("write docs/dashboard.png");
     }

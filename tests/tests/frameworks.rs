@@ -126,3 +126,121 @@ fn a_blocking_tiny_http_server_records_and_queries_without_a_runtime_of_its_own(
     serving.join().expect("the server thread");
     tracker.shutdown().expect("shutdown");
 }
+
+/// An actix-web 4 app served over real TCP, with `RecordActiveUsers` under each `RecordOn`:
+/// handler errors become error responses and a middleware's `Err` is judged by the status
+/// actix answers with (403 here), the
+/// user comes from actix's extensions, the IP from the connection, and a handler that borrows
+/// the extensions mutably after the middleware read them does not panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_middleware_records_by_the_status_actix_answers_with() {
+    use active_users::RecordOn;
+    use active_users::actix::RecordActiveUsers;
+    use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
+
+    async fn ok(request: HttpRequest) -> HttpResponse {
+        // Mutably borrowed by the handler: the middleware must not hold a borrow.
+        request.extensions_mut().insert(42_u32);
+        HttpResponse::Ok().body("ok")
+    }
+    async fn missing() -> Result<HttpResponse, actix_web::Error> {
+        Err(actix_web::error::ErrorNotFound("no such thing"))
+    }
+    async fn failing() -> Result<HttpResponse, actix_web::Error> {
+        Err(actix_web::error::ErrorInternalServerError("broken"))
+    }
+
+    let cases = [
+        (RecordOn::SuccessfulResponse, vec!["ok"]),
+        (
+            RecordOn::AnyResponse,
+            vec!["ok", "missing", "failing", "denied"],
+        ),
+        (
+            RecordOn::Request,
+            vec!["ok", "missing", "failing", "denied"],
+        ),
+        (RecordOn::Status(|s| s.as_u16() == 404), vec!["missing"]),
+    ];
+    for (record_on, expected) in cases {
+        let tracker: Tracker<DefaultEntry> =
+            Tracker::new(Config::default(), MemoryStore::new()).expect("tracker");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let app_tracker = tracker.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        // Inside the recorder: a middleware that fails with an `Err`, which
+                        // reaches the recorder as an error, not a response.
+                        .wrap(actix_web::middleware::from_fn(
+                            |request: actix_web::dev::ServiceRequest,
+                             next: actix_web::middleware::Next<_>| async move {
+                                if request.path() == "/denied" {
+                                    return Err(actix_web::error::ErrorForbidden("denied"));
+                                }
+                                next.call(request).await
+                            },
+                        ))
+                        .wrap(RecordActiveUsers::new(app_tracker.clone()).record_on(record_on))
+                        // Registered last, runs first: the user is in place for extraction.
+                        .wrap(actix_web::middleware::from_fn(
+                            |request: actix_web::dev::ServiceRequest,
+                             next: actix_web::middleware::Next<_>| async move {
+                                let user = request
+                                    .headers()
+                                    .get("x-user")
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(User::new);
+                                if let Some(user) = user {
+                                    request.extensions_mut().insert(user);
+                                }
+                                next.call(request).await
+                            },
+                        ))
+                        .route("/ok", web::get().to(ok))
+                        .route("/missing", web::get().to(missing))
+                        .route("/failing", web::get().to(failing))
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .expect("listen")
+                .run();
+                tx.send(server.handle()).expect("handle");
+                let _ = server.await;
+            });
+        });
+        let handle = rx.recv().expect("server started");
+        for (path, status) in [
+            ("/ok", 200),
+            ("/missing", 404),
+            ("/failing", 500),
+            ("/denied", 403),
+        ] {
+            let user = &path[1..];
+            let reply = get(addr, path, &[("x-user", user)]).await;
+            assert_eq!(reply.status, status, "{path}");
+        }
+        tracker.flush().await.expect("flush");
+        let page = tracker.list(10, None).await.expect("list");
+        let mut users: Vec<&str> = page
+            .entries
+            .iter()
+            .map(|a| a.entry.user_id.as_str())
+            .collect();
+        users.sort_unstable();
+        let mut want = expected.clone();
+        want.sort_unstable();
+        assert_eq!(users, want, "{record_on:?}");
+        assert!(
+            page.entries
+                .iter()
+                .all(|a| a.entry.ip == Some("127.0.0.1".parse().expect("ip"))),
+            "the peer address of the connection is the IP"
+        );
+        drop(handle.stop(false));
+    }
+}

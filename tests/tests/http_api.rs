@@ -10,17 +10,33 @@ use axum::Router;
 use std::net::SocketAddr;
 use std::time::Duration;
 use support::Backend;
-use support::client::{get, send, serve, visit_demo};
+use support::client::{ActixServer, get, send, serve, visit_demo};
 
 const TOKEN: &str = "test-token-4f2a";
 const AUTH: (&str, &str) = ("authorization", "Bearer test-token-4f2a");
 
-/// The demo app on `backend`, and its tracker.
-async fn demo(backend: &Backend) -> (SocketAddr, Tracker<DemoEntry>) {
+/// The server framework the demo app runs on: the same routes, login and API on each.
+#[derive(Debug, Clone, Copy)]
+enum Framework {
+    Axum,
+    Actix,
+}
+
+/// The demo app on `backend` and `framework`, its tracker, and the actix server to stop.
+async fn demo(
+    backend: &Backend,
+    framework: Framework,
+) -> (SocketAddr, Tracker<DemoEntry>, Option<ActixServer>) {
     let config = config(&backend.namespace, backend.shards).expect("config");
     let tracker = Tracker::with_store(config, backend.store()).expect("tracker");
-    let addr = serve(app(tracker.clone(), ApiAccess::Token(TOKEN.to_owned()))).await;
-    (addr, tracker)
+    let access = ApiAccess::Token(TOKEN.to_owned());
+    match framework {
+        Framework::Axum => (serve(app(tracker.clone(), access)).await, tracker, None),
+        Framework::Actix => {
+            let server = ActixServer::start(tracker.clone(), access);
+            (server.addr, tracker, Some(server))
+        }
+    }
 }
 
 async fn visit(addr: SocketAddr, path: &str, user: &str, extra: &[(&str, &str)]) -> u16 {
@@ -30,8 +46,8 @@ async fn visit(addr: SocketAddr, path: &str, user: &str, extra: &[(&str, &str)])
     get(addr, path, &headers).await.status.as_u16()
 }
 
-async fn records_logged_in_visitors_and_lists_them(backend: Backend) {
-    let (addr, tracker) = demo(&backend).await;
+async fn records_logged_in_visitors_and_lists_them(backend: Backend, framework: Framework) {
+    let (addr, tracker, _server) = demo(&backend, framework).await;
     assert_eq!(
         visit(addr, "/", "7", &[("x-user-name", "ann:admin")]).await,
         200
@@ -65,8 +81,8 @@ async fn records_logged_in_visitors_and_lists_them(backend: Backend) {
     assert_eq!(count["distinct"]["user_id"], 2);
 }
 
-async fn excluded_paths_and_error_responses_are_not_visits(backend: Backend) {
-    let (addr, tracker) = demo(&backend).await;
+async fn excluded_paths_and_error_responses_are_not_visits(backend: Backend, framework: Framework) {
+    let (addr, tracker, _server) = demo(&backend, framework).await;
     assert_eq!(visit(addr, "/static/app.js", "1", &[]).await, 200);
     assert_eq!(visit(addr, "/boom", "2", &[]).await, 500);
     assert_eq!(visit(addr, "/no-such-page", "3", &[]).await, 404);
@@ -78,8 +94,8 @@ async fn excluded_paths_and_error_responses_are_not_visits(backend: Backend) {
     assert_eq!(tracker.stats().excluded, 1);
 }
 
-async fn a_custom_header_dimension_is_counted_per_value(backend: Backend) {
-    let (addr, tracker) = demo(&backend).await;
+async fn a_custom_header_dimension_is_counted_per_value(backend: Backend, framework: Framework) {
+    let (addr, tracker, _server) = demo(&backend, framework).await;
     for (user, service) in [("1", "billing"), ("2", "billing"), ("3", "search")] {
         assert_eq!(
             visit(addr, "/", user, &[("x-service-id", service)]).await,
@@ -101,8 +117,8 @@ async fn a_custom_header_dimension_is_counted_per_value(backend: Backend) {
     );
 }
 
-async fn the_api_is_closed_without_the_token(backend: Backend) {
-    let (addr, tracker) = demo(&backend).await;
+async fn the_api_is_closed_without_the_token(backend: Backend, framework: Framework) {
+    let (addr, tracker, _server) = demo(&backend, framework).await;
     visit(addr, "/", "1", &[]).await;
     tracker.flush().await.expect("flush");
     for path in [
@@ -155,8 +171,8 @@ fn cursor_member(cursor: &str) -> Vec<u8> {
     out
 }
 
-async fn pages_follow_the_cursor(backend: Backend) {
-    let (addr, tracker) = demo(&backend).await;
+async fn pages_follow_the_cursor(backend: Backend, framework: Framework) {
+    let (addr, tracker, _server) = demo(&backend, framework).await;
     for user in 1..=7 {
         visit(addr, "/", &user.to_string(), &[]).await;
     }
@@ -201,8 +217,8 @@ async fn pages_follow_the_cursor(backend: Backend) {
     assert_eq!(seen, ["1", "2", "3", "4", "5", "6", "7"]);
 }
 
-async fn bad_requests_get_clear_errors(backend: Backend) {
-    let (addr, _tracker) = demo(&backend).await;
+async fn bad_requests_get_clear_errors(backend: Backend, framework: Framework) {
+    let (addr, _tracker, _server) = demo(&backend, framework).await;
     for query in [
         "limit=abc",
         "limit=0",
@@ -266,8 +282,8 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
     assert_eq!(post.headers["allow"], "GET");
 }
 
-async fn a_spoofed_forwarded_header_does_not_choose_the_ip(backend: Backend) {
-    let (addr, tracker) = demo(&backend).await;
+async fn a_spoofed_forwarded_header_does_not_choose_the_ip(backend: Backend, framework: Framework) {
+    let (addr, tracker, _server) = demo(&backend, framework).await;
     visit(addr, "/", "1", &[("x-forwarded-for", "6.6.6.6")]).await;
     tracker.flush().await.expect("flush");
     let body = get(addr, "/active-users/", &[AUTH]).await.json();
@@ -276,8 +292,8 @@ async fn a_spoofed_forwarded_header_does_not_choose_the_ip(backend: Backend) {
 
 /// One user with three sessions is three entries but one user: `/values/user_id` lists each
 /// user once, pages through them, and refuses hidden and unindexed fields.
-async fn users_are_listed_once_however_many_sessions(backend: Backend) {
-    let (addr, tracker) = demo(&backend).await;
+async fn users_are_listed_once_however_many_sessions(backend: Backend, framework: Framework) {
+    let (addr, tracker, _server) = demo(&backend, framework).await;
     for (user, session) in [("1", "a"), ("1", "b"), ("1", "c"), ("2", "d")] {
         assert_eq!(visit_demo(addr, user, session, "billing").await, 200);
     }
@@ -351,8 +367,8 @@ async fn users_are_listed_once_however_many_sessions(backend: Backend) {
 }
 
 macro_rules! http_suite {
-    ($store:ident, $backend:expr) => {
-        store_suite!($store, $backend;
+    ($module:ident, $backend:expr, $framework:expr) => {
+        http_suite!(@tests $module, $backend, $framework;
             records_logged_in_visitors_and_lists_them,
             excluded_paths_and_error_responses_are_not_visits,
             a_custom_header_dimension_is_counted_per_value,
@@ -363,11 +379,28 @@ macro_rules! http_suite {
             users_are_listed_once_however_many_sessions,
         );
     };
+    (@tests $module:ident, $backend:expr, $framework:expr; $($name:ident),* $(,)?) => {
+        mod $module {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($backend, $framework).await;
+                }
+            )*
+        }
+    };
 }
 
-http_suite!(memory, Backend::memory());
-http_suite!(redis, Backend::redis());
-http_suite!(cluster_8_shards, Backend::cluster().sharded(8));
+http_suite!(memory, Backend::memory(), Framework::Axum);
+http_suite!(redis, Backend::redis(), Framework::Axum);
+http_suite!(
+    cluster_8_shards,
+    Backend::cluster().sharded(8),
+    Framework::Axum
+);
+http_suite!(actix_memory, Backend::memory(), Framework::Actix);
+http_suite!(actix_redis, Backend::redis(), Framework::Actix);
 
 /// The README's axum snippet: the layer and the API in a handful of lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -606,7 +639,7 @@ async fn allowed_hosts_refuse_other_host_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_distinct_values_gets_the_top_values_and_a_count_of_the_rest() {
     let backend = Backend::redis();
-    let (addr, tracker) = demo(&backend).await;
+    let (addr, tracker, _server) = demo(&backend, Framework::Axum).await;
     let entry = |user: &str, session: &str, service: String| active_users_examples::DemoEntry {
         base: DefaultEntry {
             user_id: user.to_owned(),
@@ -651,7 +684,7 @@ async fn a_flood_of_distinct_values_gets_the_top_values_and_a_count_of_the_rest(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_user_with_a_thousand_session_cookies_counts_as_64_entries() {
     let backend = Backend::redis();
-    let (addr, tracker) = demo(&backend).await;
+    let (addr, tracker, _server) = demo(&backend, Framework::Axum).await;
     for i in 0..1000 {
         let cookie = format!("sessionid=forged-{i:04}");
         let reply = get(addr, "/", &[("x-user-id", "mallory"), ("cookie", &cookie)]).await;
@@ -684,7 +717,7 @@ async fn one_user_with_a_thousand_session_cookies_counts_as_64_entries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_of_maximum_size_values_is_refused_whole() {
     let backend = Backend::redis();
-    let (addr, tracker) = demo(&backend).await;
+    let (addr, tracker, _server) = demo(&backend, Framework::Axum).await;
     let long = "ж".repeat(400); // 800 bytes: every text field is cut to 600
     let cookie = format!("sessionid={}", "s".repeat(700));
     let headers = [

@@ -49,9 +49,8 @@ impl Access {
                     crate::extract::cookie::<String>(head, TOKEN_COOKIE)
                         .and_then(|v| crate::extract::form_decode(&v));
                 let presented = head
-                    .headers()
-                    .get(http::header::AUTHORIZATION)
-                    .and_then(|v| bearer_token(v.as_bytes()))
+                    .header_named(&http::header::AUTHORIZATION)
+                    .and_then(bearer_token)
                     .or(from_cookie.as_deref().map(str::as_bytes));
                 // Compare even when there is no token, so that both paths cost the same.
                 let matches = constant_time_eq(expected, presented.unwrap_or(b""));

@@ -5,7 +5,7 @@ use crate::{
     UNIQUE_STANDARD_ERROR,
 };
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -126,7 +126,7 @@ impl Failure {
         Failure::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    fn into_response(self) -> Response<ApiBody> {
+    fn into_response(self) -> Response<Bytes> {
         let mut response = match self.page {
             Some(page) => html_response(self.status, Bytes::from_static(page.as_bytes())),
             None => json_response(
@@ -187,8 +187,8 @@ fn to_body<T: serde::Serialize>(body: &T) -> Bytes {
     serde_json::to_vec(body).map_or_else(|_| Bytes::from_static(b"{}"), Bytes::from)
 }
 
-fn json_response(status: StatusCode, body: Bytes) -> Response<ApiBody> {
-    let mut response = Response::new(ApiBody::new(body));
+fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -204,8 +204,8 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<ApiBody> {
 }
 
 /// A script of the dashboard's pages.
-fn script_response(script: &'static str) -> Response<ApiBody> {
-    let mut response = Response::new(ApiBody::new(Bytes::from_static(script.as_bytes())));
+fn script_response(script: &'static str) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from_static(script.as_bytes()));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -221,8 +221,8 @@ fn script_response(script: &'static str) -> Response<ApiBody> {
 
 /// An HTML page: no caching, no framing, scripts from this origin only (no inline script),
 /// styles from the page, requests to this origin only.
-fn html_response(status: StatusCode, body: Bytes) -> Response<ApiBody> {
-    let mut response = Response::new(ApiBody::new(body));
+fn html_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -285,11 +285,9 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             return true;
         }
         let host = head
-            .headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| head.uri().authority().map(|a| a.as_str().to_owned()))
+            .header_named(&header::HOST)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .or_else(|| head.authority())
             .map(|h| h.trim().to_ascii_lowercase());
         let Some(host) = host else {
             return false;
@@ -362,9 +360,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
     }
 
     /// Decides what a request asks for, without touching the store.
-    fn route(&self, head: &RequestHead<'_>) -> Result<Route, Failure> {
-        let path = head.uri().path();
-        let path = path.strip_prefix(&*self.base_path).unwrap_or(path);
+    fn route(&self, head: &RequestHead<'_>, path: &str) -> Result<Route, Failure> {
         let path = path.trim_end_matches('/');
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         if !self.host_allowed(head) {
@@ -396,7 +392,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             }
             return Err(failure);
         }
-        if head.method() != Method::GET && head.method() != Method::HEAD {
+        if !head.is_read() {
             return Err(Failure::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -405,7 +401,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
         }
         match segments.as_slice() {
             [] => {
-                let (limit, cursor) = page_params(head.uri().query())?;
+                let (limit, cursor) = page_params(head.query())?;
                 Ok(Route::List { limit, cursor })
             }
             ["count"] => Ok(Route::Count),
@@ -427,15 +423,15 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                         def.name
                     )));
                 }
-                let (limit, cursor) = page_params(head.uri().query())?;
+                let (limit, cursor) = page_params(head.query())?;
                 Ok(Route::Values {
                     field: def.name,
                     limit,
                     cursor,
                 })
             }
-            ["history"] => Ok(Route::History(span_param(head.uri().query())?)),
-            ["unique"] => Ok(Route::Unique(span_param(head.uri().query())?)),
+            ["history"] => Ok(Route::History(span_param(head.query())?)),
+            ["unique"] => Ok(Route::Unique(span_param(head.query())?)),
             ["dashboard"] => Ok(Route::Dashboard),
             _ => Err(Failure::not_found(
                 "unknown path; the API answers /, /count, /by/<field>, /values/<field>, /history, /unique and /dashboard",
@@ -675,10 +671,26 @@ impl<E: ActiveUserEntry, B> Service<Request<B>> for ActiveUsersApi<E> {
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let route = self.route(&RequestHead::from(&request));
-        let head_only = request.method() == Method::HEAD;
+        let head = RequestHead::from(&request);
+        let path = head.path();
+        let answer = self.respond(&head, path.strip_prefix(&*self.base_path).unwrap_or(path));
+        Box::pin(async move { Ok(answer.await.map(ApiBody::new)) })
+    }
+}
+
+impl<E: ActiveUserEntry> ActiveUsersApi<E> {
+    /// The answer to a request, whatever server it came through; `path` is the request's
+    /// path below the API's mount point. The route is decided from the borrowed head now;
+    /// the store is asked in the returned future, which holds no borrow of the request.
+    pub(crate) fn respond(
+        &self,
+        head: &RequestHead<'_>,
+        path: &str,
+    ) -> impl Future<Output = Response<Bytes>> + Send + use<E> {
+        let route = self.route(head, path);
+        let head_only = head.method() == "HEAD";
         let api = self.clone();
-        Box::pin(async move {
+        async move {
             let mut response = match route {
                 Err(failure) => failure.into_response(),
                 Ok(Route::Dashboard) => html_response(StatusCode::OK, api.dashboard()),
@@ -689,9 +701,9 @@ impl<E: ActiveUserEntry, B> Service<Request<B>> for ActiveUsersApi<E> {
                 },
             };
             if head_only {
-                *response.body_mut() = ApiBody::new(Bytes::new());
+                *response.body_mut() = Bytes::new();
             }
-            Ok(response)
-        })
+            response
+        }
     }
 }

@@ -1,5 +1,4 @@
-use super::layer::RecordOn;
-use crate::{ActiveUserEntry, Tracker};
+use crate::{ActiveUserEntry, RecordOn, Tracker};
 use http::Response;
 use pin_project_lite::pin_project;
 use std::future::Future;

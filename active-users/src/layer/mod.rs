@@ -2,7 +2,7 @@
 //!
 //! It never waits for the store and never fails or slows a request: recording is a buffer
 //! insert. By default it records after the response, and only when the response is not an
-//! error (a 404 or a 500 is not a visit); see [`RecordOn`].
+//! error (a 404 or a 500 is not a visit); see [`RecordOn`](crate::RecordOn).
 //!
 //! Put it *inside* your authentication layer, so that the user the auth layer inserts into the
 //! request extensions is there when the entry is extracted. In axum, layers added later wrap
@@ -32,5 +32,5 @@ mod layer;
 mod service;
 
 pub use self::future::ResponseFuture;
-pub use self::layer::{ActiveUsersLayer, RecordOn};
+pub use self::layer::ActiveUsersLayer;
 pub use self::service::ActiveUsers;

@@ -1,6 +1,6 @@
 use super::future::ResponseFuture;
-use super::layer::{ActiveUsersLayer, RecordOn};
-use crate::{ActiveUserEntry, RequestHead, Tracker};
+use super::layer::ActiveUsersLayer;
+use crate::{ActiveUserEntry, RecordOn, RequestHead, Tracker};
 use http::{Request, Response};
 use std::fmt;
 use std::task::{Context, Poll};

@@ -46,6 +46,7 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 pub(crate) const FUTURE_SLACK: Duration = Duration::from_secs(60);
 
 /// A stored sample `at:value`, if that is what the bytes are.
+#[cfg(feature = "redis")]
 pub(crate) fn parse_sample(member: &[u8]) -> Option<Sample> {
     let text = std::str::from_utf8(member).ok()?;
     let (at, value) = text.split_once(':')?;
@@ -56,6 +57,7 @@ pub(crate) fn parse_sample(member: &[u8]) -> Option<Sample> {
 }
 
 /// Samples in order, the highest value of each time, those outside `since..=until` left out.
+#[cfg(feature = "redis")]
 pub(crate) fn fold_samples(
     samples: impl Iterator<Item = Sample>,
     since: u64,

@@ -226,7 +226,12 @@ impl DemoServer {
     /// Starts `target/<profile>/examples/axum-app` with `args` and `env`, building it first if
     /// `cargo test` has not (it builds the workspace's examples).
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let binary = example_binary("axum-app");
+        Self::start_example("axum-app", args, env)
+    }
+
+    /// Starts the demo example `name` (`axum-app`, `actix-app`), as [`start`](Self::start).
+    pub fn start_example(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let binary = example_binary(name);
         let mut command = Command::new(&binary);
         command
             .args(["--port", "0"])

@@ -74,6 +74,42 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
+/// The demo app on actix-web, served on 127.0.0.1:0 by one worker in a thread of its own (an
+/// actix system); stopped on drop.
+pub struct ActixServer {
+    pub addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl ActixServer {
+    pub fn start(
+        tracker: active_users::Tracker<active_users_examples::DemoEntry>,
+        access: active_users_examples::ApiAccess,
+    ) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("address");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = active_users_examples::actix::server(listener, tracker, access, 1)
+                    .expect("actix takes the listener");
+                tx.send(server.handle())
+                    .expect("the test waits for the handle");
+                let _ = server.await;
+            });
+        });
+        let handle = rx.recv().expect("the actix server started");
+        ActixServer { addr, handle }
+    }
+}
+
+impl Drop for ActixServer {
+    fn drop(&mut self) {
+        // The stop command is sent when `stop` is called; its future only waits for it.
+        drop(self.handle.stop(false));
+    }
+}
+
 /// `GET path` with headers.
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     send(addr, http::Method::GET, path, headers).await

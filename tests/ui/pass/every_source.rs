@@ -26,7 +26,7 @@ impl FieldValue for TenantId {
 }
 
 fn tenant(head: &RequestHead<'_>) -> Option<TenantId> {
-    head.uri().path().strip_prefix("/t/")?.split('/').next()?.parse().ok().map(TenantId)
+    head.path().strip_prefix("/t/")?.split('/').next()?.parse().ok().map(TenantId)
 }
 
 #[derive(Debug, ActiveUserEntry)]
