@@ -209,7 +209,8 @@ impl<'a> RequestHead<'a> {
 
     /// The address of the peer that connected, as the server reports it: actix-web's
     /// connection address, or in the extensions a [`PeerAddr`](crate::PeerAddr), a
-    /// `SocketAddr` or (feature `axum`) axum's `ConnectInfo<SocketAddr>`.
+    /// `SocketAddr`, (feature `axum`) axum's `ConnectInfo<SocketAddr>` or (feature `tonic`)
+    /// tonic's `TcpConnectInfo`.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         #[cfg(feature = "actix")]
         if let Source::Actix { head, .. } = self.source
@@ -226,6 +227,12 @@ impl<'a> RequestHead<'a> {
         #[cfg(feature = "axum")]
         if let Some(info) = self.extension::<axum::extract::ConnectInfo<SocketAddr>>() {
             return Some(info.0);
+        }
+        #[cfg(feature = "tonic")]
+        if let Some(info) = self.extension::<tonic::transport::server::TcpConnectInfo>()
+            && let Some(addr) = info.remote_addr
+        {
+            return Some(addr);
         }
         None
     }

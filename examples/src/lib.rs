@@ -10,6 +10,7 @@
 
 pub mod actix;
 pub mod blocking;
+pub mod grpc;
 
 use active_users::{
     ActiveUserEntry, ActiveUsersApi, ActiveUsersLayer, Config, ConfigBuilder, DefaultEntry,

@@ -244,3 +244,60 @@ async fn actix_middleware_records_by_the_status_actix_answers_with() {
         drop(handle.stop(false));
     }
 }
+
+/// A tonic 0.14 server over real TCP (HTTP/2), with `ActiveUsersLayer`: every gRPC call
+/// answers HTTP 200, and the layer judges each by its `grpc-status`, whether it comes in the
+/// headers (a call that fails at once), or in the trailers after the messages (success, or a
+/// stream that fails midway). The IP is the peer from tonic's `TcpConnectInfo`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tonic_service_is_recorded_by_grpc_status_not_http_status() {
+    use active_users::RecordOn;
+    use active_users_examples::grpc::{CallerEntry, call, serve};
+    use tonic::Code;
+
+    let cases = [
+        (RecordOn::SuccessfulResponse, vec!["ok"]),
+        (RecordOn::AnyResponse, vec!["denied", "midway", "ok"]),
+        (RecordOn::Request, vec!["denied", "midway", "ok"]),
+        // PERMISSION_DENIED is judged as 403, INTERNAL as 500.
+        (RecordOn::Status(|s| s.as_u16() == 403), vec!["denied"]),
+        (RecordOn::Status(|s| s.as_u16() == 500), vec!["midway"]),
+    ];
+    for (record_on, expected) in cases {
+        let tracker: Tracker<CallerEntry> =
+            Tracker::new(Config::default(), MemoryStore::new()).expect("tracker");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(serve(listener, tracker.clone(), record_on));
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        for (method, user, code) in [
+            ("Ok", "ok", Code::Ok),
+            ("Denied", "denied", Code::PermissionDenied),
+            ("BreaksMidway", "midway", Code::Internal),
+        ] {
+            assert_eq!(call(channel.clone(), method, user).await, code, "{method}");
+        }
+        tracker.flush().await.expect("flush");
+        let page = tracker.list(10, None).await.expect("list");
+        let mut users: Vec<&str> = page
+            .entries
+            .iter()
+            .map(|a| a.entry.user_id.as_str())
+            .collect();
+        users.sort_unstable();
+        assert_eq!(users, expected, "{record_on:?}");
+        assert!(
+            page.entries
+                .iter()
+                .all(|a| a.entry.ip == Some("127.0.0.1".parse().expect("ip"))),
+            "the peer of tonic's connection is the IP"
+        );
+        server.abort();
+    }
+}

@@ -1,5 +1,6 @@
+use super::body::{RecordBody, grpc_outcome, is_grpc};
 use crate::{ActiveUserEntry, RecordOn, Tracker};
-use http::Response;
+use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
@@ -26,16 +27,35 @@ where
     F: Future<Output = Result<Response<B>, Err>>,
     E: ActiveUserEntry,
 {
-    type Output = Result<Response<B>, Err>;
+    type Output = Result<Response<RecordBody<B, E>>, Err>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        if let (Ok(response), Some((tracker, entry, record_on))) = (&result, this.pending.take())
-            && record_on.records(response.status())
-        {
-            tracker.record_entry(&entry);
+        let response = ready!(this.inner.poll(cx))?;
+        let mut for_body = None;
+        if let Some((tracker, entry, record_on)) = this.pending.take() {
+            let status = response.status();
+            let judged = if matches!(record_on, RecordOn::AnyResponse) {
+                Some(status)
+            } else if status == StatusCode::OK && is_grpc(response.headers()) {
+                // A gRPC call that failed at once says so in its headers (trailers-only);
+                // otherwise its status comes in the trailers, after the messages.
+                if response.headers().contains_key("grpc-status") {
+                    Some(grpc_outcome(response.headers()))
+                } else {
+                    None
+                }
+            } else {
+                Some(status)
+            };
+            match judged {
+                Some(status) if record_on.records(status) => {
+                    tracker.record_entry(&entry);
+                }
+                Some(_) => {}
+                None => for_body = Some((tracker, entry, record_on)),
+            }
         }
-        Poll::Ready(result)
+        Poll::Ready(Ok(response.map(|body| RecordBody::new(body, for_body))))
     }
 }

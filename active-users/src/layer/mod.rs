@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod body;
 mod future;
 #[allow(
     clippy::module_inception,
@@ -31,6 +32,7 @@ mod future;
 mod layer;
 mod service;
 
+pub use self::body::RecordBody;
 pub use self::future::ResponseFuture;
 pub use self::layer::ActiveUsersLayer;
 pub use self::service::ActiveUsers;

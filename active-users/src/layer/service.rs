@@ -1,3 +1,4 @@
+use super::body::RecordBody;
 use super::future::ResponseFuture;
 use super::layer::ActiveUsersLayer;
 use crate::{ActiveUserEntry, RecordOn, RequestHead, Tracker};
@@ -76,7 +77,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     E: ActiveUserEntry,
 {
-    type Response = S::Response;
+    type Response = Response<RecordBody<ResBody, E>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, E>;
 
