@@ -2,17 +2,25 @@
 //! and [`api_scope`], the JSON API and dashboard as an actix scope.
 //!
 //! The middleware does what the tower [`ActiveUsersLayer`](crate::ActiveUsersLayer) does:
-//! the entry is extracted when the request arrives, from a view over actix's own request head
-//! and extensions (no header is copied), and recorded after the response when [`RecordOn`]
-//! says so. The client IP comes from the connection's peer address under the tracker's proxy
-//! settings, the user from an [`User`](crate::User) that your authentication middleware put
-//! into the request's extensions (`req.extensions_mut().insert(user)`), so register this
-//! middleware *before* the authentication one: in actix, the middleware registered last runs
-//! first.
+//! the entry is extracted when the request arrives, from a view over actix's own request and
+//! extensions (no header is copied), and recorded after the response when [`RecordOn`] says
+//! so. The client IP comes from the connection's peer address under the tracker's proxy
+//! settings; the user from a [`User`](crate::User) that your authentication middleware put
+//! into the request's extensions (`req.extensions_mut().insert(user)`).
 //!
-//! An error that a handler returns (`Err(actix_web::Error)`) is judged by the status of the
-//! response actix will make of it, so `RecordOn::SuccessfulResponse` does not record a handler
-//! that failed with a 404 or a 500.
+//! **Order.** In actix the middleware registered *last* runs *first*, so call
+//! `.wrap(your_auth)` *after* `.wrap(RecordActiveUsers::new(..))`: the user is then in place
+//! when the entry is extracted. Registered the other way round, nothing has a user yet and
+//! an entry type that requires one records nothing.
+//!
+//! **Where.** Register [`api_scope`] *before* a catch-all `web::scope("")`, which would
+//! otherwise take every path; wrapping only the app's scope with the middleware keeps reading
+//! the API from counting as a visit. Make the tracker once, outside `HttpServer::new`, and
+//! clone it into each worker's app: a tracker per worker would split a `MemoryStore`'s counts.
+//!
+//! An error that reaches the middleware (`Err(actix_web::Error)` from a middleware inside it;
+//! a handler's error is already a response there) is judged by the status of the response
+//! actix makes of it, so `RecordOn::SuccessfulResponse` does not record it.
 //!
 //! # Examples
 //!
@@ -25,10 +33,14 @@
 //! let tracker: Tracker<DefaultEntry> = Tracker::new(Config::default(), MemoryStore::new())?;
 //! let api = ActiveUsersApi::new(tracker.clone()).bearer_token("s3cret-token");
 //! let app = App::new()
+//!     // First: the app's scope below matches every path.
 //!     .service(api_scope("/active-users", api))
-//!     .route("/", web::get().to(|| async { "hello" }))
-//!     // .wrap(your_auth_middleware) after this line would run first and see every request
-//!     .wrap(RecordActiveUsers::new(tracker));
+//!     .service(
+//!         web::scope("")
+//!             .wrap(RecordActiveUsers::new(tracker))
+//!             // .wrap(your_auth_middleware) here: registered after, it runs before
+//!             .route("/", web::get().to(|| async { "hello" })),
+//!     );
 //! # let _ = app; Ok(()) }
 //! ```
 
@@ -139,8 +151,9 @@ where
         // The extensions are borrowed only while the entry is extracted: the services inside
         // borrow them mutably.
         let pending = {
-            let extensions = request.extensions();
-            let head = RequestHead::from_actix(request.head(), &extensions);
+            let http_request = request.request();
+            let extensions = http_request.extensions();
+            let head = RequestHead::from_actix(http_request, &extensions);
             match self.record_on {
                 RecordOn::Request => {
                     self.tracker.record_head(&head);
@@ -204,9 +217,11 @@ where
 /// scope mounted at `path` (`"/active-users"`): the same routes, authorization, answers and
 /// errors as the tower service. Register it with `App::service`.
 ///
-/// Requests to the scope are recorded by [`RecordActiveUsers`] like any other when it wraps
-/// the whole app; reading the API is then a visit. To keep them apart, wrap only the app's
-/// own routes (a `web::scope("")` with the middleware) and register the API beside it.
+/// Register it before a catch-all `web::scope("")`. Requests to it are recorded by
+/// [`RecordActiveUsers`] like any other when the middleware wraps the whole app; reading the
+/// API is then a visit. To keep them apart, wrap only the app's own routes (a
+/// `web::scope("")` with the middleware) and register the API beside it, as the
+/// [module example](self) does. A trailing slash in `path` is ignored.
 #[cfg(feature = "api")]
 pub fn api_scope<E: ActiveUserEntry>(
     path: &str,
@@ -215,13 +230,14 @@ pub fn api_scope<E: ActiveUserEntry>(
     let handler = move |request: actix_web::HttpRequest| {
         let answer = {
             let extensions = request.extensions();
-            let head = RequestHead::from_actix(request.head(), &extensions);
+            let head = RequestHead::from_actix(&request, &extensions);
             // The path below the scope, wherever the app mounted it.
             api.respond(&head, request.match_info().unprocessed())
         };
         async move { into_actix(answer.await) }
     };
-    actix_web::web::scope(path).default_service(actix_web::web::to(handler))
+    // `"/x/"` would match only `/x//...`: the scope is the path without its last slash.
+    actix_web::web::scope(path.trim_end_matches('/')).default_service(actix_web::web::to(handler))
 }
 
 /// An API answer (`http` 1 types) as an actix response (`http` 0.2 types).

@@ -69,6 +69,8 @@ mod owners;
 mod reader;
 mod record_on;
 mod request;
+#[cfg(feature = "rocket")]
+pub mod rocket;
 mod secret;
 pub mod store;
 mod tracker;

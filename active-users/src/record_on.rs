@@ -33,7 +33,7 @@ impl fmt::Debug for RecordOn {
 
 impl RecordOn {
     /// Whether a response with this status is recorded.
-    #[cfg(any(feature = "layer", feature = "actix"))]
+    #[cfg(any(feature = "layer", feature = "actix", feature = "rocket"))]
     pub(crate) fn records(self, status: StatusCode) -> bool {
         match self {
             RecordOn::SuccessfulResponse => !status.is_client_error() && !status.is_server_error(),

@@ -41,8 +41,52 @@ enum Source<'a> {
     #[cfg(feature = "actix")]
     Actix {
         head: &'a actix_web::dev::RequestHead,
+        /// The path as actix routes it (percent-encoded unreserved characters decoded).
+        path: &'a str,
         extensions: &'a actix_web::dev::Extensions,
     },
+    /// A rocket request (behind a trait: its lifetime parameter is invariant, so a
+    /// `&'a Request<'r>` cannot be held as a `&'a Request<'a>`).
+    #[cfg(feature = "rocket")]
+    Rocket(&'a (dyn RocketRequest + 'a)),
+}
+
+/// What the view reads of a rocket request.
+#[cfg(feature = "rocket")]
+trait RocketRequest: Sync {
+    fn method(&self) -> &str;
+    fn path(&self) -> &str;
+    fn query(&self) -> Option<&str>;
+    fn header(&self, name: &str) -> Option<&str>;
+    fn header_values(&self, name: &str) -> Vec<&str>;
+    fn remote(&self) -> Option<SocketAddr>;
+    /// The `Option<User>` a request guard cached.
+    fn user(&self) -> Option<&crate::User>;
+}
+
+#[cfg(feature = "rocket")]
+impl RocketRequest for rocket::Request<'_> {
+    fn method(&self) -> &str {
+        rocket::Request::method(self).as_str()
+    }
+    fn path(&self) -> &str {
+        self.uri().path().as_str()
+    }
+    fn query(&self) -> Option<&str> {
+        self.uri().query().map(|q| q.as_str())
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers().get_one(name)
+    }
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers().get(name).collect()
+    }
+    fn remote(&self) -> Option<SocketAddr> {
+        rocket::Request::remote(self)
+    }
+    fn user(&self) -> Option<&crate::User> {
+        self.local_cache(|| None::<crate::User>).as_ref()
+    }
 }
 
 impl std::fmt::Debug for RequestHead<'_> {
@@ -64,6 +108,8 @@ enum ValuesInner<'a> {
     Http(http::header::ValueIter<'a, http::HeaderValue>),
     #[cfg(feature = "actix")]
     Actix(std::slice::Iter<'a, actix_web::http::header::HeaderValue>),
+    #[cfg(feature = "rocket")]
+    Rocket(std::vec::IntoIter<&'a str>),
 }
 
 impl<'a> Iterator for HeaderValues<'a> {
@@ -74,6 +120,8 @@ impl<'a> Iterator for HeaderValues<'a> {
             ValuesInner::Http(values) => values.next().map(http::HeaderValue::as_bytes),
             #[cfg(feature = "actix")]
             ValuesInner::Actix(values) => values.next().map(|v| v.as_bytes()),
+            #[cfg(feature = "rocket")]
+            ValuesInner::Rocket(values) => values.next().map(str::as_bytes),
         }
     }
 }
@@ -102,15 +150,30 @@ impl<'a> RequestHead<'a> {
         }
     }
 
-    /// A view over actix-web's request head and the request's extensions (borrow them with
-    /// `HttpRequest::extensions()` for as long as the view lives).
+    /// A view over an actix-web request and its extensions (borrowed with
+    /// `request.extensions()` for as long as the view lives; drop the view before anything
+    /// borrows them mutably). Its [`path`](Self::path) is the one actix routes on.
     #[cfg(feature = "actix")]
     pub fn from_actix(
-        head: &'a actix_web::dev::RequestHead,
+        request: &'a actix_web::HttpRequest,
         extensions: &'a actix_web::dev::Extensions,
     ) -> Self {
         RequestHead {
-            source: Source::Actix { head, extensions },
+            source: Source::Actix {
+                head: request.head(),
+                path: request.match_info().as_str(),
+                extensions,
+            },
+        }
+    }
+
+    /// A view over a rocket request. Rocket has no typed extensions: the view's one
+    /// extension is the [`User`](crate::User) a request guard cached as an
+    /// `Option<active_users::User>` (`request.local_cache(|| Some(user))`).
+    #[cfg(feature = "rocket")]
+    pub fn from_rocket<'r: 'a>(request: &'a rocket::Request<'r>) -> Self {
+        RequestHead {
+            source: Source::Rocket(request),
         }
     }
 
@@ -120,6 +183,8 @@ impl<'a> RequestHead<'a> {
             Source::Http { method, .. } => method.as_str(),
             #[cfg(feature = "actix")]
             Source::Actix { head, .. } => head.method.as_str(),
+            #[cfg(feature = "rocket")]
+            Source::Rocket(request) => request.method(),
         }
     }
 
@@ -129,12 +194,16 @@ impl<'a> RequestHead<'a> {
         matches!(self.method(), "GET" | "HEAD")
     }
 
-    /// The request path (`"/a/b"`), without the query.
+    /// The request path (`"/a/b"`), without the query, as the server routes on it: as sent
+    /// for the `http` types and rocket; for actix-web, with the percent-encoded characters
+    /// that need no encoding decoded (`/%73tatic` is `/static`), as actix's router sees it.
     pub fn path(&self) -> &'a str {
         match self.source {
             Source::Http { uri, .. } => uri.path(),
             #[cfg(feature = "actix")]
-            Source::Actix { head, .. } => head.uri.path(),
+            Source::Actix { path, .. } => path,
+            #[cfg(feature = "rocket")]
+            Source::Rocket(request) => request.path(),
         }
     }
 
@@ -144,6 +213,8 @@ impl<'a> RequestHead<'a> {
             Source::Http { uri, .. } => uri.query(),
             #[cfg(feature = "actix")]
             Source::Actix { head, .. } => head.uri.query(),
+            #[cfg(feature = "rocket")]
+            Source::Rocket(request) => request.query(),
         }
     }
 
@@ -154,6 +225,9 @@ impl<'a> RequestHead<'a> {
             Source::Http { uri, .. } => uri.authority().map(|a| a.as_str()),
             #[cfg(feature = "actix")]
             Source::Actix { head, .. } => head.uri.authority().map(|a| a.as_str()),
+            // A rocket request is in origin form: its authority is the `Host` header.
+            #[cfg(feature = "rocket")]
+            Source::Rocket(_) => None,
         }
     }
 
@@ -163,6 +237,8 @@ impl<'a> RequestHead<'a> {
             Source::Http { headers, .. } => headers.get(name).map(http::HeaderValue::as_bytes),
             #[cfg(feature = "actix")]
             Source::Actix { head, .. } => head.headers.get(name).map(|v| v.as_bytes()),
+            #[cfg(feature = "rocket")]
+            Source::Rocket(request) => request.header(name).map(str::as_bytes),
         }
     }
 
@@ -173,6 +249,8 @@ impl<'a> RequestHead<'a> {
             Source::Http { headers, .. } => headers.get(name).map(http::HeaderValue::as_bytes),
             #[cfg(feature = "actix")]
             Source::Actix { .. } => self.header(name.as_str()),
+            #[cfg(feature = "rocket")]
+            Source::Rocket(_) => self.header(name.as_str()),
         }
     }
 
@@ -182,6 +260,8 @@ impl<'a> RequestHead<'a> {
             Source::Http { headers, .. } => ValuesInner::Http(headers.get_all(name).into_iter()),
             #[cfg(feature = "actix")]
             Source::Actix { head, .. } => ValuesInner::Actix(head.headers.get_all(name)),
+            #[cfg(feature = "rocket")]
+            Source::Rocket(request) => ValuesInner::Rocket(request.header_values(name).into_iter()),
         };
         HeaderValues { inner }
     }
@@ -194,6 +274,8 @@ impl<'a> RequestHead<'a> {
             },
             #[cfg(feature = "actix")]
             Source::Actix { .. } => self.header_values(name.as_str()),
+            #[cfg(feature = "rocket")]
+            Source::Rocket(_) => self.header_values(name.as_str()),
         }
     }
 
@@ -204,6 +286,8 @@ impl<'a> RequestHead<'a> {
             Source::Http { extensions, .. } => extensions.get::<T>(),
             #[cfg(feature = "actix")]
             Source::Actix { extensions, .. } => extensions.get::<T>(),
+            #[cfg(feature = "rocket")]
+            Source::Rocket(request) => (request.user()? as &dyn std::any::Any).downcast_ref::<T>(),
         }
     }
 
@@ -215,6 +299,12 @@ impl<'a> RequestHead<'a> {
         #[cfg(feature = "actix")]
         if let Source::Actix { head, .. } = self.source
             && let Some(addr) = head.peer_addr
+        {
+            return Some(addr);
+        }
+        #[cfg(feature = "rocket")]
+        if let Source::Rocket(request) = self.source
+            && let Some(addr) = request.remote()
         {
             return Some(addr);
         }

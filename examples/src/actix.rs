@@ -17,8 +17,9 @@ async fn login(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let user = {
-        let extensions = request.extensions();
-        demo_user(&RequestHead::from_actix(request.head(), &extensions))
+        let http_request = request.request();
+        let extensions = http_request.extensions();
+        demo_user(&RequestHead::from_actix(http_request, &extensions))
     };
     if let Some(user) = user {
         request.extensions_mut().insert(user);

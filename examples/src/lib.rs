@@ -11,6 +11,7 @@
 pub mod actix;
 pub mod blocking;
 pub mod grpc;
+pub mod rocket;
 
 use active_users::{
     ActiveUserEntry, ActiveUsersApi, ActiveUsersLayer, Config, ConfigBuilder, DefaultEntry,

@@ -301,3 +301,175 @@ async fn a_tonic_service_is_recorded_by_grpc_status_not_http_status() {
         server.abort();
     }
 }
+
+/// The actix demo over real TCP: a path actix routes to an excluded route is excluded however
+/// it is percent-encoded; HEAD on the API gives GET's length without the body; the scripts
+/// answer only GET; a trailing slash on the scope's path still mounts it at the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_sees_paths_as_actix_routes_them() {
+    use active_users::ActiveUsersApi;
+    use active_users::actix::api_scope;
+    use active_users_examples::{ApiAccess, DemoEntry, config};
+    use support::client::{ActixServer, send};
+
+    let tracker: Tracker<DemoEntry> = Tracker::new(
+        config("actix-paths", 1).expect("config"),
+        MemoryStore::new(),
+    )
+    .expect("tracker");
+    let server = ActixServer::start(tracker.clone(), ApiAccess::Token("t0ken".to_owned()));
+    let auth = ("authorization", "Bearer t0ken");
+    // `%73` is `s`: actix serves /static/app.js, which the demo excludes.
+    let encoded = get(server.addr, "/%73tatic/app.js", &[("x-user-id", "encoded")]).await;
+    assert_eq!(encoded.status, 200, "actix routes it to the static file");
+    assert_eq!(
+        get(server.addr, "/", &[("x-user-id", "plain")])
+            .await
+            .status,
+        200
+    );
+    tracker.flush().await.expect("flush");
+    let page = tracker.list(10, None).await.expect("list");
+    let users: Vec<&str> = page
+        .entries
+        .iter()
+        .map(|a| a.entry.base.user_id.as_str())
+        .collect();
+    assert_eq!(users, ["plain"], "the encoded static path is excluded");
+    assert_eq!(tracker.stats().excluded, 1);
+
+    let full = send(
+        server.addr,
+        http::Method::GET,
+        "/active-users/count",
+        &[auth],
+    )
+    .await;
+    let head = send(
+        server.addr,
+        http::Method::HEAD,
+        "/active-users/count",
+        &[auth],
+    )
+    .await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.body, "");
+    assert_eq!(
+        head.headers
+            .get("content-length")
+            .map(|v| v.as_bytes().to_vec()),
+        Some(full.body.len().to_string().into_bytes()),
+        "HEAD tells GET's length"
+    );
+    let post = send(
+        server.addr,
+        http::Method::POST,
+        "/active-users/dashboard.js",
+        &[auth],
+    )
+    .await;
+    assert_eq!(post.status, 405, "{}", post.body);
+
+    // A scope path with a trailing slash.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let api = ActiveUsersApi::new(tracker.clone()).public();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new().service(api_scope("/slash/", api.clone()))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+            tx.send(server.handle()).expect("handle");
+            let _ = server.await;
+        });
+    });
+    let handle = rx.recv().expect("started");
+    let count = get(addr, "/slash/count", &[]).await;
+    assert_eq!(count.status, 200, "{}", count.body);
+    assert_eq!(count.json()["count"], 1);
+    drop(handle.stop(false));
+}
+
+/// The rocket demo over real TCP: the fairing records the visitor its request guard found,
+/// with the peer address as the IP, not a 500 or an unknown path; the API mounted as rocket
+/// routes answers as the tower service does (401, 200, 404, 405, HEAD).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocket_fairing_records_and_the_mounted_api_answers() {
+    use active_users_examples::{ApiAccess, DemoEntry, config};
+    use support::client::send;
+
+    let tracker: Tracker<DemoEntry> =
+        Tracker::new(config("rocket", 1).expect("config"), MemoryStore::new()).expect("tracker");
+    let port = support::free_port();
+    let rocket = active_users_examples::rocket::app(
+        tracker.clone(),
+        ApiAccess::Token("t0ken".to_owned()),
+        port,
+    )
+    .ignite()
+    .await
+    .expect("ignite");
+    let shutdown = rocket.shutdown();
+    tokio::spawn(rocket.launch());
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "rocket did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let auth = ("authorization", "Bearer t0ken");
+    let forged = ("x-forwarded-for", "6.6.6.6");
+    let hello = get(
+        addr,
+        "/",
+        &[("x-user-id", "7"), ("x-user-name", "Ann"), forged],
+    )
+    .await;
+    assert_eq!(hello.body, "hello Ann\n");
+    assert_eq!(get(addr, "/boom", &[("x-user-id", "8")]).await.status, 500);
+    assert_eq!(
+        get(addr, "/nowhere", &[("x-user-id", "9")]).await.status,
+        404
+    );
+    tracker.flush().await.expect("flush");
+
+    assert_eq!(get(addr, "/active-users/count", &[]).await.status, 401);
+    let list = get(addr, "/active-users/", &[auth]).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let body = list.json();
+    assert_eq!(body["count"], 1, "{body}");
+    assert_eq!(body["data"][0]["user_id"], "7");
+    assert_eq!(body["data"][0]["username"], "Ann");
+    assert_eq!(
+        body["data"][0]["ip"], "127.0.0.1",
+        "the peer, not the header"
+    );
+    let count = get(addr, "/active-users/count", &[auth]).await;
+    assert_eq!(count.json()["distinct"]["user_id"], 1);
+    assert_eq!(get(addr, "/active-users/nope", &[auth]).await.status, 404);
+    assert_eq!(
+        get(addr, "/active-users/?limit=abc", &[auth]).await.status,
+        400
+    );
+    let post = send(addr, http::Method::POST, "/active-users/count", &[auth]).await;
+    assert_eq!(post.status, 405);
+    let head = send(addr, http::Method::HEAD, "/active-users/count", &[auth]).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.headers
+            .get("content-length")
+            .map(|v| v.as_bytes().to_vec()),
+        Some(count.body.len().to_string().into_bytes()),
+        "HEAD tells GET's length"
+    );
+    let dashboard = get(addr, "/active-users/dashboard", &[auth]).await;
+    assert_eq!(dashboard.status, 200);
+    assert!(dashboard.body.contains("Active users"));
+    shutdown.notify();
+}

@@ -356,7 +356,11 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
         E::fields()
             .iter()
             .find(|f| f.name == name && !self.is_hidden(f.name))
-            .ok_or_else(|| Failure::not_found(format!("no field named {name:?}")))
+            .ok_or_else(|| {
+                // Echo a bounded part of what was asked: the segment may be kilobytes.
+                let shown: String = name.chars().take(64).collect();
+                Failure::not_found(format!("no field named {shown:?}"))
+            })
     }
 
     /// Decides what a request asks for, without touching the store.
@@ -371,11 +375,13 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             ));
         }
         // The pages' scripts hold no data: served to anybody, so the sign-in page can run.
-        if let ["dashboard.js"] | ["dashboard", "dashboard.js"] = segments.as_slice() {
-            return Ok(Route::Script(DASHBOARD_JS));
-        }
-        if let ["login.js"] | ["dashboard", "login.js"] = segments.as_slice() {
-            return Ok(Route::Script(LOGIN_JS));
+        if head.is_read() {
+            if let ["dashboard.js"] | ["dashboard", "dashboard.js"] = segments.as_slice() {
+                return Ok(Route::Script(DASHBOARD_JS));
+            }
+            if let ["login.js"] | ["dashboard", "login.js"] = segments.as_slice() {
+                return Ok(Route::Script(LOGIN_JS));
+            }
         }
         if !self.access.allows(head) {
             let mut failure = Failure::new(
@@ -674,7 +680,16 @@ impl<E: ActiveUserEntry, B> Service<Request<B>> for ActiveUsersApi<E> {
         let head = RequestHead::from(&request);
         let path = head.path();
         let answer = self.respond(&head, path.strip_prefix(&*self.base_path).unwrap_or(path));
-        Box::pin(async move { Ok(answer.await.map(ApiBody::new)) })
+        let head_only = head.method() == "HEAD";
+        Box::pin(async move {
+            let mut response = answer.await;
+            // actix-web and rocket drop the body of an answer to HEAD themselves (and keep
+            // its length); here, the body is dropped and the length is not sent.
+            if head_only {
+                *response.body_mut() = Bytes::new();
+            }
+            Ok(response.map(ApiBody::new))
+        })
     }
 }
 
@@ -688,10 +703,9 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
         path: &str,
     ) -> impl Future<Output = Response<Bytes>> + Send + use<E> {
         let route = self.route(head, path);
-        let head_only = head.method() == "HEAD";
         let api = self.clone();
         async move {
-            let mut response = match route {
+            match route {
                 Err(failure) => failure.into_response(),
                 Ok(Route::Dashboard) => html_response(StatusCode::OK, api.dashboard()),
                 Ok(Route::Script(script)) => script_response(script),
@@ -699,11 +713,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                     Ok(body) => json_response(StatusCode::OK, body),
                     Err(failure) => failure.into_response(),
                 },
-            };
-            if head_only {
-                *response.body_mut() = Bytes::new();
             }
-            response
         }
     }
 }
