@@ -440,3 +440,114 @@ async fn a_long_value_never_makes_the_visitor_disappear() {
     );
     assert_eq!(short.stats().truncated, 2);
 }
+
+/// The actix-web and rocket adapters as a dependent crate wires them, with only the features
+/// the README's framework table names.
+#[cfg(feature = "readme")]
+mod frameworks {
+    use super::*;
+    use active_users::ActiveUsersApi;
+
+    /// The user is a header here: no auth middleware needed for the adapters' check.
+    #[derive(Debug, Clone, PartialEq, ActiveUserEntry)]
+    struct Caller {
+        #[from_header("x-user")]
+        #[active_users(distinct)]
+        user: String,
+    }
+
+    #[test]
+    fn actix_middleware_and_api_scope() {
+        use active_users::actix::{RecordActiveUsers, api_scope};
+        use actix_web::{App, test, web};
+
+        actix_web::rt::System::new().block_on(async {
+            let tracker = active_users::Tracker::<Caller>::new(
+                Config::builder()
+                    .exclude_url_patterns(["^/static/"])
+                    .build()
+                    .expect("config"),
+                MemoryStore::new(),
+            )
+            .expect("tracker");
+            let app = test::init_service(
+                App::new()
+                    .service(api_scope(
+                        "/active-users",
+                        ActiveUsersApi::new(tracker.clone()).bearer_token("secret"),
+                    ))
+                    .service(
+                        web::scope("")
+                            .wrap(RecordActiveUsers::new(tracker.clone()))
+                            .route("/", web::get().to(|| async { "hello" }))
+                            .route("/static/x", web::get().to(|| async { "x" })),
+                    ),
+            )
+            .await;
+            for path in ["/", "/static/x", "/missing"] {
+                let request = test::TestRequest::get()
+                    .uri(path)
+                    .insert_header(("x-user", path))
+                    .to_request();
+                test::call_service(&app, request).await;
+            }
+            tracker.flush().await.expect("flush");
+            assert_eq!(tracker.count().await.expect("count"), 1);
+            let request = test::TestRequest::get()
+                .uri("/active-users/count")
+                .insert_header(("authorization", "Bearer secret"))
+                .to_request();
+            let body: serde_json::Value = test::call_and_read_body_json(&app, request).await;
+            assert_eq!(body["count"], 1);
+            assert_eq!(body["distinct"]["user"], 1);
+            let request = test::TestRequest::get()
+                .uri("/active-users/count")
+                .to_request();
+            assert_eq!(test::call_service(&app, request).await.status(), 401);
+        });
+    }
+
+    #[tokio::test]
+    async fn rocket_fairing_and_api_routes() {
+        use active_users::rocket::{RecordActiveUsers, api_routes};
+        use rocket::local::asynchronous::Client;
+
+        #[rocket::get("/")]
+        fn hello() -> &'static str {
+            "hello"
+        }
+
+        let tracker = active_users::Tracker::<Caller>::new(Config::default(), MemoryStore::new())
+            .expect("tracker");
+        let rocket = rocket::build()
+            .attach(RecordActiveUsers::new(tracker.clone()))
+            .mount("/", rocket::routes![hello])
+            .mount(
+                "/active-users",
+                api_routes(ActiveUsersApi::new(tracker.clone()).public()),
+            );
+        let client = Client::untracked(rocket).await.expect("rocket");
+        let response = client
+            .get("/")
+            .header(rocket::http::Header::new("x-user", "9"))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), rocket::http::Status::Ok);
+        let missing = client
+            .get("/missing")
+            .header(rocket::http::Header::new("x-user", "10"))
+            .dispatch()
+            .await;
+        assert_eq!(missing.status(), rocket::http::Status::NotFound);
+        tracker.flush().await.expect("flush");
+        let body = client
+            .get("/active-users/count")
+            .dispatch()
+            .await
+            .into_string()
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(body["count"], 1, "only the 200 is a visit");
+    }
+}
