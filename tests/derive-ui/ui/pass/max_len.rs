@@ -16,7 +16,7 @@ fn main() {
     let fields = Entry::fields();
     assert_eq!((fields[0].max_len, fields[1].max_len), (4096, 32));
     let user = "u".repeat(4096);
-    let request = http::Request::get("/")
+    let request = active_users::http::Request::get("/")
         .header("x-user", user.as_str())
         .header("x-name", "n".repeat(40))
         .body(())
