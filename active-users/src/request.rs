@@ -70,7 +70,20 @@ impl RocketRequest for rocket::Request<'_> {
         rocket::Request::method(self).as_str()
     }
     fn path(&self) -> &str {
-        self.uri().path().as_str()
+        /// The path as rocket routes on it, made once per request.
+        struct RoutedPath(String);
+        let routed = self.local_cache(|| {
+            let mut path = String::new();
+            for segment in self.uri().path().segments() {
+                path.push('/');
+                path.push_str(segment);
+            }
+            if path.is_empty() {
+                path.push('/');
+            }
+            RoutedPath(path)
+        });
+        &routed.0
     }
     fn query(&self) -> Option<&str> {
         self.uri().query().map(|q| q.as_str())
@@ -195,8 +208,9 @@ impl<'a> RequestHead<'a> {
     }
 
     /// The request path (`"/a/b"`), without the query, as the server routes on it: as sent
-    /// for the `http` types and rocket; for actix-web, with the percent-encoded characters
-    /// that need no encoding decoded (`/%73tatic` is `/static`), as actix's router sees it.
+    /// for the `http` types; for actix-web, with the percent-encoded characters that need no
+    /// encoding decoded (`/%73tatic` is `/static`); for rocket, its decoded segments without
+    /// empty ones (`//%70age/x/` is `/page/x`).
     pub fn path(&self) -> &'a str {
         match self.source {
             Source::Http { uri, .. } => uri.path(),

@@ -4,13 +4,26 @@
 //! The fairing records when the response is ready, from a view over rocket's request (no
 //! header is copied), when [`RecordOn`] passes the response's status. The client IP is the
 //! connection's peer address under the tracker's proxy settings (not rocket's own
-//! `ip_header`). Rocket has no typed extensions: [`RequestHead::extension`] reads rocket's
+//! `ip_header`), and exclusions see the path as rocket routes on it (its decoded segments,
+//! without empty ones). Rocket has no typed extensions: [`RequestHead::extension`] reads rocket's
 //! request-local cache instead, so the request guard that finds your user caches it as an
 //! `Option<active_users::User>`:
 //!
 //! ```text
 //! request.local_cache(|| Some(active_users::User::new(id)))
 //! ```
+//!
+//! The cached value must be exactly an `Option<active_users::User>` (another type is not
+//! seen), and it is read when the response is ready: a guard that caches a user and then
+//! forwards leaves that user to the route that answers. The API's routes run no guards, so
+//! an [`authorize`](crate::ActiveUsersApi::authorize) rule reads headers or cookies itself.
+//!
+//! **Mount the API at a path of its own** (`"/active-users"`), not at `"/"`: its routes take
+//! every path and method below their mount point (unknown paths get its JSON 404, other
+//! methods its 405), so at `"/"` they collide with the app's own `GET /` and shadow the rest.
+//!
+//! With rocket's `Shield` fairing (on by default), a debug build logs a warning per API
+//! response: the API sets `X-Content-Type-Options` itself, which Shield declines to replace.
 //!
 //! What rocket's design changes:
 //! - **`RecordOn::Request` records at the response too.** A request fairing runs before
@@ -137,13 +150,17 @@ impl<E: ActiveUserEntry> rocket::route::Handler for ApiHandler<E> {
         request: &'r Request<'_>,
         _data: rocket::Data<'r>,
     ) -> rocket::route::Outcome<'r> {
-        // The path below the mount point, wherever the app mounted the routes.
-        let path = request.uri().path().as_str();
-        let base = request.route().map_or("", |route| route.uri.base());
-        let below = path
-            .strip_prefix(base.trim_end_matches('/'))
-            .unwrap_or(path);
-        let answer = self.0.respond(&RequestHead::from_rocket(request), below);
+        // The path below the mount point, wherever the app mounted the routes, both as
+        // rocket routes on them (decoded segments).
+        let answer = {
+            let head = RequestHead::from_rocket(request);
+            let path = head.path();
+            let base = request.route().map_or("", |route| route.uri.base());
+            let below = path
+                .strip_prefix(base.trim_end_matches('/'))
+                .unwrap_or(path);
+            self.0.respond(&head, below)
+        };
         let (parts, body) = answer.await.into_parts();
         let mut response = Response::build();
         response.status(rocket::http::Status::new(parts.status.as_u16()));

@@ -38,6 +38,12 @@ fn hello(visitor: Visitor<'_>) -> String {
     }
 }
 
+/// Excluded from recording by the demo's settings, as in the axum demo.
+#[get("/static/app.js")]
+fn script(_visitor: Visitor<'_>) -> &'static str {
+    "console.log('hi');\n"
+}
+
 #[get("/boom")]
 fn boom(_visitor: Visitor<'_>) -> Status {
     Status::InternalServerError
@@ -54,6 +60,6 @@ pub fn app(tracker: Tracker<DemoEntry>, access: ApiAccess, port: u16) -> Rocket<
         .merge(("shutdown.ctrlc", false));
     rocket::custom(figment)
         .attach(RecordActiveUsers::new(tracker.clone()))
-        .mount("/", routes![hello, boom])
+        .mount("/", routes![hello, script, boom])
         .mount("/active-users", api_routes(demo_api(tracker, access)))
 }

@@ -437,7 +437,13 @@ async fn rocket_fairing_records_and_the_mounted_api_answers() {
         get(addr, "/nowhere", &[("x-user-id", "9")]).await.status,
         404
     );
+    // Rocket routes these to the excluded /static/app.js: they are excluded.
+    for path in ["/static/app.js", "/%73tatic/app.js", "//static//app.js"] {
+        let reply = get(addr, path, &[("x-user-id", "10")]).await;
+        assert_eq!(reply.status, 200, "{path}");
+    }
     tracker.flush().await.expect("flush");
+    assert_eq!(tracker.stats().excluded, 3);
 
     assert_eq!(get(addr, "/active-users/count", &[]).await.status, 401);
     let list = get(addr, "/active-users/", &[auth]).await;
@@ -453,6 +459,11 @@ async fn rocket_fairing_records_and_the_mounted_api_answers() {
     let count = get(addr, "/active-users/count", &[auth]).await;
     assert_eq!(count.json()["distinct"]["user_id"], 1);
     assert_eq!(get(addr, "/active-users/nope", &[auth]).await.status, 404);
+    // The API's path as rocket routes it.
+    for path in ["/%61ctive-users/count", "/active-users//count"] {
+        let reply = get(addr, path, &[auth]).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    }
     assert_eq!(
         get(addr, "/active-users/?limit=abc", &[auth]).await.status,
         400

@@ -112,3 +112,49 @@ async fn record_on_decides_which_responses_are_visits() {
         ["200"]
     );
 }
+
+/// gRPC-web carries its trailers inside the body, where the layer does not look: it is judged
+/// by a `grpc-status` header (a call that failed at once), else by the HTTP status, so a
+/// successful gRPC-web call is a visit and is never left waiting for trailers.
+#[tokio::test]
+async fn grpc_web_is_judged_by_its_status_header_or_the_http_status() {
+    let tracker = tracker();
+    let grpc_web = tower::service_fn(|request: Request<()>| async move {
+        let mut response = Response::builder()
+            .status(200)
+            .header("content-type", "application/grpc-web+proto");
+        if let Some(code) = request.headers().get("x-grpc-status") {
+            response = response.header("grpc-status", code.clone());
+        }
+        Ok::<_, Infallible>(
+            response
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .expect("response"),
+        )
+    });
+    let service = ActiveUsersLayer::new(tracker.clone()).layer(grpc_web);
+    for (user, code) in [("ok", None), ("denied", Some("7")), ("fine", Some("0"))] {
+        let mut request = request(user, 200);
+        if let Some(code) = code {
+            request
+                .headers_mut()
+                .insert("x-grpc-status", http::HeaderValue::from_static(code));
+        }
+        let response = service.clone().oneshot(request).await.expect("response");
+        // The body is read to its end, as a server would.
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("body");
+    }
+    tracker.flush().await.expect("flush");
+    let mut users: Vec<String> = tracker
+        .list(10, None)
+        .await
+        .expect("list")
+        .entries
+        .into_iter()
+        .map(|a| a.entry.user_id)
+        .collect();
+    users.sort();
+    assert_eq!(users, ["fine", "ok"]);
+}

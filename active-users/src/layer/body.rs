@@ -82,12 +82,29 @@ impl<B: Body, E: ActiveUserEntry> Body for RecordBody<B, E> {
     }
 }
 
-/// Whether a response is gRPC (`content-type: application/grpc`, `application/grpc+proto`,
-/// ...).
+/// Whether a response is gRPC over HTTP/2 (`content-type: application/grpc`, or with a
+/// `+proto`-style suffix or parameters; any case), whose status comes in HTTP trailers.
+/// gRPC-web (`application/grpc-web...`) carries its trailers inside the body, where they are
+/// not read: it is judged by a `grpc-status` header, else by the HTTP status.
 pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let prefix = b"application/grpc";
+    value.len() >= prefix.len()
+        && value[..prefix.len()].eq_ignore_ascii_case(prefix)
+        && matches!(value.get(prefix.len()), None | Some(b'+' | b';'))
+}
+
+/// Whether a response is gRPC-web, whose status is either a `grpc-status` header (a call
+/// that failed at once) or inside the body.
+pub(crate) fn is_grpc_web(headers: &HeaderMap) -> bool {
+    headers.get(http::header::CONTENT_TYPE).is_some_and(|v| {
+        let prefix = b"application/grpc-web";
+        let value = v.as_bytes();
+        value.len() >= prefix.len() && value[..prefix.len()].eq_ignore_ascii_case(prefix)
+    })
 }
 
 /// The HTTP status a gRPC call's `grpc-status` corresponds to (the mapping of
@@ -96,8 +113,10 @@ pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
 pub(crate) fn grpc_outcome(headers: &HeaderMap) -> StatusCode {
     let code = headers
         .get("grpc-status")
+        // 1*DIGIT, as the protocol says: not `+0`, not ` 0`.
+        .filter(|v| !v.is_empty() && v.len() <= 5 && v.as_bytes().iter().all(u8::is_ascii_digit))
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-        .and_then(|v| v.trim().parse::<u16>().ok());
+        .and_then(|v| v.parse::<u16>().ok());
     let http = match code {
         Some(0) => 200,
         Some(1) => 499,
@@ -138,6 +157,9 @@ mod tests {
         assert_eq!(status("1"), 499);
         assert_eq!(status("99"), 500, "unknown code");
         assert_eq!(status("x"), 500, "not a number");
+        assert_eq!(status("+0"), 500, "digits only");
+        assert_eq!(status(" 0"), 500, "digits only");
+        assert_eq!(status("99999999999"), 500, "too long");
         assert_eq!(grpc_outcome(&HeaderMap::new()).as_u16(), 500, "no status");
         assert!(!RecordOn::SuccessfulResponse.records(StatusCode::from_u16(499).unwrap()));
     }
@@ -150,6 +172,23 @@ mod tests {
             "application/grpc+proto"
         )])));
         assert!(!is_grpc(&headers(&[("content-type", "application/json")])));
+        assert!(is_grpc(&headers(&[("content-type", "Application/GRPC")])));
+        assert!(is_grpc(&headers(&[(
+            "content-type",
+            "application/grpc;charset=x"
+        )])));
+        assert!(!is_grpc(&headers(&[(
+            "content-type",
+            "application/grpcfoo"
+        )])));
+        assert!(!is_grpc(&headers(&[(
+            "content-type",
+            "application/grpc-web+proto"
+        )])));
+        assert!(is_grpc_web(&headers(&[(
+            "content-type",
+            "application/grpc-web-text"
+        )])));
         assert!(!is_grpc(&HeaderMap::new()));
     }
 }

@@ -1,4 +1,4 @@
-use super::body::{RecordBody, grpc_outcome, is_grpc};
+use super::body::{RecordBody, grpc_outcome, is_grpc, is_grpc_web};
 use crate::{ActiveUserEntry, RecordOn, Tracker};
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
@@ -45,6 +45,11 @@ where
                 } else {
                     None
                 }
+            } else if status == StatusCode::OK
+                && is_grpc_web(response.headers())
+                && response.headers().contains_key("grpc-status")
+            {
+                Some(grpc_outcome(response.headers()))
             } else {
                 Some(status)
             };
