@@ -5,6 +5,7 @@
 //! cargo run --release -p active-users-bench            # the full run (a few minutes)
 //! cargo run --release -p active-users-bench -- --quick # smaller sizes (under a minute)
 //! cargo run -p active-users-bench -- --smoke           # every path once, tiny sizes (CI)
+//! cargo run --release -p active-users-bench -- --quick --e2e # only the end-to-end part
 //! ```
 //!
 //! The Python design is emulated honestly: `SETEX au:{user_id}:{session_id}:{ip}:{username}`
@@ -25,6 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod e2e;
+
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
 /// How much work each part does.
@@ -44,6 +47,10 @@ struct Plan {
     query_sizes: Vec<u64>,
     /// Distinct values of one indexed field in the cardinality part.
     flood_values: u64,
+    /// How long each end-to-end configuration is loaded.
+    e2e_time: Duration,
+    /// Only the end-to-end part (`--e2e`).
+    e2e_only: bool,
 }
 
 impl Plan {
@@ -61,6 +68,8 @@ impl Plan {
                 python_workers: 4,
                 query_sizes: vec![1_000],
                 flood_values: 1_500,
+                e2e_time: Duration::from_millis(300),
+                e2e_only: false,
             };
         }
         let quick = mode == "quick";
@@ -77,6 +86,8 @@ impl Plan {
                 python_workers: 4,
                 query_sizes: vec![1_000, 10_000, 50_000],
                 flood_values: 20_000,
+                e2e_time: Duration::from_secs(3),
+                e2e_only: false,
             }
         } else {
             Plan {
@@ -91,6 +102,8 @@ impl Plan {
                 python_workers: 4,
                 query_sizes: vec![1_000, 100_000, 1_000_000],
                 flood_values: 20_000,
+                e2e_time: Duration::from_secs(8),
+                e2e_only: false,
             }
         }
     }
@@ -742,6 +755,14 @@ async fn run(plan: Plan) -> Result<()> {
     );
     let mut rows = Vec::new();
 
+    // First, while the machine is quiet: the server's CPU per request over real TCP.
+    eprintln!("end to end: an axum server with and without the layer, over real TCP ...");
+    e2e::rows(&server.url, plan.e2e_time, &mut rows).await?;
+    if plan.e2e_only {
+        print_table(&rows, &version, &plan);
+        return Ok(());
+    }
+
     eprintln!("record path ...");
     tokio::task::block_in_place(|| record_path(&plan, &mut rows))?;
 
@@ -928,21 +949,26 @@ async fn run(plan: Plan) -> Result<()> {
         target: String::new(),
     });
 
+    print_table(&rows, &version, &plan);
+    Ok(())
+}
+
+fn print_table(rows: &[Row], version: &str, plan: &Plan) {
     println!("| measurement | active-users | Python design | ratio | target |");
     println!("|---|---|---|---|---|");
-    for row in &rows {
+    for row in rows {
         println!(
             "| {} | {} | {} | {} | {} |",
             row.what, row.ours, row.python, row.ratio, row.target
         );
     }
     println!(
-        "\nredis-server {version}, {} cores, {} mode; medians of {} runs (in-process) and 21 / 5 / 3 runs (queries)",
+        "\nredis-server {version}, {} cores, {} mode; medians of {} runs (in-process), 21 / 5 / 3 runs (queries), the lower of 2 rounds of {:?} each (end to end)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         plan.mode,
-        plan.runs
+        plan.runs,
+        plan.e2e_time
     );
-    Ok(())
 }
 
 /// An entry with an indexed dimension that one client floods with distinct values.
@@ -1277,15 +1303,23 @@ async fn history_queries(url: &str, thousands: u64, rows: &mut Vec<Row>) -> Resu
 }
 
 fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The end-to-end part's server, as a child process of this program.
+    if args.first().map(String::as_str) == Some("--serve") {
+        return e2e::serve(&args[1..]);
+    }
     let mut mode = "full";
-    for arg in std::env::args().skip(1) {
+    let mut e2e_only = false;
+    for arg in &args {
         match arg.as_str() {
             "--quick" => mode = "quick",
             "--smoke" => mode = "smoke",
+            "--e2e" => e2e_only = true,
             other => {
-                return Err(
-                    format!("unknown argument {other:?}; use --quick, --smoke or nothing").into(),
-                );
+                return Err(format!(
+                    "unknown argument {other:?}; use --quick, --smoke, --e2e or nothing"
+                )
+                .into());
             }
         }
     }
@@ -1298,5 +1332,7 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run(Plan::new(mode)))
+    let mut plan = Plan::new(mode);
+    plan.e2e_only = e2e_only;
+    runtime.block_on(run(plan))
 }

@@ -20,6 +20,7 @@ fn the_benchmark_program_runs_every_part() {
         "count at 1,000 active entries",
         "`unique(1 h)`",
         "`history(24 h)`: 1440 points",
+        "end to end, 100,000 visitors: app CPU added by the layer, RedisStore",
         "smoke mode",
     ] {
         assert!(stdout.contains(part), "no {part:?} in:\n{stdout}");

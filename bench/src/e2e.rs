@@ -1,0 +1,345 @@
+//! The end-to-end part: what the layer costs inside a real server, over real TCP.
+//!
+//! The server is a child process (this program with `--serve`): axum on a 2-worker tokio
+//! runtime, a minimal auth middleware that turns `x-user-id` into a [`User`], one route, and
+//! `ActiveUsersLayer` on the in-memory store, on Redis, or not at all. A load generator in
+//! this process keeps 32 HTTP/1.1 keep-alive connections busy with visitors chosen at random,
+//! each with its own session cookie. The server's CPU time is read from `/proc/<pid>/stat`
+//! (utime + stime), Redis's from `INFO cpu`, before and after each run; every configuration
+//! runs in a fresh server, twice, in alternating order, and the lower CPU per request of the
+//! two rounds is kept.
+
+use super::{Result, Row, fmt_int, verdict};
+use active_users::{
+    ActiveUsersLayer, Config, DefaultEntry, MemoryStore, RedisStore, Tracker, User,
+};
+use active_users_bench::session_id;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Connections the load generator keeps busy (as `wrk -c32`).
+const CONNECTIONS: usize = 32;
+
+/// The server side: `--serve none|memory|redis [url]`. Prints its port, then serves until
+/// killed.
+pub(crate) fn serve(args: &[String]) -> Result<()> {
+    let mode = args.first().map_or("none", String::as_str).to_owned();
+    let url = args.get(1).cloned();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        use axum::routing::get;
+        let app = axum::Router::new().route("/", get(|| async { "hello" }));
+        let tracker: Option<Tracker<DefaultEntry>> = match (mode.as_str(), url) {
+            ("none", _) => None,
+            ("memory", _) => Some(Tracker::new(Config::default(), MemoryStore::new())?),
+            ("redis", Some(url)) => Some(Tracker::new(
+                Config::builder().namespace("e2e").build()?,
+                RedisStore::open(&url)?,
+            )?),
+            (other, _) => return Err(format!("--serve {other}: none, memory or redis URL").into()),
+        };
+        let app = match tracker {
+            Some(tracker) => app.layer(ActiveUsersLayer::new(tracker)),
+            None => app,
+        };
+        let app = app.layer(axum::middleware::from_fn(auth));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("{}", listener.local_addr()?.port());
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+/// The minimal auth step of the measured app: the user id header becomes a [`User`].
+async fn auth(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let user = request
+        .headers()
+        .get("x-user-id")
+        .and_then(|v| v.to_str().ok())
+        .map(User::new);
+    if let Some(user) = user {
+        request.extensions_mut().insert(user);
+    }
+    next.run(request).await
+}
+
+/// A server child process, killed on drop.
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerProcess {
+    fn start(mode: &str, url: &str) -> Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--serve", mode, url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout of the server")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let port: u16 = line
+            .trim()
+            .parse()
+            .map_err(|_| format!("the server printed {line:?}, not its port"))?;
+        Ok(ServerProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        })
+    }
+
+    /// The process's CPU time so far (user + system), from `/proc/<pid>/stat`.
+    fn cpu(&self) -> Result<Duration> {
+        process_cpu(self.child.id())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`; 100 on Linux when unknown).
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of a process.
+fn process_cpu(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or("unreadable /proc stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of the line are the 12th and 13th after the name.
+    let ticks =
+        |i: usize| -> Result<f64> { Ok(fields.get(i).ok_or("short /proc stat")?.parse::<f64>()?) };
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_secs_f64(total / clock_ticks()))
+}
+
+/// Redis's own CPU time so far (`used_cpu_user` + `used_cpu_sys` of `INFO cpu`).
+async fn redis_cpu(url: &str) -> Result<Duration> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(&mut conn).await?;
+    let mut total = 0.0;
+    for line in info.lines() {
+        for key in ["used_cpu_user:", "used_cpu_sys:"] {
+            if let Some(v) = line.strip_prefix(key) {
+                total += v.trim().parse::<f64>()?;
+            }
+        }
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Keeps [`CONNECTIONS`] connections busy for `time`, each request from one of `visitors`
+/// chosen at random; returns how many requests were answered (all must be 200s).
+async fn load(addr: SocketAddr, visitors: u64, time: Duration, seed: u64) -> Result<u64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..CONNECTIONS as u64 {
+        let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
+        tasks.push(tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let mut rng = (seed ^ (c + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+            let mut buf = vec![0_u8; 4096];
+            let mut request = Vec::with_capacity(256);
+            while !stop.load(Ordering::Relaxed) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let visitor = rng % visitors;
+                request.clear();
+                request.extend_from_slice(
+                    format!(
+                        "GET / HTTP/1.1\r\nhost: bench\r\nx-user-id: {visitor}\r\ncookie: sessionid={}\r\n\r\n",
+                        session_id(visitor)
+                    )
+                    .as_bytes(),
+                );
+                stream.write_all(&request).await?;
+                read_response(&mut stream, &mut buf).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        }));
+    }
+    tokio::time::sleep(time).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await??;
+    }
+    Ok(done.load(Ordering::Relaxed))
+}
+
+/// Reads one response (status 200, a `content-length` body) off a keep-alive connection.
+async fn read_response(stream: &mut tokio::net::TcpStream, buf: &mut [u8]) -> Result<()> {
+    let mut filled = 0;
+    loop {
+        let n = stream.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            return Err("the server closed the connection".into());
+        }
+        filled += n;
+        let text = &buf[..filled];
+        let Some(end) = text.windows(4).position(|w| w == b"\r\n\r\n") else {
+            if filled == buf.len() {
+                return Err("response head too long".into());
+            }
+            continue;
+        };
+        let head = std::str::from_utf8(&text[..end])?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(format!("the server answered {head:?}").into());
+        }
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .ok_or("no content-length")?;
+        if filled >= end + 4 + length {
+            return Ok(());
+        }
+    }
+}
+
+/// One configuration's run.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    per_second: f64,
+    /// Server CPU per request.
+    app_cpu: f64,
+    /// Redis CPU per request.
+    redis_cpu: f64,
+}
+
+async fn measure(mode: &str, url: &str, visitors: u64, time: Duration) -> Result<Measured> {
+    let server = ServerProcess::start(mode, url)?;
+    // Warm up: connections, the buffer, the first flushes.
+    load(server.addr, visitors, Duration::from_secs(1), 1).await?;
+    let (cpu0, redis0) = (server.cpu()?, redis_cpu(url).await?);
+    let started = Instant::now();
+    let n = load(server.addr, visitors, time, 2).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu1, redis1) = (server.cpu()?, redis_cpu(url).await?);
+    let n_f = n.max(1) as f64;
+    Ok(Measured {
+        per_second: n as f64 / elapsed,
+        app_cpu: (cpu1 - cpu0).as_secs_f64() / n_f,
+        redis_cpu: redis1.saturating_sub(redis0).as_secs_f64() / n_f,
+    })
+}
+
+/// The end-to-end rows: for 1,000 and 100,000 visitors, the app without the layer, with it on
+/// `MemoryStore` and on Redis (the `redis-server` at `url`, shared with nothing else).
+pub(crate) async fn rows(url: &str, time: Duration, rows: &mut Vec<Row>) -> Result<()> {
+    let us = |s: f64| format!("{:.1} µs", s * 1e6);
+    for visitors in [1_000_u64, 100_000] {
+        let modes = ["none", "memory", "redis"];
+        let mut best: Vec<Option<Measured>> = vec![None; modes.len()];
+        for round in 0..2 {
+            // Alternate the order, so that neither configuration always runs first.
+            let order: Vec<usize> = if round == 0 {
+                vec![0, 1, 2]
+            } else {
+                vec![2, 1, 0]
+            };
+            for i in order {
+                let m = measure(modes[i], url, visitors, time).await?;
+                eprintln!(
+                    "  e2e {} visitors, {}: {:.0} req/s, app {:.2} µs/req, redis {:.2} µs/req",
+                    visitors,
+                    modes[i],
+                    m.per_second,
+                    m.app_cpu * 1e6,
+                    m.redis_cpu * 1e6
+                );
+                let keep = best[i].is_none_or(|b| m.app_cpu < b.app_cpu);
+                if keep {
+                    best[i] = Some(m);
+                }
+            }
+        }
+        let [Some(none), Some(memory), Some(redis)] = [best[0], best[1], best[2]] else {
+            return Err("an end-to-end run is missing".into());
+        };
+        let repeat = visitors <= 1_000;
+        let added_limit = if repeat { 1.5e-6 } else { 3e-6 };
+        let who = if repeat {
+            "1,000 repeat visitors"
+        } else {
+            "100,000 visitors"
+        };
+        rows.push(Row {
+            what: format!(
+                "end to end, {who}: app CPU per request without the layer ({} req/s)",
+                fmt_int(none.per_second)
+            ),
+            ours: us(none.app_cpu),
+            python: String::new(),
+            ratio: String::new(),
+            target: String::new(),
+        });
+        for (name, m) in [("MemoryStore", memory), ("RedisStore", redis)] {
+            let added = m.app_cpu - none.app_cpu;
+            let ratio = m.per_second / none.per_second;
+            let ratio_limit = if name == "MemoryStore" { 0.85 } else { 0.75 };
+            rows.push(Row {
+                what: format!("end to end, {who}: app CPU added by the layer, {name}"),
+                ours: format!("+{}", us(added)),
+                python: String::new(),
+                ratio: format!("{ratio:.2}x req/s"),
+                target: format!(
+                    "{}; {}",
+                    verdict(added <= added_limit, &format!("≤ {}", us(added_limit))),
+                    verdict(ratio >= ratio_limit, &format!("≥ {ratio_limit}x req/s"))
+                ),
+            });
+        }
+        rows.push(Row {
+            what: format!("end to end, {who}: Redis CPU per request"),
+            ours: us(redis.redis_cpu),
+            python: String::new(),
+            ratio: String::new(),
+            target: if repeat {
+                String::new()
+            } else {
+                verdict(redis.redis_cpu <= 3e-6, "≤ 3.0 µs")
+            },
+        });
+    }
+    Ok(())
+}
