@@ -3,7 +3,7 @@
 //! scope.
 //!
 //! ```sh
-//! cargo run --example actix-app -- --simulate 50 --public
+//! cargo run --example actix-app --features frameworks -- --simulate 50 --public
 //! curl http://127.0.0.1:3000/active-users/
 //! # the dashboard: http://127.0.0.1:3000/active-users/dashboard
 //! curl -H 'x-user-id: 7' -H 'x-service-id: billing' http://127.0.0.1:3000/

@@ -3,7 +3,7 @@
 //! succeeded is an active user, although all three answered HTTP 200.
 //!
 //! ```sh
-//! cargo run --example grpc-app
+//! cargo run --example grpc-app --features frameworks
 //! ```
 
 use active_users::{Config, MemoryStore, RecordOn, Tracker};

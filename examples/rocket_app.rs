@@ -2,7 +2,7 @@
 //! serves the active-users API and dashboard as rocket routes.
 //!
 //! ```sh
-//! cargo run --example rocket-app -- --port 8000
+//! cargo run --example rocket-app --features frameworks -- --port 8000
 //! curl -H 'x-user-id: 7' http://127.0.0.1:8000/
 //! curl -H 'Authorization: Bearer demo-token' http://127.0.0.1:8000/active-users/
 //! ```

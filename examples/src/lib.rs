@@ -8,9 +8,12 @@
 //! - the JSON API at `/active-users/`, behind a bearer token (or public, for the demo);
 //! - pages: `/` (hello), `/static/app.js` (excluded from recording), `/boom` (a 500).
 
+#[cfg(feature = "frameworks")]
 pub mod actix;
 pub mod blocking;
+#[cfg(feature = "frameworks")]
 pub mod grpc;
+#[cfg(feature = "frameworks")]
 pub mod rocket;
 
 use active_users::{
