@@ -92,6 +92,102 @@ pub fn with_metrics(
     router.route("/metrics", get(move || std::future::ready(handle.render())))
 }
 
+/// The command line of the demo servers (`axum-app`, `actix-app`): `--port N` (default
+/// 3000), `--simulate N`, `--public`.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoArgs {
+    /// The port on 127.0.0.1 (0: any free one).
+    pub port: u16,
+    /// Synthetic visitors coming and going.
+    pub simulate: u32,
+    /// No token on the API.
+    pub public: bool,
+}
+
+impl DemoArgs {
+    /// Reads the process's arguments.
+    ///
+    /// # Errors
+    /// A message for an unknown flag or a missing or bad number.
+    pub fn from_env() -> Result<Self, String> {
+        let mut args = DemoArgs {
+            port: 3000,
+            simulate: 0,
+            public: false,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            let mut number = |flag: &str| -> Result<u32, String> {
+                it.next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| format!("{flag} needs a number"))
+            };
+            match arg.as_str() {
+                "--port" => {
+                    args.port =
+                        u16::try_from(number("--port")?).map_err(|_| "--port is too large")?;
+                }
+                "--simulate" => args.simulate = number("--simulate")?,
+                "--public" => args.public = true,
+                other => return Err(format!("unknown argument {other:?}; see the file's docs")),
+            }
+        }
+        Ok(args)
+    }
+
+    /// Who may read the API: anybody with `--public`, else `ACTIVE_USERS_API_TOKEN` (default
+    /// `demo-token`).
+    pub fn access(&self) -> ApiAccess {
+        if self.public {
+            ApiAccess::Public
+        } else {
+            ApiAccess::Token(
+                std::env::var("ACTIVE_USERS_API_TOKEN").unwrap_or_else(|_| "demo-token".to_owned()),
+            )
+        }
+    }
+}
+
+/// The demo's tracker in `namespace`: on the Redis Cluster of `REDIS_CLUSTER_NODES` (node URLs
+/// separated by commas; 8 shards), on the Redis of `REDIS_URL`, or in memory; the
+/// `ACTIVE_USERS_*` variables over the demo's settings. Call it inside a tokio runtime.
+///
+/// # Errors
+/// A bad setting or Redis URL.
+pub fn demo_tracker(namespace: &str) -> Result<Tracker<DemoEntry>, Box<dyn std::error::Error>> {
+    let config = |shards| -> Result<Config, active_users::ConfigError> {
+        settings(namespace, shards).with_env()?.build()
+    };
+    Ok(
+        match (
+            std::env::var("REDIS_CLUSTER_NODES"),
+            std::env::var("REDIS_URL"),
+        ) {
+            (Ok(nodes), _) => Tracker::new(
+                config(8)?,
+                active_users::RedisStore::open_cluster(nodes.split(','))?,
+            )?,
+            (_, Ok(url)) => Tracker::new(config(1)?, active_users::RedisStore::open(&url)?)?,
+            _ => Tracker::new(config(1)?, active_users::MemoryStore::new())?,
+        },
+    )
+}
+
+/// Prints where the demo listens, its API and its dashboard.
+pub fn print_addresses(addr: SocketAddr, access: &ApiAccess) {
+    println!("listening on http://{addr}/");
+    match access {
+        ApiAccess::Public => {
+            println!("API: http://{addr}/active-users/ (public)");
+            println!("dashboard: http://{addr}/active-users/dashboard");
+        }
+        ApiAccess::Token(token) => {
+            println!("API: curl -H 'Authorization: Bearer {token}' http://{addr}/active-users/");
+            println!("dashboard: http://{addr}/active-users/dashboard#token={token}");
+        }
+    }
+}
+
 /// Who may read the API.
 #[derive(Debug, Clone)]
 pub enum ApiAccess {

@@ -165,55 +165,47 @@ async fn actix_middleware_records_by_the_status_actix_answers_with() {
     for (record_on, expected) in cases {
         let tracker: Tracker<DefaultEntry> =
             Tracker::new(Config::default(), MemoryStore::new()).expect("tracker");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("address");
         let app_tracker = tracker.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new()
-                        // Inside the recorder: a middleware that fails with an `Err`, which
-                        // reaches the recorder as an error, not a response.
-                        .wrap(actix_web::middleware::from_fn(
-                            |request: actix_web::dev::ServiceRequest,
-                             next: actix_web::middleware::Next<_>| async move {
-                                if request.path() == "/denied" {
-                                    return Err(actix_web::error::ErrorForbidden("denied"));
-                                }
-                                next.call(request).await
-                            },
-                        ))
-                        .wrap(RecordActiveUsers::new(app_tracker.clone()).record_on(record_on))
-                        // Registered last, runs first: the user is in place for extraction.
-                        .wrap(actix_web::middleware::from_fn(
-                            |request: actix_web::dev::ServiceRequest,
-                             next: actix_web::middleware::Next<_>| async move {
-                                let user = request
-                                    .headers()
-                                    .get("x-user")
-                                    .and_then(|v| v.to_str().ok())
-                                    .map(User::new);
-                                if let Some(user) = user {
-                                    request.extensions_mut().insert(user);
-                                }
-                                next.call(request).await
-                            },
-                        ))
-                        .route("/ok", web::get().to(ok))
-                        .route("/missing", web::get().to(missing))
-                        .route("/failing", web::get().to(failing))
-                })
-                .workers(1)
-                .disable_signals()
-                .listen(listener)
-                .expect("listen")
-                .run();
-                tx.send(server.handle()).expect("handle");
-                let _ = server.await;
-            });
+        let server = support::client::ActixServer::run(move |listener| {
+            Ok(HttpServer::new(move || {
+                App::new()
+                    // Inside the recorder: a middleware that fails with an `Err`, which
+                    // reaches the recorder as an error, not a response.
+                    .wrap(actix_web::middleware::from_fn(
+                        |request: actix_web::dev::ServiceRequest,
+                         next: actix_web::middleware::Next<_>| async move {
+                            if request.path() == "/denied" {
+                                return Err(actix_web::error::ErrorForbidden("denied"));
+                            }
+                            next.call(request).await
+                        },
+                    ))
+                    .wrap(RecordActiveUsers::new(app_tracker.clone()).record_on(record_on))
+                    // Registered last, runs first: the user is in place for extraction.
+                    .wrap(actix_web::middleware::from_fn(
+                        |request: actix_web::dev::ServiceRequest,
+                         next: actix_web::middleware::Next<_>| async move {
+                            let user = request
+                                .headers()
+                                .get("x-user")
+                                .and_then(|v| v.to_str().ok())
+                                .map(User::new);
+                            if let Some(user) = user {
+                                request.extensions_mut().insert(user);
+                            }
+                            next.call(request).await
+                        },
+                    ))
+                    .route("/ok", web::get().to(ok))
+                    .route("/missing", web::get().to(missing))
+                    .route("/failing", web::get().to(failing))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)?
+            .run())
         });
-        let handle = rx.recv().expect("server started");
+        let addr = server.addr;
         for (path, status) in [
             ("/ok", 200),
             ("/missing", 404),
@@ -241,7 +233,7 @@ async fn actix_middleware_records_by_the_status_actix_answers_with() {
                 .all(|a| a.entry.ip == Some("127.0.0.1".parse().expect("ip"))),
             "the peer address of the connection is the IP"
         );
-        drop(handle.stop(false));
+        drop(server);
     }
 }
 
@@ -371,29 +363,20 @@ async fn actix_sees_paths_as_actix_routes_them() {
     assert_eq!(post.status, 405, "{}", post.body);
 
     // A scope path with a trailing slash.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("address");
     let api = ActiveUsersApi::new(tracker.clone()).public();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = actix_web::HttpServer::new(move || {
-                actix_web::App::new().service(api_scope("/slash/", api.clone()))
-            })
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .expect("listen")
-            .run();
-            tx.send(server.handle()).expect("handle");
-            let _ = server.await;
-        });
+    let slash = ActixServer::run(move |listener| {
+        Ok(actix_web::HttpServer::new(move || {
+            actix_web::App::new().service(api_scope("/slash/", api.clone()))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run())
     });
-    let handle = rx.recv().expect("started");
-    let count = get(addr, "/slash/count", &[]).await;
+    let count = get(slash.addr, "/slash/count", &[]).await;
     assert_eq!(count.status, 200, "{}", count.body);
     assert_eq!(count.json()["count"], 1);
-    drop(handle.stop(false));
+    drop(slash);
 }
 
 /// The rocket demo over real TCP: the fairing records the visitor its request guard found,

@@ -82,17 +82,30 @@ pub struct ActixServer {
 }
 
 impl ActixServer {
+    /// The demo app on actix-web with one worker.
     pub fn start(
         tracker: active_users::Tracker<active_users_examples::DemoEntry>,
         access: active_users_examples::ApiAccess,
     ) -> Self {
+        Self::run(move |listener| {
+            active_users_examples::actix::server(listener, tracker, access, 1)
+        })
+    }
+
+    /// The server `serve` makes on a listener of 127.0.0.1:0, run in an actix system of its
+    /// own thread (`HttpServer::new(..).workers(1).disable_signals().listen(l)?.run()`).
+    pub fn run<F>(serve: F) -> Self
+    where
+        F: FnOnce(std::net::TcpListener) -> std::io::Result<actix_web::dev::Server>
+            + Send
+            + 'static,
+    {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("address");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = active_users_examples::actix::server(listener, tracker, access, 1)
-                    .expect("actix takes the listener");
+                let server = serve(listener).expect("actix takes the listener");
                 tx.send(server.handle())
                     .expect("the test waits for the handle");
                 let _ = server.await;
