@@ -6,6 +6,8 @@
 //! cargo run --release -p active-users-bench -- --quick # smaller sizes (under a minute)
 //! cargo run -p active-users-bench -- --smoke           # every path once, tiny sizes (CI)
 //! cargo run --release -p active-users-bench -- --quick --e2e # only the end-to-end part
+//! cargo run --release -p active-users-bench -- --memory       # only Redis memory by kind of key
+//! cargo run --release -p active-users-bench -- --cluster-fill # 10,000,000 entries, 3-master cluster
 //! ```
 //!
 //! The Python design is emulated honestly: `SETEX au:{user_id}:{session_id}:{ip}:{username}`
@@ -27,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 mod e2e;
+mod memory;
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -51,6 +54,15 @@ struct Plan {
     e2e_time: Duration,
     /// Only the end-to-end part (`--e2e`).
     e2e_only: bool,
+    /// Active entries in the memory breakdown.
+    memory_entries: u64,
+    /// Only the memory breakdown (`--memory`).
+    memory_only: bool,
+    /// Only the cluster run (`--cluster-fill`).
+    cluster_only: bool,
+    /// Active entries of the 3-master cluster run: `--cluster-fill [N]` runs only that part;
+    /// the smoke run does it at a tiny size.
+    cluster_fill: Option<u64>,
 }
 
 impl Plan {
@@ -70,6 +82,10 @@ impl Plan {
                 flood_values: 1_500,
                 e2e_time: Duration::from_millis(300),
                 e2e_only: false,
+                memory_entries: 1_000,
+                memory_only: false,
+                cluster_only: false,
+                cluster_fill: Some(3_000),
             };
         }
         let quick = mode == "quick";
@@ -88,6 +104,10 @@ impl Plan {
                 flood_values: 20_000,
                 e2e_time: Duration::from_secs(3),
                 e2e_only: false,
+                memory_entries: 100_000,
+                memory_only: false,
+                cluster_only: false,
+                cluster_fill: None,
             }
         } else {
             Plan {
@@ -104,6 +124,10 @@ impl Plan {
                 flood_values: 20_000,
                 e2e_time: Duration::from_secs(8),
                 e2e_only: false,
+                memory_entries: 1_000_000,
+                memory_only: false,
+                cluster_only: false,
+                cluster_fill: None,
             }
         }
     }
@@ -754,6 +778,27 @@ async fn run(plan: Plan) -> Result<()> {
         server.url, plan.mode
     );
     let mut rows = Vec::new();
+    if plan.cluster_only {
+        let size = plan.cluster_fill.unwrap_or(10_000_000);
+        eprintln!(
+            "a 3-master cluster filled with {} active entries ...",
+            fmt_int(size as f64)
+        );
+        memory::cluster_fill(size, &mut rows).await?;
+        print_rows(&rows);
+        println!(
+            "\nredis-server {version}, 3 masters on this machine ({} cores); query latencies are medians of 21 runs",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+        return Ok(());
+    }
+    if plan.memory_only {
+        eprintln!("Redis memory by kind of key ...");
+        memory::rows(&server.url, plan.memory_entries, &mut rows).await?;
+        print_rows(&rows);
+        println!("\nredis-server {version}, {} mode", plan.mode);
+        return Ok(());
+    }
 
     // First, while the machine is quiet: the server's CPU per request over real TCP.
     eprintln!("end to end: an axum server with and without the layer, over real TCP ...");
@@ -936,6 +981,14 @@ async fn run(plan: Plan) -> Result<()> {
     flushall(&mut conn).await?;
     history_queries(&server.url, plan.sketch_thousands, &mut rows).await?;
 
+    eprintln!("Redis memory by kind of key ...");
+    flushall(&mut conn).await?;
+    memory::rows(&server.url, plan.memory_entries, &mut rows).await?;
+    if let Some(size) = plan.cluster_fill {
+        eprintln!("a 3-master cluster filled with {size} active entries ...");
+        memory::cluster_fill(size, &mut rows).await?;
+    }
+
     let (idle_max, idle_p99) = ping_during(&server.url, || async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         Ok(())
@@ -956,7 +1009,7 @@ async fn run(plan: Plan) -> Result<()> {
     Ok(())
 }
 
-fn print_table(rows: &[Row], version: &str, plan: &Plan) {
+fn print_rows(rows: &[Row]) {
     println!("| measurement | active-users | Python design | ratio | target |");
     println!("|---|---|---|---|---|");
     for row in rows {
@@ -965,6 +1018,10 @@ fn print_table(rows: &[Row], version: &str, plan: &Plan) {
             row.what, row.ours, row.python, row.ratio, row.target
         );
     }
+}
+
+fn print_table(rows: &[Row], version: &str, plan: &Plan) {
+    print_rows(rows);
     println!(
         "\nredis-server {version}, {} cores, {} mode; medians of {} runs (in-process), 21 / 5 / 3 runs (queries), the median of 3 rounds of {:?} each (end to end)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -1313,14 +1370,27 @@ fn main() -> Result<()> {
     }
     let mut mode = "full";
     let mut e2e_only = false;
-    for arg in &args {
+    let mut memory_only = false;
+    let mut cluster_fill = None;
+    let mut args = args.iter().peekable();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => mode = "quick",
             "--smoke" => mode = "smoke",
             "--e2e" => e2e_only = true,
+            "--memory" => memory_only = true,
+            "--cluster-fill" => {
+                let size = match args.next_if(|a| !a.starts_with("--")) {
+                    Some(n) => n.replace('_', "").parse::<u64>().map_err(|e| {
+                        format!("--cluster-fill takes a number of entries, not {n:?}: {e}")
+                    })?,
+                    None => 10_000_000,
+                };
+                cluster_fill = Some(size);
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?}; use --quick, --smoke, --e2e or nothing"
+                    "unknown argument {other:?}; use --quick, --smoke, --e2e, --memory, --cluster-fill [N] or nothing"
                 )
                 .into());
             }
@@ -1337,5 +1407,10 @@ fn main() -> Result<()> {
         .build()?;
     let mut plan = Plan::new(mode);
     plan.e2e_only = e2e_only;
+    plan.memory_only = memory_only;
+    if cluster_fill.is_some() {
+        plan.cluster_only = true;
+        plan.cluster_fill = cluster_fill;
+    }
     runtime.block_on(run(plan))
 }

@@ -21,6 +21,10 @@ fn the_benchmark_program_runs_every_part() {
         "`unique(1 h)`",
         "`history(24 h)`: 1440 points",
         "end to end, 100,000 visitors: app CPU added by the layer, RedisStore",
+        "the distinct-user index `values:user_id`",
+        "what Redis charges per sorted-set member of 6 bytes",
+        "3-master cluster, 3,000 entries in 16 shards",
+        "… count (3,000 active)",
         "smoke mode",
     ] {
         assert!(stdout.contains(part), "no {part:?} in:\n{stdout}");
