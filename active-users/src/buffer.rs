@@ -55,8 +55,21 @@ pub(crate) struct Taken {
     pub(crate) sketch: Vec<bool>,
 }
 
+/// How many offers ended each way, counted under the buffer's lock (already held), so that
+/// recording from several threads does not contend on shared counters too.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct OfferCounts {
+    pub(crate) queued: u64,
+    pub(crate) coalesced: u64,
+    /// Queued members that pushed the oldest waiting member out.
+    pub(crate) dropped: u64,
+    pub(crate) refused: u64,
+}
+
 #[derive(Debug)]
 pub(crate) struct Buffer {
+    /// What every offer did.
+    pub(crate) counts: OfferCounts,
     slots: HashMap<Member, Slot>,
     /// The members waiting to be written, oldest first; each dirty slot appears here once.
     dirty: VecDeque<Member>,
@@ -72,6 +85,7 @@ pub(crate) struct Buffer {
 impl Buffer {
     pub(crate) fn new(capacity: usize, refresh: Duration) -> Self {
         Buffer {
+            counts: OfferCounts::default(),
             slots: HashMap::new(),
             dirty: VecDeque::new(),
             in_flight: 0,
@@ -111,6 +125,21 @@ impl Buffer {
     }
 
     pub(crate) fn offer(&mut self, member: &[u8], now: Instant) -> Offer {
+        let offer = self.place(member, now);
+        let counts = &mut self.counts;
+        match offer {
+            Offer::Queued => counts.queued += 1,
+            Offer::QueuedDroppingOldest => {
+                counts.queued += 1;
+                counts.dropped += 1;
+            }
+            Offer::Coalesced => counts.coalesced += 1,
+            Offer::Refused => counts.refused += 1,
+        }
+        offer
+    }
+
+    fn place(&mut self, member: &[u8], now: Instant) -> Offer {
         if let Some(slot) = self.slots.get_mut(member) {
             if slot.dirty {
                 // Waiting: it will be written with this, its latest, request time.

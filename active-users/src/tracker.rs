@@ -143,14 +143,12 @@ pub struct Stats {
 
 #[derive(Debug, Default)]
 struct Counters {
-    queued: AtomicU64,
-    coalesced: AtomicU64,
     excluded: AtomicU64,
     no_entry: AtomicU64,
     invalid: AtomicU64,
     truncated: AtomicU64,
+    /// Members dropped by the writer; the buffer counts those its offers pushed out.
     dropped: AtomicU64,
-    refused: AtomicU64,
     written: AtomicU64,
     stale: AtomicU64,
     write_errors: AtomicU64,
@@ -492,27 +490,17 @@ impl<E: ActiveUserEntry> Tracker<E> {
                 return Outcome::Invalid(err);
             }
         };
+        // The buffer counted the offer.
         match offer {
             Offer::Queued => {
-                bump(&counters.queued, 1);
                 if pending >= self.inner.core.config.batch_size {
                     self.inner.wake.notify_one();
                 }
                 Outcome::Queued
             }
-            Offer::Coalesced => {
-                bump(&counters.coalesced, 1);
-                Outcome::Coalesced
-            }
-            Offer::QueuedDroppingOldest => {
-                bump(&counters.queued, 1);
-                bump(&counters.dropped, 1);
-                Outcome::Queued
-            }
-            Offer::Refused => {
-                bump(&counters.refused, 1);
-                Outcome::Refused
-            }
+            Offer::Coalesced => Outcome::Coalesced,
+            Offer::QueuedDroppingOldest => Outcome::Queued,
+            Offer::Refused => Outcome::Refused,
         }
     }
 
@@ -848,21 +836,25 @@ impl<E: ActiveUserEntry> Inner<E> {
     fn stats(&self) -> Stats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (offers, unwritten) = {
+            let buffer = self.lock_buffer();
+            (buffer.counts, buffer.unwritten() as u64)
+        };
         Stats {
-            queued: get(&c.queued),
-            coalesced: get(&c.coalesced),
+            queued: offers.queued,
+            coalesced: offers.coalesced,
             excluded: get(&c.excluded),
             no_entry: get(&c.no_entry),
             invalid: get(&c.invalid),
             truncated: get(&c.truncated),
-            dropped: get(&c.dropped),
-            refused: get(&c.refused),
+            dropped: get(&c.dropped) + offers.dropped,
+            refused: offers.refused,
             over_capacity: get(&self.over_capacity),
             written: get(&c.written),
             stale: get(&c.stale),
             write_errors: get(&c.write_errors),
             undecodable: get(&c.undecodable),
-            pending: self.lock_buffer().unwritten() as u64,
+            pending: unwritten,
         }
     }
 

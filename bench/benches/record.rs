@@ -109,15 +109,39 @@ fn record(c: &mut Criterion) {
     group.finish();
 }
 
-/// Cores the threads can run on at once: a record's cost is the core time it takes.
-fn cores_used(threads: usize) -> u32 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    threads.min(cores) as u32
+/// The CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`): time waiting for a core or
+/// asleep on a lock is not in it, spinning and the kernel's work for it are.
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-/// Records from 1, 2 and 4 threads at once. Each figure is core time per record: the wall
-/// time of all threads times the cores they kept busy, over the records they made, so that 4
-/// threads on 2 cores are not charged for waiting their turn; contention on the buffer (its
+/// Runs `work(thread)` on `threads` threads that start together, and returns the CPU time
+/// they used in all.
+fn cpu_time_of(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
+    let start = std::sync::Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                let (start, work) = (&start, &work);
+                s.spawn(move || {
+                    start.wait();
+                    let before = thread_cpu_time();
+                    work(thread);
+                    thread_cpu_time() - before
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a bench thread panicked"))
+            .sum()
+    })
+}
+
+/// Records from 1, 2 and 4 threads at once. Each figure is core time per record: the CPU time
+/// the recording threads used (each thread's own clock), over the records they made, so that
+/// 4 threads on 2 cores are not charged for waiting their turn; contention on the buffer (its
 /// lock, its cache lines) is what makes it grow with the threads. Issue 15's target: 4
 /// threads ≤ 1.5x one thread.
 fn record_threads(c: &mut Criterion) {
@@ -137,64 +161,47 @@ fn record_threads(c: &mut Criterion) {
                     tracker.record(r);
                 }
                 b.iter_custom(|iters| {
-                    let started = Instant::now();
-                    std::thread::scope(|s| {
-                        for request in &per_thread {
-                            let tracker = &tracker;
-                            s.spawn(move || {
-                                for _ in 0..iters {
-                                    black_box(tracker.record(request));
-                                }
-                            });
+                    let each = iters.div_ceil(threads as u64);
+                    let cpu = cpu_time_of(threads, |thread| {
+                        for _ in 0..each {
+                            black_box(tracker.record(&per_thread[thread]));
                         }
                     });
-                    started.elapsed() * cores_used(threads) / threads as u32
+                    cpu.mul_f64(iters as f64 / (each * threads as u64) as f64)
                 })
             },
         );
 
-        // New visitors: each thread records its own distinct requests, built untimed in
-        // chunks of `CHUNK` into a fresh tracker, and all threads start together.
-        const CHUNK: u64 = 2_000;
+        // New visitors: a fresh tracker per `CHUNK` records, shared out among the threads, so
+        // that every thread count fills the buffer to the same size. Requests are built
+        // untimed.
+        const CHUNK: u64 = 4_000;
         let mut next_user = 0u64;
         group.bench_with_input(
             BenchmarkId::new("new visitors", threads),
             &threads,
             |b, &threads| {
                 b.iter_custom(|iters| {
-                    let mut elapsed = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let n = left.min(CHUNK);
+                    let mut cpu = Duration::ZERO;
+                    let mut recorded = 0;
+                    while recorded < iters {
+                        let each = CHUNK / threads as u64;
                         let tracker = new_tracker();
                         let chunks: Vec<Vec<_>> = (0..threads)
                             .map(|_| {
-                                let chunk = (next_user..next_user + n).map(realistic_request);
-                                let chunk = chunk.collect();
-                                next_user += n;
-                                chunk
+                                let chunk = (next_user..next_user + each).map(realistic_request);
+                                next_user += each;
+                                chunk.collect()
                             })
                             .collect();
-                        let start = std::sync::Barrier::new(threads + 1);
-                        let wall = std::thread::scope(|s| {
-                            for chunk in &chunks {
-                                let (tracker, start) = (&tracker, &start);
-                                s.spawn(move || {
-                                    start.wait();
-                                    for request in chunk {
-                                        black_box(tracker.record(request));
-                                    }
-                                });
+                        cpu += cpu_time_of(threads, |thread| {
+                            for request in &chunks[thread] {
+                                black_box(tracker.record(request));
                             }
-                            start.wait();
-                            let started = Instant::now();
-                            // The scope joins the threads before it returns.
-                            started
                         });
-                        elapsed += wall.elapsed() * cores_used(threads) / threads as u32;
-                        left -= n;
+                        recorded += each * threads as u64;
                     }
-                    elapsed
+                    cpu.mul_f64(iters as f64 / recorded as f64)
                 })
             },
         );
