@@ -11,7 +11,7 @@
 //! request, not the time of the write.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::owners::{Admission, Owners};
@@ -276,9 +276,171 @@ impl Buffer {
     }
 }
 
+/// Buffers at least this large are split into [`SHARDS`] shards.
+const SHARDED_FROM: usize = 8 * 1024;
+
+/// How many shards a large buffer has.
+const SHARDS: usize = 8;
+
+/// A shard's lock on a cache line of its own, so that threads recording into different shards
+/// do not share one.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard(Mutex<Buffer>);
+
+/// The buffer as the tracker holds it: split into shards by owner (the user; see
+/// [`Owners`]), each with its own lock, its part of the capacity and its own cap per owner,
+/// so that threads recording different users rarely wait for each other. A buffer smaller
+/// than [`SHARDED_FROM`] has one shard, and keeps the exact bound of a single buffer. In a
+/// sharded buffer "the oldest waiting member gives way" holds within a shard, and a flush
+/// takes from every shard in turn.
+#[derive(Debug)]
+pub(crate) struct Buffers {
+    shards: Box<[Shard]>,
+    /// The owner's field and the one standing in for it, which pick an entry's shard.
+    owner: (Option<usize>, Option<usize>),
+    /// A process-local key for picking shards, so that a visitor cannot choose values that
+    /// all land in one shard (filling its part of the capacity and of the per-user cap's
+    /// memory eight times sooner).
+    hasher: std::hash::RandomState,
+}
+
+impl Buffers {
+    /// A buffer of `capacity` members, capped per owner when `owners` makes an [`Owners`]
+    /// (one per shard: an owner's members all go to one shard).
+    pub(crate) fn new(
+        capacity: usize,
+        refresh: Duration,
+        owner: (Option<usize>, Option<usize>),
+        owners: Option<&dyn Fn() -> Owners>,
+    ) -> Self {
+        let n = if capacity >= SHARDED_FROM { SHARDS } else { 1 };
+        let shards = (0..n)
+            .map(|_| {
+                let buffer = Buffer::new(capacity.div_ceil(n), refresh);
+                Shard(Mutex::new(match owners {
+                    Some(make) => buffer.with_owners(make().part_of(n)),
+                    None => buffer,
+                }))
+            })
+            .collect();
+        Buffers {
+            shards,
+            owner,
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    /// The shard of `member`: by its owner's value, or the whole member when it has none,
+    /// under a keyed hash.
+    fn index_of(&self, member: &[u8]) -> usize {
+        use std::hash::BuildHasher as _;
+        if self.shards.len() == 1 {
+            return 0;
+        }
+        let key = crate::owners::owner_value(member, self.owner.0, self.owner.1)
+            .map_or(member, |(value, _)| value);
+        (self.hasher.hash_one(key) % self.shards.len() as u64) as usize
+    }
+
+    fn shard_of(&self, member: &[u8]) -> &Mutex<Buffer> {
+        &self.shards[self.index_of(member)].0
+    }
+
+    fn lock(shard: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
+        // A buffer stays consistent between statements, so a panic elsewhere does not poison
+        // its meaning.
+        shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn each<T>(&self, mut f: impl FnMut(&mut Buffer) -> T) -> impl Iterator<Item = T> {
+        self.shards.iter().map(move |s| f(&mut Self::lock(&s.0)))
+    }
+
+    /// Offers `member` to its shard; also says how many members wait in that shard, and how
+    /// many would make a batch's share there.
+    pub(crate) fn offer(&self, member: &[u8], now: Instant, batch: usize) -> (Offer, bool) {
+        let mut shard = Self::lock(self.shard_of(member));
+        let offer = shard.offer(member, now);
+        (offer, shard.pending() >= batch.div_ceil(self.shards.len()))
+    }
+
+    /// How many members wait for the next flush.
+    pub(crate) fn pending(&self) -> usize {
+        self.each(|b| b.pending()).sum()
+    }
+
+    /// How many members are not in the store yet: waiting, or being written.
+    pub(crate) fn unwritten(&self) -> usize {
+        self.each(|b| b.unwritten()).sum()
+    }
+
+    /// What every offer did, all shards together.
+    pub(crate) fn counts(&self) -> OfferCounts {
+        self.each(|b| b.counts)
+            .fold(OfferCounts::default(), |a, c| OfferCounts {
+                queued: a.queued + c.queued,
+                coalesced: a.coalesced + c.coalesced,
+                dropped: a.dropped + c.dropped,
+                refused: a.refused + c.refused,
+            })
+    }
+
+    /// Takes up to `max` waiting members: an equal share from each shard first, then what
+    /// the others left room for (see [`Buffer::take`]).
+    pub(crate) fn take(&self, max: usize, now: Instant, minute: u64) -> Taken {
+        let mut taken = Taken::default();
+        let share = max.div_ceil(self.shards.len());
+        for pass in [share, max] {
+            for shard in self.shards.iter() {
+                let room = max - taken.members.len();
+                if room == 0 {
+                    return taken;
+                }
+                let more = Self::lock(&shard.0).take(pass.min(room), now, minute);
+                taken.members.extend(more.members);
+                taken.seen.extend(more.seen);
+                taken.sketch.extend(more.sketch);
+            }
+        }
+        taken
+    }
+
+    /// Reports that these taken members were written.
+    pub(crate) fn written(&self, members: &[Member]) {
+        if let [shard] = &*self.shards {
+            return Self::lock(&shard.0).written(members.len());
+        }
+        for member in members {
+            Self::lock(self.shard_of(member)).written(1);
+        }
+    }
+
+    /// Puts back members whose write failed (see [`Buffer::restore`]); returns how many were
+    /// dropped.
+    pub(crate) fn restore(&self, members: Vec<Member>, seen: Vec<Instant>) -> u64 {
+        if let [shard] = &*self.shards {
+            return Self::lock(&shard.0).restore(members, seen);
+        }
+        let mut per_shard: Vec<(Vec<Member>, Vec<Instant>)> =
+            vec![Default::default(); self.shards.len()];
+        for (member, at) in members.into_iter().zip(seen) {
+            let i = self.index_of(&member);
+            per_shard[i].0.push(member);
+            per_shard[i].1.push(at);
+        }
+        self.shards
+            .iter()
+            .zip(per_shard)
+            .map(|(shard, (members, seen))| Self::lock(&shard.0).restore(members, seen))
+            .sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn repeats_are_coalesced_until_the_refresh_interval_passes() {
@@ -386,5 +548,91 @@ mod tests {
         // A failed write keeps it; a retry much later still carries it.
         buf.restore(taken.members, taken.seen);
         assert_eq!(buf.take(10, start + 60 * second, 0).seen, [start + second]);
+    }
+
+    /// A member of two text fields, the first (the user) being the owner.
+    fn member(user: &str, session: &str) -> Vec<u8> {
+        let mut m = vec![crate::codec::VERSION];
+        for value in [user, session] {
+            m.push(value.len() as u8 + 1);
+            m.extend_from_slice(value.as_bytes());
+        }
+        m
+    }
+
+    fn sharded(owners: Option<&dyn Fn() -> Owners>) -> Buffers {
+        Buffers::new(100_000, Duration::from_secs(2), (Some(0), None), owners)
+    }
+
+    #[test]
+    fn a_large_buffer_spreads_members_over_shards_and_a_flush_takes_them_all() {
+        let now = Instant::now();
+        let buffers = sharded(None);
+        assert_eq!(buffers.shards.len(), SHARDS);
+        for i in 0..1000 {
+            let m = member(&format!("user{}", i % 100), &format!("s{i}"));
+            assert_eq!(buffers.offer(&m, now, 1000).0, Offer::Queued);
+        }
+        let used = buffers.each(|b| b.pending() > 0).filter(|&u| u).count();
+        assert!(used > SHARDS / 2, "only {used} shards used");
+        let taken = buffers.take(600, now, 0);
+        assert_eq!(taken.members.len(), 600);
+        assert_eq!(buffers.pending(), 400);
+        assert_eq!(buffers.unwritten(), 1000);
+        let rest = buffers.take(10_000, now, 0);
+        assert_eq!(rest.members.len(), 400);
+        let all: HashSet<Member> = taken.members.iter().chain(&rest.members).cloned().collect();
+        assert_eq!(all.len(), 1000);
+        buffers.written(&taken.members);
+        buffers.written(&rest.members);
+        assert_eq!(buffers.unwritten(), 0);
+        let counts = buffers.counts();
+        assert_eq!((counts.queued, counts.coalesced), (1000, 0));
+    }
+
+    #[test]
+    fn one_users_entries_share_a_shard_so_the_cap_per_user_is_exact() {
+        let now = Instant::now();
+        let owners = || Owners::new(Some(0), None, 3, Duration::from_secs(60));
+        let buffers = sharded(Some(&owners));
+        for user in ["alice", "bob", "carol"] {
+            let offers: Vec<Offer> = (0..10)
+                .map(|i| buffers.offer(&member(user, &format!("s{i}")), now, 1000).0)
+                .collect();
+            assert_eq!(offers.iter().filter(|&&o| o == Offer::Queued).count(), 3);
+            assert_eq!(offers.iter().filter(|&&o| o == Offer::Refused).count(), 7);
+        }
+        assert_eq!(buffers.counts().refused, 21);
+    }
+
+    #[test]
+    fn failed_writes_go_back_to_their_own_shards() {
+        let now = Instant::now();
+        let buffers = sharded(None);
+        let members: Vec<Vec<u8>> = (0..500).map(|i| member(&format!("u{i}"), "s")).collect();
+        for m in &members {
+            buffers.offer(m, now, 1000);
+        }
+        let taken = buffers.take(10_000, now, 0);
+        assert_eq!(buffers.restore(taken.members, taken.seen), 0);
+        assert_eq!((buffers.pending(), buffers.unwritten()), (500, 500));
+        // Each is waiting again in the shard that a new record of it looks in.
+        for m in &members {
+            assert_eq!(buffers.offer(m, now, 1000).0, Offer::Coalesced);
+        }
+    }
+
+    #[test]
+    fn a_small_buffer_is_one_shard_with_an_exact_bound() {
+        let now = Instant::now();
+        let buffers = Buffers::new(3, Duration::from_secs(2), (Some(0), None), None);
+        assert_eq!(buffers.shards.len(), 1);
+        for i in 0..4 {
+            buffers.offer(&member(&format!("u{i}"), "s"), now, 1000);
+        }
+        assert_eq!(buffers.pending(), 3);
+        assert_eq!(buffers.counts().dropped, 1);
+        let taken = buffers.take(10, now, 0);
+        assert_eq!(taken.members[0].as_ref(), member("u1", "s").as_slice());
     }
 }

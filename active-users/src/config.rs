@@ -473,6 +473,10 @@ impl ConfigBuilder {
     /// How many entries wait to be written at most (default 100,000). When Redis is down and
     /// the buffer is full, the oldest waiting entry gives way to each new one, and the drop is
     /// counted in [`Stats::dropped`](crate::Stats::dropped).
+    ///
+    /// A buffer of 8,192 entries or more is split into 8 shards by user, each with its own
+    /// lock and an eighth of the capacity, so that threads recording different users rarely
+    /// wait for each other; the oldest entry that gives way is then the oldest of its shard.
     pub fn buffer_capacity(mut self, capacity: usize) -> Self {
         self.buffer_capacity = capacity;
         self

@@ -26,8 +26,9 @@ pub(crate) struct Owners {
     fallback: Option<usize>,
     cap: usize,
     window: Duration,
-    /// Entries remembered, all owners together.
+    /// Entries remembered, all owners together, and the most it may remember.
     tracked: usize,
+    max_tracked: usize,
     /// The origin of the times kept (milliseconds since it).
     epoch: Instant,
     /// A process-local key, so that a visitor cannot choose values whose hashes collide, and
@@ -69,10 +70,18 @@ impl Owners {
             cap,
             window,
             tracked: 0,
+            max_tracked: MAX_TRACKED,
             epoch: now,
             seen: HashMap::new(),
             last_sweep: now,
         }
+    }
+
+    /// The same cap for one of `parts` shards of a buffer: it remembers its part of
+    /// [`MAX_TRACKED`].
+    pub(crate) fn part_of(mut self, parts: usize) -> Self {
+        self.max_tracked = MAX_TRACKED.div_ceil(parts.max(1));
+        self
     }
 
     /// Whether `member`, recorded at `now`, may be written.
@@ -86,7 +95,7 @@ impl Owners {
         let hash = self.key.siphash(member);
         let at = self.millis(now);
         let window = crate::store::ms(self.window);
-        if self.tracked >= MAX_TRACKED && !self.seen.contains_key(&owner) {
+        if self.tracked >= self.max_tracked && !self.seen.contains_key(&owner) {
             return Admission::Unchecked;
         }
         let entries = self.seen.entry(owner).or_default();
@@ -100,7 +109,7 @@ impl Owners {
         if entries.len() >= self.cap {
             return Admission::Refused;
         }
-        if self.tracked >= MAX_TRACKED {
+        if self.tracked >= self.max_tracked {
             return Admission::Unchecked;
         }
         entries.push((hash, at));
@@ -116,22 +125,9 @@ impl Owners {
     /// The keyed hash of the owner's value in `member` (or of the fallback's, tagged apart);
     /// `None` when both are absent.
     fn owner_of(&self, member: &[u8]) -> Option<u64> {
-        let mut dec = Decoder::new(member).ok()?;
-        let last = self.field.max(self.fallback)?;
-        let (mut owner, mut fallback) = (None, None);
-        for i in 0..=last {
-            let value = dec.next_raw().ok()?;
-            if Some(i) == self.field {
-                owner = value;
-            }
-            if Some(i) == self.fallback {
-                fallback = value;
-            }
-        }
-        match (owner, fallback) {
-            (Some(value), _) => Some(self.key.siphash(value)),
-            (None, Some(ip)) => Some(self.fallback_key.siphash(ip)),
-            (None, None) => None,
+        match owner_value(member, self.field, self.fallback)? {
+            (value, false) => Some(self.key.siphash(value)),
+            (ip, true) => Some(self.fallback_key.siphash(ip)),
         }
     }
 
@@ -150,6 +146,32 @@ impl Owners {
             self.seen.shrink_to_fit();
         }
         self.last_sweep = now;
+    }
+}
+
+/// The owner's value in `member`: field `field`, or field `fallback` when that one is absent
+/// (then with `true`); `None` when both are absent or the member does not decode.
+pub(crate) fn owner_value(
+    member: &[u8],
+    field: Option<usize>,
+    fallback: Option<usize>,
+) -> Option<(&[u8], bool)> {
+    let mut dec = Decoder::new(member).ok()?;
+    let last = field.max(fallback)?;
+    let (mut owner, mut standing_in) = (None, None);
+    for i in 0..=last {
+        let value = dec.next_raw().ok()?;
+        if Some(i) == field {
+            owner = value;
+        }
+        if Some(i) == fallback {
+            standing_in = value;
+        }
+    }
+    match (owner, standing_in) {
+        (Some(value), _) => Some((value, false)),
+        (None, Some(ip)) => Some((ip, true)),
+        (None, None) => None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! answers who is active.
 
 use crate::EncodeError;
-use crate::buffer::{Buffer, Member, Offer, Taken};
+use crate::buffer::{Buffers, Member, Offer, Taken};
 use crate::client_ip::ExtractContext;
 use crate::config::Config;
 use crate::core::{
@@ -20,7 +20,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
@@ -243,7 +243,7 @@ struct Inner<E> {
     cx: ExtractContext,
     /// (position in the field list, name, grouped) of each indexed field.
     indexed: Vec<(usize, &'static str, bool)>,
-    buffer: Mutex<Buffer>,
+    buffer: Buffers,
     /// Serialises flushes: the background writer's and explicit ones.
     flush_lock: tokio::sync::Mutex<()>,
     wake: Arc<Notify>,
@@ -360,23 +360,22 @@ impl<E: ActiveUserEntry> Tracker<E> {
             .map(|(i, f)| (i, f.name, f.grouped))
             .collect();
         let fields = E::fields().iter().map(FieldInfo::from).collect();
-        let mut buffer = Buffer::new(config.buffer_capacity, config.refresh_interval);
         // The owner of an entry: its first identity field, else (when the type has none, or
         // the entry leaves it out) its first IP field.
         let owner = E::fields().iter().position(|f| f.indexed);
         let ip = E::fields()
             .iter()
             .position(|f| f.kind == crate::ValueKind::Ip);
-        if (owner.is_some() || ip.is_some()) && config.max_entries_per_user > 0 {
-            buffer = buffer.with_owners(Owners::new(
-                owner,
-                ip,
-                config.max_entries_per_user,
-                config.window,
-            ));
-        }
+        let owners = || Owners::new(owner, ip, config.max_entries_per_user, config.window);
+        let capped = (owner.is_some() || ip.is_some()) && config.max_entries_per_user > 0;
+        let buffer = Buffers::new(
+            config.buffer_capacity,
+            config.refresh_interval,
+            (owner, ip),
+            capped.then_some(&owners as &dyn Fn() -> Owners),
+        );
         let inner = Arc::new(Inner {
-            buffer: Mutex::new(buffer),
+            buffer,
             cx: {
                 let cx = ExtractContext::new(config.trusted_proxies.clone())
                     .with_anonymization(config.anonymization);
@@ -479,11 +478,10 @@ impl<E: ActiveUserEntry> Tracker<E> {
                     limit,
                 });
             }
-            let mut buffer = self.inner.lock_buffer();
-            let offer = buffer.offer(scratch, Instant::now());
-            Ok((offer, buffer.pending()))
+            let batch = self.inner.core.config.batch_size;
+            Ok(self.inner.buffer.offer(scratch, Instant::now(), batch))
         });
-        let (offer, pending) = match offered {
+        let (offer, batch_waiting) = match offered {
             Ok(offered) => offered,
             Err(err) => {
                 bump(&counters.invalid, 1);
@@ -493,7 +491,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
         // The buffer counted the offer.
         match offer {
             Offer::Queued => {
-                if pending >= self.inner.core.config.batch_size {
+                if batch_waiting {
                     self.inner.wake.notify_one();
                 }
                 Outcome::Queued
@@ -836,10 +834,7 @@ impl<E: ActiveUserEntry> Inner<E> {
     fn stats(&self) -> Stats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (offers, unwritten) = {
-            let buffer = self.lock_buffer();
-            (buffer.counts, buffer.unwritten() as u64)
-        };
+        let (offers, unwritten) = (self.buffer.counts(), self.buffer.unwritten() as u64);
         Stats {
             queued: offers.queued,
             coalesced: offers.coalesced,
@@ -876,12 +871,6 @@ impl<E: ActiveUserEntry> Inner<E> {
                 .map(|u| u.visitors)
         };
         crate::metrics::gauges(&core.config.namespace, &counts, unique);
-    }
-
-    fn lock_buffer(&self) -> MutexGuard<'_, Buffer> {
-        // The buffer stays consistent between statements, so a panic elsewhere does not
-        // poison its meaning.
-        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The store writes for one batch at `now` (the store's clock), one list per shard that
@@ -1031,7 +1020,7 @@ impl<E: ActiveUserEntry> Inner<E> {
     async fn flush_pending(&self) -> Result<(), StoreError> {
         use tracing::Instrument as _;
         let _serial = self.flush_lock.lock().await;
-        let pending = self.lock_buffer().pending() as u64;
+        let pending = self.buffer.pending() as u64;
         let span = tracing::debug_span!(
             "active_users.flush",
             namespace = %self.core.config.namespace,
@@ -1082,7 +1071,7 @@ impl<E: ActiveUserEntry> Inner<E> {
             Ok(now) => now,
             Err(err) => {
                 self.log_error(&err);
-                if self.lock_buffer().pending() == 0 {
+                if self.buffer.pending() == 0 {
                     return Ok(()); // nothing to write; sampling waits for the store
                 }
                 bump(&self.counters.write_errors, 1);
@@ -1100,7 +1089,7 @@ impl<E: ActiveUserEntry> Inner<E> {
         let policy = WritePolicy::new(core.config.window);
         let batch_size = core.config.batch_size;
         let timeout = core.config.query_timeout;
-        let rounds = self.lock_buffer().pending().div_ceil(batch_size);
+        let rounds = self.buffer.pending().div_ceil(batch_size);
         if rounds == 0 {
             return Ok(());
         }
@@ -1143,7 +1132,7 @@ impl<E: ActiveUserEntry> Inner<E> {
         let mut first_error = None;
         for _ in 0..rounds {
             let taken_at = Instant::now();
-            let taken = self.lock_buffer().take(batch_size, taken_at, now / 60_000);
+            let taken = self.buffer.take(batch_size, taken_at, now / 60_000);
             if taken.members.is_empty() {
                 break;
             }
@@ -1163,7 +1152,7 @@ impl<E: ActiveUserEntry> Inner<E> {
                     Ok(refused) => refused,
                     Err(err) => {
                         bump(&self.counters.write_errors, 1);
-                        let dropped = self.lock_buffer().restore(taken.members, taken.seen);
+                        let dropped = self.buffer.restore(taken.members, taken.seen);
                         bump(&self.counters.dropped, dropped);
                         self.log_error(&err);
                         first_error.get_or_insert(err);
@@ -1377,13 +1366,13 @@ impl<E: ActiveUserEntry> Inner<E> {
         match batch.written {
             Ok(()) => {
                 let n = batch.members.len() as u64;
-                self.lock_buffer().written(batch.members.len());
+                self.buffer.written(&batch.members);
                 bump(&self.counters.written, n - batch.stale);
                 bump(&self.counters.stale, batch.stale);
             }
             Err(err) => {
                 bump(&self.counters.write_errors, 1);
-                let dropped = self.lock_buffer().restore(batch.members, batch.seen);
+                let dropped = self.buffer.restore(batch.members, batch.seen);
                 bump(&self.counters.dropped, dropped);
                 self.log_error(&err);
                 first_error.get_or_insert(err);
@@ -1402,7 +1391,7 @@ impl<E: ActiveUserEntry> Inner<E> {
                 tracing::warn!(
                     error = %err,
                     failures_not_logged = log.1,
-                    pending = self.lock_buffer().unwritten(),
+                    pending = self.buffer.unwritten(),
                     "active-users: cannot write to the store; entries stay buffered and are retried"
                 );
                 *log = (Some(now), 0);

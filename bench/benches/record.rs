@@ -116,9 +116,26 @@ fn thread_cpu_time() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
+/// What a bench thread's work returns: the CPU time it timed itself, or nothing.
+trait Timed {
+    fn or(self, all: Duration) -> Duration;
+}
+
+impl Timed for () {
+    fn or(self, all: Duration) -> Duration {
+        all
+    }
+}
+
+impl Timed for Duration {
+    fn or(self, _: Duration) -> Duration {
+        self
+    }
+}
+
 /// Runs `work(thread)` on `threads` threads that start together, and returns the CPU time
-/// they used in all.
-fn cpu_time_of(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
+/// they used in all: what `work` returns, or when it returns nothing, all of its CPU time.
+fn cpu_time_of<T: Timed>(threads: usize, work: impl Fn(usize) -> T + Sync) -> Duration {
     let start = std::sync::Barrier::new(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -127,8 +144,8 @@ fn cpu_time_of(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
                 s.spawn(move || {
                     start.wait();
                     let before = thread_cpu_time();
-                    work(thread);
-                    thread_cpu_time() - before
+                    let timed = work(thread);
+                    timed.or(thread_cpu_time() - before)
                 })
             })
             .collect();
@@ -173,9 +190,11 @@ fn record_threads(c: &mut Criterion) {
         );
 
         // New visitors: a fresh tracker per `CHUNK` records, shared out among the threads, so
-        // that every thread count fills the buffer to the same size. Requests are built
-        // untimed.
-        const CHUNK: u64 = 4_000;
+        // that every thread count fills the buffer to the same size. Each thread builds its
+        // requests `BATCH` at a time, untimed, and records them while they are in its cache,
+        // as a server records the request it has just parsed.
+        const CHUNK: u64 = 16_000;
+        const BATCH: u64 = 64;
         let mut next_user = 0u64;
         group.bench_with_input(
             BenchmarkId::new("new visitors", threads),
@@ -187,18 +206,25 @@ fn record_threads(c: &mut Criterion) {
                     while recorded < iters {
                         let each = CHUNK / threads as u64;
                         let tracker = new_tracker();
-                        let chunks: Vec<Vec<_>> = (0..threads)
-                            .map(|_| {
-                                let chunk = (next_user..next_user + each).map(realistic_request);
-                                next_user += each;
-                                chunk.collect()
-                            })
-                            .collect();
+                        let first = next_user;
                         cpu += cpu_time_of(threads, |thread| {
-                            for request in &chunks[thread] {
-                                black_box(tracker.record(request));
+                            let mut user = first + thread as u64 * each;
+                            let end = user + each;
+                            let mut timed = Duration::ZERO;
+                            while user < end {
+                                let n = BATCH.min(end - user);
+                                let batch: Vec<_> =
+                                    (user..user + n).map(realistic_request).collect();
+                                user += n;
+                                let before = thread_cpu_time();
+                                for request in &batch {
+                                    black_box(tracker.record(request));
+                                }
+                                timed += thread_cpu_time() - before;
                             }
+                            timed
                         });
+                        next_user += each * threads as u64;
                         recorded += each * threads as u64;
                     }
                     cpu.mul_f64(iters as f64 / recorded as f64)
