@@ -343,10 +343,6 @@ impl Buffers {
         (self.hasher.hash_one(key) % self.shards.len() as u64) as usize
     }
 
-    fn shard_of(&self, member: &[u8]) -> &Mutex<Buffer> {
-        &self.shards[self.index_of(member)].0
-    }
-
     fn lock(shard: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
         // A buffer stays consistent between statements, so a panic elsewhere does not poison
         // its meaning.
@@ -360,7 +356,7 @@ impl Buffers {
     /// Offers `member` to its shard; also says how many members wait in that shard, and how
     /// many would make a batch's share there.
     pub(crate) fn offer(&self, member: &[u8], now: Instant, batch: usize) -> (Offer, bool) {
-        let mut shard = Self::lock(self.shard_of(member));
+        let mut shard = Self::lock(&self.shards[self.index_of(member)].0);
         let offer = shard.offer(member, now);
         (offer, shard.pending() >= batch.div_ceil(self.shards.len()))
     }
@@ -375,15 +371,19 @@ impl Buffers {
         self.each(|b| b.unwritten()).sum()
     }
 
-    /// What every offer did, all shards together.
-    pub(crate) fn counts(&self) -> OfferCounts {
-        self.each(|b| b.counts)
-            .fold(OfferCounts::default(), |a, c| OfferCounts {
-                queued: a.queued + c.queued,
-                coalesced: a.coalesced + c.coalesced,
-                dropped: a.dropped + c.dropped,
-                refused: a.refused + c.refused,
-            })
+    /// What every offer did and how many members are not in the store yet, all shards
+    /// together, each shard locked once.
+    pub(crate) fn counts(&self) -> (OfferCounts, usize) {
+        let mut all = OfferCounts::default();
+        let mut unwritten = 0;
+        for (c, u) in self.each(|b| (b.counts, b.unwritten())) {
+            all.queued += c.queued;
+            all.coalesced += c.coalesced;
+            all.dropped += c.dropped;
+            all.refused += c.refused;
+            unwritten += u;
+        }
+        (all, unwritten)
     }
 
     /// Takes up to `max` waiting members: an equal share from each shard first, then what
@@ -411,8 +411,14 @@ impl Buffers {
         if let [shard] = &*self.shards {
             return Self::lock(&shard.0).written(members.len());
         }
+        let mut per_shard = vec![0; self.shards.len()];
         for member in members {
-            Self::lock(self.shard_of(member)).written(1);
+            per_shard[self.index_of(member)] += 1;
+        }
+        for (shard, n) in self.shards.iter().zip(per_shard) {
+            if n > 0 {
+                Self::lock(&shard.0).written(n);
+            }
         }
     }
 
@@ -586,7 +592,7 @@ mod tests {
         buffers.written(&taken.members);
         buffers.written(&rest.members);
         assert_eq!(buffers.unwritten(), 0);
-        let counts = buffers.counts();
+        let (counts, _) = buffers.counts();
         assert_eq!((counts.queued, counts.coalesced), (1000, 0));
     }
 
@@ -602,7 +608,7 @@ mod tests {
             assert_eq!(offers.iter().filter(|&&o| o == Offer::Queued).count(), 3);
             assert_eq!(offers.iter().filter(|&&o| o == Offer::Refused).count(), 7);
         }
-        assert_eq!(buffers.counts().refused, 21);
+        assert_eq!(buffers.counts().0.refused, 21);
     }
 
     #[test]
@@ -631,7 +637,7 @@ mod tests {
             buffers.offer(&member(&format!("u{i}"), "s"), now, 1000);
         }
         assert_eq!(buffers.pending(), 3);
-        assert_eq!(buffers.counts().dropped, 1);
+        assert_eq!(buffers.counts().0.dropped, 1);
         let taken = buffers.take(10, now, 0);
         assert_eq!(taken.members[0].as_ref(), member("u1", "s").as_slice());
     }

@@ -834,7 +834,8 @@ impl<E: ActiveUserEntry> Inner<E> {
     fn stats(&self) -> Stats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (offers, unwritten) = (self.buffer.counts(), self.buffer.unwritten() as u64);
+        let (offers, unwritten) = self.buffer.counts();
+        let unwritten = unwritten as u64;
         Stats {
             queued: offers.queued,
             coalesced: offers.coalesced,
