@@ -293,7 +293,7 @@ struct Shard(Mutex<Buffer>);
 /// so that threads recording different users rarely wait for each other. A buffer smaller
 /// than [`SHARDED_FROM`] has one shard, and keeps the exact bound of a single buffer. In a
 /// sharded buffer "the oldest waiting member gives way" holds within a shard, and a flush
-/// takes from every shard in turn.
+/// writes what waited in each shard when it started, oldest first within each.
 #[derive(Debug)]
 pub(crate) struct Buffers {
     shards: Box<[Shard]>,
@@ -316,8 +316,9 @@ impl Buffers {
     ) -> Self {
         let n = if capacity >= SHARDED_FROM { SHARDS } else { 1 };
         let shards = (0..n)
-            .map(|_| {
-                let buffer = Buffer::new(capacity.div_ceil(n), refresh);
+            .map(|i| {
+                // The capacity shared out exactly: the first `capacity % n` shards one more.
+                let buffer = Buffer::new(capacity / n + usize::from(i < capacity % n), refresh);
                 Shard(Mutex::new(match owners {
                     Some(make) => buffer.with_owners(make().part_of(n)),
                     None => buffer,
@@ -386,22 +387,40 @@ impl Buffers {
         (all, unwritten)
     }
 
-    /// Takes up to `max` waiting members: an equal share from each shard first, then what
-    /// the others left room for (see [`Buffer::take`]).
-    pub(crate) fn take(&self, max: usize, now: Instant, minute: u64) -> Taken {
+    /// How many members wait in each shard: what a flush that starts now has to write.
+    pub(crate) fn pending_by_shard(&self) -> Vec<usize> {
+        self.each(|b| b.pending()).collect()
+    }
+
+    /// Takes up to `max` waiting members, at most `budget[i]` from shard `i` (each shard's
+    /// oldest first; see [`Buffer::take`]), and lowers the budgets by what it took. With the
+    /// budgets from [`pending_by_shard`](Self::pending_by_shard) at the start of a flush, the
+    /// flush writes what was waiting then, however many newer members arrive meanwhile in
+    /// whichever shards.
+    pub(crate) fn take(
+        &self,
+        max: usize,
+        budget: &mut [usize],
+        now: Instant,
+        minute: u64,
+    ) -> Taken {
         let mut taken = Taken::default();
-        let share = max.div_ceil(self.shards.len());
-        for pass in [share, max] {
-            for shard in self.shards.iter() {
-                let room = max - taken.members.len();
-                if room == 0 {
-                    return taken;
-                }
-                let more = Self::lock(&shard.0).take(pass.min(room), now, minute);
-                taken.members.extend(more.members);
-                taken.seen.extend(more.seen);
-                taken.sketch.extend(more.sketch);
+        for (shard, budget) in self.shards.iter().zip(budget) {
+            let room = max - taken.members.len();
+            if room == 0 {
+                break;
             }
+            let want = room.min(*budget);
+            let more = Self::lock(&shard.0).take(want, now, minute);
+            // Fewer than wanted: members were dropped meanwhile, and none are left.
+            *budget = if more.members.len() < want {
+                0
+            } else {
+                *budget - want
+            };
+            taken.members.extend(more.members);
+            taken.seen.extend(more.seen);
+            taken.sketch.extend(more.sketch);
         }
         taken
     }
@@ -581,11 +600,12 @@ mod tests {
         }
         let used = buffers.each(|b| b.pending() > 0).filter(|&u| u).count();
         assert!(used > SHARDS / 2, "only {used} shards used");
-        let taken = buffers.take(600, now, 0);
+        let mut budget = buffers.pending_by_shard();
+        let taken = buffers.take(600, &mut budget, now, 0);
         assert_eq!(taken.members.len(), 600);
         assert_eq!(buffers.pending(), 400);
         assert_eq!(buffers.unwritten(), 1000);
-        let rest = buffers.take(10_000, now, 0);
+        let rest = buffers.take(10_000, &mut budget, now, 0);
         assert_eq!(rest.members.len(), 400);
         let all: HashSet<Member> = taken.members.iter().chain(&rest.members).cloned().collect();
         assert_eq!(all.len(), 1000);
@@ -619,7 +639,7 @@ mod tests {
         for m in &members {
             buffers.offer(m, now, 1000);
         }
-        let taken = buffers.take(10_000, now, 0);
+        let taken = buffers.take(10_000, &mut buffers.pending_by_shard(), now, 0);
         assert_eq!(buffers.restore(taken.members, taken.seen), 0);
         assert_eq!((buffers.pending(), buffers.unwritten()), (500, 500));
         // Each is waiting again in the shard that a new record of it looks in.
@@ -638,7 +658,41 @@ mod tests {
         }
         assert_eq!(buffers.pending(), 3);
         assert_eq!(buffers.counts().0.dropped, 1);
-        let taken = buffers.take(10, now, 0);
+        let taken = buffers.take(10, &mut buffers.pending_by_shard(), now, 0);
         assert_eq!(taken.members[0].as_ref(), member("u1", "s").as_slice());
+    }
+
+    #[test]
+    fn a_flush_takes_what_waited_when_it_started_before_anything_newer() {
+        let now = Instant::now();
+        let buffers = sharded(None);
+        let old: HashSet<Vec<u8>> = (0..2000).map(|i| member(&format!("old{i}"), "s")).collect();
+        for m in &old {
+            buffers.offer(m, now, usize::MAX);
+        }
+        let mut budget = buffers.pending_by_shard();
+        // Newer members arrive in every shard while the flush runs.
+        for i in 0..2000 {
+            buffers.offer(&member(&format!("new{i}"), "s"), now, usize::MAX);
+        }
+        let mut taken = Vec::new();
+        for _ in 0..2 {
+            taken.extend(buffers.take(1000, &mut budget, now, 0).members);
+        }
+        let newer = taken.iter().filter(|m| !old.contains(m.as_ref())).count();
+        let distinct: HashSet<&Member> = taken.iter().collect();
+        assert_eq!((taken.len(), distinct.len(), newer), (2000, 2000, 0));
+        assert_eq!(buffers.take(1000, &mut budget, now, 0).members.len(), 0);
+        assert_eq!(buffers.pending(), 2000);
+    }
+
+    #[test]
+    fn a_capacity_that_does_not_divide_by_the_shards_is_still_the_bound() {
+        let now = Instant::now();
+        let buffers = Buffers::new(8193, Duration::from_secs(2), (Some(0), None), None);
+        for i in 0..20_000 {
+            buffers.offer(&member(&format!("u{i}"), "s"), now, usize::MAX);
+        }
+        assert_eq!(buffers.pending(), 8193);
     }
 }

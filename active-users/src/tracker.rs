@@ -1090,7 +1090,10 @@ impl<E: ActiveUserEntry> Inner<E> {
         let policy = WritePolicy::new(core.config.window);
         let batch_size = core.config.batch_size;
         let timeout = core.config.query_timeout;
-        let rounds = self.buffer.pending().div_ceil(batch_size);
+        // What waits now, per shard: the rounds write that much, and newer records wait for the
+        // next flush whichever shard they land in.
+        let mut budget = self.buffer.pending_by_shard();
+        let rounds = budget.iter().sum::<usize>().div_ceil(batch_size);
         if rounds == 0 {
             return Ok(());
         }
@@ -1133,7 +1136,9 @@ impl<E: ActiveUserEntry> Inner<E> {
         let mut first_error = None;
         for _ in 0..rounds {
             let taken_at = Instant::now();
-            let taken = self.buffer.take(batch_size, taken_at, now / 60_000);
+            let taken = self
+                .buffer
+                .take(batch_size, &mut budget, taken_at, now / 60_000);
             if taken.members.is_empty() {
                 break;
             }
