@@ -36,8 +36,58 @@ pub(crate) struct Owners {
     key: SecretKey,
     fallback_key: SecretKey,
     /// Per owner hash, its entries' hashes with when each was last recorded.
-    seen: HashMap<u64, Vec<(u64, u64)>>,
+    seen: HashMap<u64, Entries>,
     last_sweep: Instant,
+}
+
+/// One owner's entries: a hash and a time each. Most owners have one, which is kept inline:
+/// no allocation per owner, and no second cache miss to reach it.
+#[derive(Debug)]
+enum Entries {
+    One((u64, u64)),
+    Many(Vec<(u64, u64)>),
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries::Many(Vec::new())
+    }
+}
+
+impl Entries {
+    fn as_mut_slice(&mut self) -> &mut [(u64, u64)] {
+        match self {
+            Entries::One(entry) => std::slice::from_mut(entry),
+            Entries::Many(entries) => entries,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Entries::One(_) => 1,
+            Entries::Many(entries) => entries.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, entry: (u64, u64)) {
+        match self {
+            Entries::Many(entries) if entries.is_empty() => *self = Entries::One(entry),
+            Entries::Many(entries) => entries.push(entry),
+            Entries::One(first) => *self = Entries::Many(vec![*first, entry]),
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&(u64, u64)) -> bool) {
+        match self {
+            Entries::One(entry) if !keep(entry) => *self = Entries::default(),
+            Entries::One(_) => {}
+            Entries::Many(entries) => entries.retain(keep),
+        }
+    }
 }
 
 /// What [`Owners::admit`] decided.
@@ -99,7 +149,7 @@ impl Owners {
             return Admission::Unchecked;
         }
         let entries = self.seen.entry(owner).or_default();
-        if let Some(entry) = entries.iter_mut().find(|(h, _)| *h == hash) {
+        if let Some(entry) = entries.as_mut_slice().iter_mut().find(|(h, _)| *h == hash) {
             entry.1 = at;
             return Admission::Yes;
         }
@@ -188,6 +238,24 @@ mod tests {
             out.extend_from_slice(value.as_bytes());
         }
         out
+    }
+
+    #[test]
+    fn an_owners_entries_go_from_none_to_one_inline_to_many_and_back() {
+        let mut entries = Entries::default();
+        assert!(entries.is_empty());
+        entries.push((1, 10));
+        assert!(matches!(entries, Entries::One((1, 10))));
+        entries.push((2, 20));
+        entries.push((3, 30));
+        assert_eq!(entries.as_mut_slice(), &[(1, 10), (2, 20), (3, 30)]);
+        entries.retain(|&(_, at)| at >= 20);
+        assert_eq!(entries.len(), 2);
+        entries.retain(|_| false);
+        assert!(entries.is_empty());
+        entries.push((4, 40));
+        entries.retain(|&(_, at)| at > 40);
+        assert!(entries.is_empty());
     }
 
     #[test]
