@@ -1406,7 +1406,8 @@ impl<E: ActiveUserEntry> Inner<E> {
     }
 }
 
-/// Flushes every `interval`, or sooner when woken, until the tracker is dropped or shut down.
+/// Flushes every `interval`, or sooner when woken, until the tracker is dropped or shut down;
+/// after a failed flush it waits a whole interval, woken or not.
 async fn background_writer<E: ActiveUserEntry>(
     inner: Weak<Inner<E>>,
     wake: Arc<Notify>,
@@ -1424,7 +1425,13 @@ async fn background_writer<E: ActiveUserEntry>(
             return;
         }
         // Failures are counted and logged inside; the entries stay buffered for the next round.
-        let _ = inner.flush_pending().await;
+        let failed = inner.flush_pending().await.is_err();
+        drop(inner);
+        if failed {
+            // A store that is down is not retried at once, however many records wake the
+            // writer meanwhile: at most one attempt per interval.
+            tokio::time::sleep(interval).await;
+        }
     }
 }
 

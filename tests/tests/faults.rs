@@ -199,3 +199,59 @@ async fn visitors_buffered_during_a_pause_keep_their_request_time() {
         .expect("a sample was taken");
     assert!(peak.active <= 1, "history is not inflated: {peak:?}");
 }
+
+/// With Redis refusing every write at once (full: `maxmemory`, `noeviction`), records that
+/// wake the writer (a batch waiting) do not make it retry at once: at most one attempt per
+/// flush interval, not one per wake-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_refuses_writes_is_retried_once_per_interval_however_busy_the_traffic() {
+    if std::env::var(support::REDIS_URL_VAR).is_ok() {
+        return; // CONFIG SET maxmemory would fill a shared server for everybody
+    }
+    let server = RedisServer::start();
+    let interval = Duration::from_millis(100);
+    let config = Config::builder()
+        .namespace(unique_namespace("refused"))
+        .flush_interval(interval)
+        .batch_size(100)
+        .history(Duration::ZERO)
+        .build()
+        .expect("config");
+    let store = RedisStore::open(&server.url).expect("store");
+    let tracker: Tracker<active_users::DefaultEntry> =
+        Tracker::new(config, store).expect("tracker");
+    server.command("CONFIG SET maxmemory-policy noeviction");
+    server.command("CONFIG SET maxmemory 1");
+    let started = Instant::now();
+    let mut user = 0u32;
+    while started.elapsed() < Duration::from_secs(1) {
+        for _ in 0..200 {
+            let mut request = http::Request::get("/").body(()).expect("request");
+            request
+                .extensions_mut()
+                .insert(active_users::User::new(user.to_string()));
+            tracker.record(&request);
+            user += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = started.elapsed();
+    let stats = tracker.stats();
+    // Each attempt sends up to 4 batches at once, and each refused batch is an error.
+    let bound = 4 * ((elapsed.as_millis() / interval.as_millis()) as u64 + 2);
+    assert!(
+        stats.queued > 10_000,
+        "records kept coming: {}",
+        stats.queued
+    );
+    assert!(
+        stats.write_errors >= 2,
+        "writes were refused: {}",
+        stats.write_errors
+    );
+    assert!(
+        stats.write_errors <= bound,
+        "{} refused batches in {elapsed:?}: more than one attempt per {interval:?} (bound {bound})",
+        stats.write_errors
+    );
+}
