@@ -392,11 +392,12 @@ impl Buffers {
         self.each(|b| b.pending()).collect()
     }
 
-    /// Takes up to `max` waiting members, at most `budget[i]` from shard `i` (each shard's
-    /// oldest first; see [`Buffer::take`]), and lowers the budgets by what it took. With the
-    /// budgets from [`pending_by_shard`](Self::pending_by_shard) at the start of a flush, the
-    /// flush writes what was waiting then, however many newer members arrive meanwhile in
-    /// whichever shards.
+    /// Takes up to `max` waiting members, at most `budget[i]` from shard `i`, each shard's
+    /// share in proportion to its budget (each shard's oldest first; see [`Buffer::take`]),
+    /// and lowers the budgets by what it took. With the budgets from
+    /// [`pending_by_shard`](Self::pending_by_shard) at the start of a flush, the flush writes
+    /// what was waiting then, however many newer members arrive meanwhile in whichever
+    /// shards, and each batch holds about as old members from every shard.
     pub(crate) fn take(
         &self,
         max: usize,
@@ -405,12 +406,19 @@ impl Buffers {
         minute: u64,
     ) -> Taken {
         let mut taken = Taken::default();
+        let total: usize = budget.iter().sum();
         for (shard, budget) in self.shards.iter().zip(budget) {
             let room = max - taken.members.len();
-            if room == 0 {
+            if room == 0 || total == 0 {
                 break;
             }
-            let want = room.min(*budget);
+            let want = (max.saturating_mul(*budget))
+                .div_ceil(total)
+                .min(room)
+                .min(*budget);
+            if want == 0 {
+                continue;
+            }
             let more = Self::lock(&shard.0).take(want, now, minute);
             // Fewer than wanted: members were dropped meanwhile, and none are left.
             *budget = if more.members.len() < want {
