@@ -376,6 +376,24 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// The text of each indexed field of `member`, read from its stored bytes without the entry
+/// type (`None` for the other fields and for absent values), in field order. `None` when a
+/// field does not read, or when an indexed field is [`ValueKind::Opaque`]: only its type can
+/// say its text.
+pub(crate) fn indexed_texts(member: &[u8], fields: &[Field]) -> Option<Vec<Option<String>>> {
+    let mut dec = Decoder::new(member).ok()?;
+    let mut texts = Vec::with_capacity(fields.len());
+    for field in fields {
+        let raw = dec.next_raw().ok()?;
+        texts.push(match raw {
+            Some(bytes) if field.indexed => Some(field.kind.text(bytes)?),
+            _ => None,
+        });
+    }
+    dec.finish().ok()?;
+    Some(texts)
+}
+
 /// Appends `value` as unsigned LEB128.
 pub(crate) fn write_varint(out: &mut Vec<u8>, mut value: u64) {
     loop {
@@ -412,6 +430,82 @@ pub(crate) fn read_varint(bytes: &[u8]) -> Option<(u64, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ActiveUserEntry;
+
+    /// An entry with an indexed field of every kind that is not opaque, a cut identity, and
+    /// fields that are not indexed.
+    #[derive(Debug, crate::ActiveUserEntry)]
+    struct EveryKind {
+        #[from_header("a")]
+        #[active_users(distinct, max_len = 32)]
+        text: String,
+        #[from_header("b")]
+        #[active_users(index)]
+        flag: Option<bool>,
+        #[from_header("c")]
+        #[active_users(distinct)]
+        unsigned: Option<u64>,
+        #[from_header("d")]
+        #[active_users(index)]
+        signed: Option<i32>,
+        #[from_header("e")]
+        #[active_users(distinct)]
+        wide: Option<u128>,
+        #[from_header("f")]
+        #[active_users(distinct)]
+        narrow: Option<i128>,
+        #[from_client_ip]
+        #[active_users(index)]
+        ip: Option<std::net::IpAddr>,
+        #[from_header("g")]
+        plain: Option<String>,
+    }
+
+    proptest::proptest! {
+        /// The value indexes are written from the stored bytes: their texts must be what the
+        /// type itself writes after decoding, for every kind, cut or not.
+        #[test]
+        fn indexed_texts_from_stored_bytes_are_the_types_own_texts(
+            text in "\\PC{0,40}",
+            flag in proptest::option::of(proptest::bool::ANY),
+            unsigned in proptest::option::of(proptest::num::u64::ANY),
+            signed in proptest::option::of(proptest::num::i32::ANY),
+            wide in proptest::option::of(proptest::num::u128::ANY),
+            narrow in proptest::option::of(proptest::num::i128::ANY),
+            ip in proptest::option::of(proptest::prelude::any::<std::net::IpAddr>()),
+            plain in proptest::option::of("\\PC{0,10}"),
+        ) {
+            let entry = EveryKind { text, flag, unsigned, signed, wide, narrow, ip, plain };
+            let member = entry.encode().expect("encodes");
+            let decoded = EveryKind::decode(&member).expect("decodes");
+            let texts = indexed_texts(&member, EveryKind::fields()).expect("reads");
+            for ((field, fast), typed) in EveryKind::fields().iter().zip(texts).zip(decoded.values()) {
+                let expected = if field.indexed { typed } else { None };
+                proptest::prop_assert_eq!(fast, expected, "field {}", field.name);
+            }
+        }
+    }
+
+    #[test]
+    fn indexed_texts_leave_an_opaque_indexed_field_to_its_type() {
+        let fields = [Field {
+            name: "o",
+            optional: false,
+            indexed: true,
+            grouped: false,
+            hidden: false,
+            secret: false,
+            kind: ValueKind::Opaque,
+            max_len: 64,
+        }];
+        assert_eq!(indexed_texts(&[VERSION, 2, 7], &fields), None);
+        let plain = [Field {
+            indexed: false,
+            ..fields[0]
+        }];
+        assert_eq!(indexed_texts(&[VERSION, 2, 7], &plain), Some(vec![None]));
+        assert_eq!(indexed_texts(&[VERSION, 2], &plain), None, "truncated");
+    }
 
     #[test]
     fn varint_round_trips_and_rejects_overlong_forms() {

@@ -235,8 +235,23 @@ pub(crate) fn hash_secrets(
     secret: &[bool],
     key: &SecretKey,
 ) -> Result<Vec<u8>, DecodeError> {
-    let mut dec = Decoder::new(member)?;
     let mut out = Vec::with_capacity(member.len());
+    hash_secrets_into(member, secret, key, &mut out)?;
+    Ok(out)
+}
+
+/// [`hash_secrets`] into `out`, replacing its contents and reusing its allocation.
+///
+/// # Errors
+/// As [`hash_secrets`]; `out` then holds an incomplete member.
+pub(crate) fn hash_secrets_into(
+    member: &[u8],
+    secret: &[bool],
+    key: &SecretKey,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let mut dec = Decoder::new(member)?;
+    out.clear();
     out.push(VERSION);
     for &is_secret in secret {
         match dec.next_raw()? {
@@ -246,13 +261,12 @@ pub(crate) fn hash_secrets(
                 out.extend_from_slice(&key.hash_text(value));
             }
             Some(value) => {
-                crate::codec::write_varint(&mut out, value.len() as u64 + 1);
+                crate::codec::write_varint(out, value.len() as u64 + 1);
                 out.extend_from_slice(value);
             }
         }
     }
-    dec.finish()?;
-    Ok(out)
+    dec.finish()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
 use crate::owners::Owners;
 use crate::request::RequestHead;
-use crate::secret::{SecretKey, hash_secrets};
+use crate::secret::{SecretKey, hash_secrets_into};
 use crate::store::{Position, Store, Touch, WritePolicy};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -912,7 +912,7 @@ impl<E: ActiveUserEntry> Inner<E> {
         let mut active: Vec<Aged> = vec![Aged::default(); shards];
         let mut sketched: Vec<Vec<(Member, u64)>> = vec![Vec::new(); shards];
         // Per shard, per indexed field: each value with the age of its most recent entry.
-        let mut values: Vec<BTreeMap<&str, HashMap<String, u64>>> = vec![BTreeMap::new(); shards];
+        let mut values: Vec<BTreeMap<&str, HashMap<&str, u64>>> = vec![BTreeMap::new(); shards];
         let mut by_value: Vec<HashMap<String, Aged>> = vec![HashMap::new(); shards];
         let mut stale = 0;
         let mut over_capacity = 0;
@@ -959,7 +959,7 @@ impl<E: ActiveUserEntry> Inner<E> {
                     let youngest = values[shard]
                         .entry(name)
                         .or_default()
-                        .entry(text.clone())
+                        .entry(text.as_str())
                         .or_insert(age);
                     *youngest = (*youngest).min(age);
                 }
@@ -1274,7 +1274,7 @@ impl<E: ActiveUserEntry> Inner<E> {
         }
     }
 
-    /// Each taken member as the store holds it, with its texts and shard; `None` for one
+    /// Each taken member as the store holds it, with its indexed fields' texts and shard; `None` for one
     /// that does not hash (cannot happen: the tracker encoded it; a secret is never stored
     /// unhashed).
     fn stored_forms(&self, taken: &Taken, key: Option<&SecretKey>) -> Vec<Option<Stored>> {
@@ -1285,11 +1285,18 @@ impl<E: ActiveUserEntry> Inner<E> {
             .iter()
             .map(|member| {
                 let member = match key {
-                    Some(key) => Member::from(hash_secrets(member, &core.secret_fields, key).ok()?),
+                    Some(key) => crate::codec::with_scratch(|buf| {
+                        hash_secrets_into(member, &core.secret_fields, key, buf)
+                            .ok()
+                            .map(|()| Member::from(&buf[..]))
+                    })?,
                     None => Arc::clone(member),
                 };
+                // The indexed fields' texts straight from the stored bytes; a type with an
+                // opaque indexed field is decoded to ask it.
                 let texts = if needs_values {
-                    E::decode(&member).ok().map(|entry| entry.values())
+                    crate::codec::indexed_texts(&member, E::fields())
+                        .or_else(|| E::decode(&member).ok().map(|entry| entry.values()))
                 } else {
                     None
                 };

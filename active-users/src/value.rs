@@ -44,7 +44,9 @@ pub trait FieldValue: Sized {
     /// How the stored form reads without the type: what lets a program that does not know your
     /// entry type (the `active-users` command, a [`Reader`](crate::Reader)) show the value.
     /// Defaults to [`ValueKind::Text`], which is right when `encode` is left as it is; a type
-    /// that writes its own binary form says [`ValueKind::Opaque`].
+    /// that writes its own binary form says [`ValueKind::Opaque`]. A type that says `Text`
+    /// promises that its stored form is its text: the value indexes take those bytes as the
+    /// value's text without decoding it.
     const KIND: ValueKind = ValueKind::Text;
 
     /// Parses request text (a header, cookie or query value). `None` makes the field absent.
@@ -237,7 +239,9 @@ impl FieldValue for uuid::Uuid {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ValueKind {
-    /// UTF-8 text (`String`, and the default for your own types).
+    /// UTF-8 text (`String`, and the default for your own types): the stored bytes are what
+    /// [`write_text`](FieldValue::write_text) writes, and the value indexes of an `index` or
+    /// `distinct` field are written from them as they are.
     Text,
     /// One byte, 0 or 1.
     Bool,
@@ -295,13 +299,23 @@ impl ValueKind {
     /// The text of a stored value of this kind. Bytes that do not read as the kind are shown in
     /// hexadecimal (`0x…`), so nothing is hidden or lost.
     pub fn render(self, bytes: &[u8]) -> String {
+        self.text(bytes).unwrap_or_else(|| {
+            let hex: String = bytes.iter().map(|x| format!("{x:02x}")).collect();
+            format!("0x{hex}")
+        })
+    }
+
+    /// The text of a stored value of this kind, as the kind's type writes it; `None` for
+    /// bytes that do not read as the kind, and always for `Opaque` (only the type can say).
+    pub(crate) fn text(self, bytes: &[u8]) -> Option<String> {
         fn text<T: FieldValue>(bytes: &[u8]) -> Option<String> {
             let mut out = String::new();
             T::decode(bytes)?.write_text(&mut out);
             Some(out)
         }
-        let shown = match self {
-            ValueKind::Text => text::<String>(bytes),
+        match self {
+            // The stored form of text is the text: one copy, no parse.
+            ValueKind::Text => std::str::from_utf8(bytes).ok().map(str::to_owned),
             ValueKind::Bool => text::<bool>(bytes),
             ValueKind::Unsigned => text::<u64>(bytes),
             ValueKind::Signed => text::<i64>(bytes),
@@ -320,11 +334,7 @@ impl ValueKind {
                 )
             }),
             ValueKind::Opaque => None,
-        };
-        shown.unwrap_or_else(|| {
-            let hex: String = bytes.iter().map(|x| format!("{x:02x}")).collect();
-            format!("0x{hex}")
-        })
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use super::{
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An in-process store: the same semantics as Redis, kept in this process's memory.
@@ -192,28 +192,36 @@ impl ManualClock {
     }
 }
 
+/// A sorted set. Each member's bytes are held once, shared by its two places.
 #[derive(Debug, Default)]
 struct ZSet {
-    scores: HashMap<Vec<u8>, u64>,
-    order: BTreeSet<(u64, Vec<u8>)>,
+    scores: HashMap<Member, u64>,
+    order: BTreeSet<(u64, Member)>,
+}
+
+/// The lowest `(score, member)` with this score: where a range from `score` starts.
+fn from_score(score: u64) -> (u64, Member) {
+    static EMPTY: LazyLock<Member> = LazyLock::new(|| Member::from(&[][..]));
+    (score, Arc::clone(&EMPTY))
 }
 
 impl ZSet {
     /// Adds a member, or moves it to `score` if that is later (Redis's `ZADD GT`); a new one
     /// only if `room`. Returns whether a new member was added, and whether one was refused.
-    fn add(&mut self, member: &[u8], score: u64, room: bool) -> (bool, bool) {
-        match self.scores.get_mut(member) {
-            Some(old) if *old >= score => (false, false),
-            Some(old) => {
-                self.order.remove(&(*old, member.to_vec()));
-                *old = score;
-                self.order.insert((score, member.to_vec()));
+    fn add(&mut self, member: &Member, score: u64, room: bool) -> (bool, bool) {
+        match self.scores.get_key_value(member.as_ref()) {
+            Some((_, &old)) if old >= score => (false, false),
+            Some((held, &old)) => {
+                let held = Arc::clone(held);
+                self.order.remove(&(old, Arc::clone(&held)));
+                self.order.insert((score, Arc::clone(&held)));
+                self.scores.insert(held, score);
                 (false, false)
             }
             None if !room => (false, true),
             None => {
-                self.scores.insert(member.to_vec(), score);
-                self.order.insert((score, member.to_vec()));
+                self.scores.insert(Arc::clone(member), score);
+                self.order.insert((score, Arc::clone(member)));
                 (true, false)
             }
         }
@@ -235,9 +243,9 @@ impl ZSet {
     }
 
     /// The members scored from `low` to `high`.
-    fn members_between(&self, low: u64, high: u64) -> impl Iterator<Item = &(u64, Vec<u8>)> {
+    fn members_between(&self, low: u64, high: u64) -> impl Iterator<Item = &(u64, Member)> {
         self.order
-            .range((low, Vec::new())..)
+            .range(from_score(low)..)
             .take_while(move |(score, _)| *score <= high)
     }
 
@@ -248,11 +256,11 @@ impl ZSet {
     fn count_between(&self, low: u64, high: u64) -> u64 {
         let total = self.order.len();
         let half = total / 2 + 1;
-        let below = self.order.range(..(low, Vec::new())).take(half).count();
+        let below = self.order.range(..from_score(low)).take(half).count();
         if below < half {
             let above = self
                 .order
-                .range((high.saturating_add(1), Vec::new())..)
+                .range(from_score(high.saturating_add(1))..)
                 .take(half)
                 .count();
             if high == u64::MAX || above < half {
@@ -360,7 +368,7 @@ impl Store for MemoryStore {
                     let set = state.sets.upsert(&touch.key, expires, ZSet::default);
                     for (i, member) in touch.members.iter().enumerate() {
                         let room = state.members < state.capacity;
-                        let (added, refusal) = set.add(member.as_ref(), touch.score(i, now), room);
+                        let (added, refusal) = set.add(member, touch.score(i, now), room);
                         state.members += usize::from(added);
                         refused += u64::from(refusal);
                     }
@@ -435,7 +443,7 @@ impl Store for MemoryStore {
                 state.sets.get(key).map_or_else(Vec::new, |set| {
                     set.members_between(low, high(now))
                         .take(limit)
-                        .map(|(_, member)| member.clone())
+                        .map(|(_, member)| member.to_vec())
                         .collect()
                 })
             })
@@ -454,8 +462,8 @@ impl Store for MemoryStore {
         let (state, now) = self.lock_at_now();
         let low = cutoff(now, window);
         let start = match from {
-            Some(p) if p.score >= low => Excluded((p.score, p.member.clone())),
-            _ => Included((low, Vec::new())),
+            Some(p) if p.score >= low => Excluded((p.score, Member::from(&p.member[..]))),
+            _ => Included(from_score(low)),
         };
         let page = state.sets.get(key).map_or_else(Vec::new, |set| {
             set.order
@@ -463,7 +471,7 @@ impl Store for MemoryStore {
                 .take_while(|(score, _)| *score <= high(now))
                 .take(limit)
                 .map(|(score, member)| Scored {
-                    member: member.clone(),
+                    member: member.to_vec(),
                     score: *score,
                 })
                 .collect()
@@ -632,7 +640,11 @@ mod tests {
         for size in [0_u64, 1, 2, 3, 10, 200] {
             let mut set = ZSet::default();
             for i in 0..size {
-                set.add(format!("m{i}").as_bytes(), next() % 100, true);
+                set.add(
+                    &Member::from(format!("m{i}").as_bytes()),
+                    next() % 100,
+                    true,
+                );
             }
             for _ in 0..200 {
                 let low = next() % 110;

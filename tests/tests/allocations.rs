@@ -1,0 +1,73 @@
+//! How many heap allocations the tracker makes per recorded request and per written entry, on
+//! the in-memory store, counted by `dhat`'s allocator (this test binary only).
+//! Allocations are most of what the layer adds to a server's CPU at 100,000 visitors, so these
+//! counts are bounded here: a change that adds one per request fails.
+
+use active_users::{Config, DefaultEntry, MemoryStore, Outcome, PeerAddr, Tracker, User};
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
+/// Heap blocks allocated so far in this process.
+fn allocations() -> u64 {
+    dhat::HeapStats::get().total_blocks
+}
+
+/// The request a server hands the layer: a signed-in user, a session cookie, a peer address.
+fn request(i: usize) -> http::Request<()> {
+    let mut request = http::Request::get("/")
+        .header("cookie", format!("sessionid=s{i}"))
+        .body(())
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(User::new(format!("user-{i}")));
+    request
+        .extensions_mut()
+        .insert(PeerAddr(([10, 0, (i >> 8) as u8, i as u8], 1000).into()));
+    request
+}
+
+#[test]
+fn recording_and_writing_a_new_visitor_allocate_a_bounded_number_of_times() {
+    const N: usize = 4_000;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _profiler = dhat::Profiler::builder().testing().build();
+    runtime.block_on(async {
+        let config = Config::builder()
+            .flush_interval(std::time::Duration::from_secs(3600))
+            .build()
+            .expect("config");
+        let tracker: Tracker<DefaultEntry> =
+            Tracker::new(config, MemoryStore::new()).expect("tracker");
+        // Warm up: the maps and the store's first keys.
+        for i in 0..N {
+            assert_eq!(tracker.record(&request(N + i)), Outcome::Queued);
+        }
+        tracker.flush().await.expect("flush");
+
+        let requests: Vec<_> = (0..N).map(request).collect();
+        let before = allocations();
+        for request in &requests {
+            assert_eq!(tracker.record(request), Outcome::Queued);
+        }
+        let recorded = allocations() - before;
+        let before = allocations();
+        tracker.flush().await.expect("flush");
+        let written = allocations() - before;
+        let per_record = recorded as f64 / N as f64;
+        let per_write = written as f64 / N as f64;
+        println!("allocations per new visitor: recorded {per_record:.2}, written {per_write:.2}");
+        assert_eq!(tracker.count().await.expect("count"), 2 * N as u64);
+        assert!(
+            per_record <= 3.5,
+            "recording allocates {per_record:.2} times per request"
+        );
+        assert!(
+            per_write <= 6.0,
+            "writing allocates {per_write:.2} times per entry"
+        );
+    });
+}
