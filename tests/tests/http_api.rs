@@ -331,24 +331,31 @@ async fn users_are_listed_once_however_many_sessions(backend: Backend, framework
         .expect("billing listed");
     assert_eq!(billing["entries"], 4);
 
-    // Pages of one: both users, once each, then the end.
-    let first = get(addr, "/active-users/values/user_id?limit=1", &[AUTH])
-        .await
-        .json();
-    let cursor = first["next"].as_str().expect("a second page").to_owned();
-    let second = get(
-        addr,
-        &format!("/active-users/values/user_id?limit=1&cursor={cursor}"),
-        &[AUTH],
-    )
-    .await
-    .json();
-    let mut paged = vec![
-        first["values"][0]["value"].clone(),
-        second["values"][0]["value"].clone(),
-    ];
+    // Pages of one: every user, once each, then the end.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..4 {
+        let path = match &cursor {
+            Some(c) => format!("/active-users/values/user_id?limit=1&cursor={c}"),
+            None => "/active-users/values/user_id?limit=1".to_owned(),
+        };
+        let page = get(addr, &path, &[AUTH]).await.json();
+        paged.extend(page["values"].as_array().expect("values").iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let mut paged: Vec<_> = paged.iter().map(|v| v["value"].clone()).collect();
     paged.sort_by_key(|v| v.to_string());
-    assert_eq!(paged, [serde_json::json!("1"), serde_json::json!("2")]);
+    assert_eq!(
+        paged,
+        [
+            serde_json::json!("1"),
+            serde_json::json!("2"),
+            serde_json::json!("ユーザー")
+        ]
+    );
 
     for (path, status) in [
         ("/active-users/values/session_id", 404),
