@@ -47,6 +47,7 @@ pub struct Config {
     pub(crate) max_entries_per_user: usize,
     pub(crate) max_entry_len: usize,
     pub(crate) max_active_entries: u64,
+    pub(crate) presence: bool,
 }
 
 impl Default for Config {
@@ -79,6 +80,7 @@ pub struct ConfigBuilder {
     max_entries_per_user: usize,
     max_entry_len: usize,
     max_active_entries: u64,
+    presence: bool,
 }
 
 impl Default for ConfigBuilder {
@@ -103,6 +105,7 @@ impl Default for ConfigBuilder {
             max_entries_per_user: DEFAULT_MAX_ENTRIES_PER_USER,
             max_entry_len: DEFAULT_MAX_ENTRY_LEN,
             max_active_entries: DEFAULT_MAX_ACTIVE_ENTRIES,
+            presence: false,
         }
     }
 }
@@ -178,6 +181,8 @@ pub mod env {
     pub const MAX_ACTIVE_ENTRIES: &str = "ACTIVE_USERS_MAX_ACTIVE_ENTRIES";
     /// The most entries (sessions) one user may have at once (default 64; 0: no cap).
     pub const MAX_ENTRIES_PER_USER: &str = "ACTIVE_USERS_MAX_ENTRIES_PER_USER";
+    /// `1` turns presence on, `0` off (see [`ConfigBuilder::presence`](crate::ConfigBuilder::presence)).
+    pub const PRESENCE: &str = "ACTIVE_USERS_PRESENCE";
 }
 
 impl Config {
@@ -232,6 +237,11 @@ impl Config {
     /// The number of shards of the namespace.
     pub fn shards(&self) -> usize {
         self.shards
+    }
+
+    /// Whether presence is on ([`ConfigBuilder::presence`]).
+    pub fn presence(&self) -> bool {
+        self.presence
     }
 
     /// The trusted-proxy policy.
@@ -389,6 +399,13 @@ impl ConfigBuilder {
         }
         if let Some(secs) = number(env::HISTORY, seconds)? {
             self = self.history(Duration::from_secs(secs));
+        }
+        if let Some(value) = lookup(env::PRESENCE) {
+            self = self.presence(match value.trim() {
+                "1" | "true" | "on" | "yes" => true,
+                "0" | "false" | "off" | "no" | "" => false,
+                _ => return Err(invalid_env(env::PRESENCE, &value, "1 or 0")),
+            });
         }
         if let Some(shards) = number(env::SHARDS, "a whole number from 1 to 1024")? {
             // Beyond usize it is out of range anyway; `build` says so.
@@ -572,6 +589,18 @@ impl ConfigBuilder {
         self
     }
 
+    /// Whether this tracker reports presence (default off, `ACTIVE_USERS_PRESENCE=1`): each
+    /// write tells which entries, and which values of `index` and `distinct` fields, became
+    /// active, and every flush interval a sweep removes those whose window passed and tells
+    /// who left; the changes go to the namespace's event log in the store, which
+    /// [`Tracker::subscribe`](crate::Tracker::subscribe) reads. Turn it on in every
+    /// application server of the namespace: one without it trims what left without telling.
+    /// It costs the store one score lookup per written member and one append per batch.
+    pub fn presence(mut self, on: bool) -> Self {
+        self.presence = on;
+        self
+    }
+
     /// How long a query or a write waits for the store before failing with a timeout
     /// (default 3 s). A write that times out is retried at the next flush.
     pub fn query_timeout(mut self, timeout: Duration) -> Self {
@@ -602,6 +631,7 @@ impl ConfigBuilder {
             max_entries_per_user: self.max_entries_per_user,
             max_entry_len: self.max_entry_len,
             max_active_entries: self.max_active_entries,
+            presence: self.presence,
         }
     }
 

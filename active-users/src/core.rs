@@ -253,6 +253,10 @@ impl Keys {
     pub(crate) fn history(&self) -> String {
         format!("{}history", self.namespace_base)
     }
+    /// The namespace's event log of presence changes.
+    pub(crate) fn presence(&self) -> String {
+        format!("{}presence", self.namespace_base)
+    }
     /// Claimed by the tracker that builds a grain's unions, once per bucket.
     pub(crate) fn merging(&self, grain: Grain) -> String {
         format!("{}merging:{}", self.namespace_base, grain.union_name())

@@ -113,6 +113,10 @@ pub enum StoreError {
     /// A write did not finish within the timeout (the tracker's query timeout).
     #[error("the store did not finish a write within {0:?}")]
     Timeout(Duration),
+    /// The store does not implement this operation (a custom [`Store`](crate::store::Store)
+    /// that leaves a default method as it is).
+    #[error("this store does not implement {0}")]
+    Unsupported(&'static str),
 }
 
 /// A query that could not be answered.
@@ -137,6 +141,11 @@ pub enum QueryError {
         "field `{0}` keeps distinct values only; mark it #[active_users(index)] to count per value"
     )]
     NotGrouped(String),
+    /// Presence was asked for, but it is off in this tracker's configuration.
+    #[error(
+        "presence is off; turn it on with Config::builder().presence(true) (or ACTIVE_USERS_PRESENCE=1) in every application server of the namespace"
+    )]
+    PresenceOff,
     /// A window longer than the configured one was asked for; older data is not kept.
     #[error("a window of {asked:?} was asked for, but entries are kept for {kept:?} only")]
     WindowTooLong {

@@ -12,6 +12,7 @@ use crate::core::{
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
 use crate::owners::Owners;
+use crate::presence::{RawEvent, Subscription};
 use crate::request::RequestHead;
 use crate::secret::{SecretKey, hash_secrets_into};
 use crate::store::{Position, Store, Touch, WritePolicy};
@@ -38,10 +39,15 @@ struct Stored {
     shard: usize,
 }
 
+/// What each watched touch of a write is, in order: `None` for the active set, a field's name
+/// for its values.
+type Watched = Vec<Option<&'static str>>;
+
 /// The store writes of one batch.
 struct Prepared {
-    /// The touches of each shard that has any.
-    per_shard: Vec<(usize, Vec<Touch>)>,
+    /// The touches of each shard that has any, with what each watched touch is (`None`: the
+    /// entries; a field's name: its values), in order.
+    per_shard: Vec<(usize, Vec<Touch>, Watched)>,
     /// Members too old to be active (they went to the sketches only).
     stale: u64,
     /// Members written to each shard's active set.
@@ -259,6 +265,12 @@ struct Inner<E> {
     sizes: Arc<Vec<AtomicU64>>,
     /// New entries not written because the namespace was at its cap.
     over_capacity: AtomicU64,
+    /// Presence: the subscribers' side of the event log.
+    hub: crate::presence::Hub,
+    /// When the background writer last swept for presence.
+    swept: Mutex<Option<Instant>>,
+    /// Where the writer and presence's reader run.
+    runtime: tokio::runtime::Handle,
     _entry: PhantomData<fn() -> E>,
 }
 
@@ -394,6 +406,12 @@ impl<E: ActiveUserEntry> Tracker<E> {
             schema_written: AtomicBool::new(false),
             sizes: Arc::new((0..config.shards).map(|_| AtomicU64::new(0)).collect()),
             over_capacity: AtomicU64::new(0),
+            hub: crate::presence::Hub::new(
+                crate::core::Keys::new(&config).presence(),
+                Arc::clone(&store),
+            ),
+            swept: Mutex::new(None),
+            runtime: runtime.clone(),
             core: Core::new(config, store, fields),
             _entry: PhantomData,
         });
@@ -507,7 +525,11 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// # Errors
     /// The store's error; the entries stay buffered and are retried by the background writer.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush_pending().await
+        self.inner.flush_pending().await?;
+        if self.inner.core.config.presence {
+            self.inner.sweep().await?;
+        }
+        Ok(())
     }
 
     /// Writes what is buffered and stops the background writer. Records made afterwards stay
@@ -519,6 +541,75 @@ impl<E: ActiveUserEntry> Tracker<E> {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.wake.notify_one();
         self.inner.flush_pending().await
+    }
+
+    /// Who joins and leaves the namespace from now on, across every application server
+    /// writing to it: an event per entry that becomes active (joined) and per entry whose
+    /// window passes (left), with the store's time. See [`presence`](crate::presence) for
+    /// what is exact and how it is bounded.
+    ///
+    /// # Errors
+    /// [`QueryError::PresenceOff`] unless [`presence`](crate::ConfigBuilder::presence) is on;
+    /// the store's error or a timeout when the event log cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use active_users::{Change, Config, DefaultEntry, MemoryStore, Tracker, User};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = Config::builder().presence(true).build()?;
+    /// let tracker = Tracker::<DefaultEntry>::new(config, MemoryStore::new())?;
+    /// let mut joins = tracker.subscribe().await?;
+    ///
+    /// let mut request = http::Request::get("/").body(())?;
+    /// request.extensions_mut().insert(User::new("42"));
+    /// tracker.record(&request);
+    /// tracker.flush().await?;
+    ///
+    /// let event = joins.recv().await?;
+    /// assert_eq!(event.change, Change::Joined);
+    /// assert_eq!(event.item.user_id, "42");
+    /// # Ok(()) }
+    /// ```
+    pub async fn subscribe(&self) -> Result<Subscription<E>, QueryError> {
+        let rx = self.presence_receiver(None).await?;
+        Ok(Subscription::new(rx, None, pick_entry::<E>))
+    }
+
+    /// Who joins and leaves by the values of an `index` or `distinct` field: the value of a
+    /// user id joins with the first of its entries to become active and leaves with the last
+    /// one's window. Exact for the field that picks the shard (the first indexed one) and for
+    /// every field of a namespace of one shard; on several shards a value of another field is
+    /// followed per shard, so it may join and leave once per shard it is in.
+    ///
+    /// # Errors
+    /// As [`subscribe`](Tracker::subscribe), and [`QueryError::UnknownField`] or
+    /// [`QueryError::NotIndexed`] for a field that is not an `index` or `distinct` one.
+    pub async fn subscribe_field(&self, field: &str) -> Result<Subscription<String>, QueryError> {
+        let core = &self.inner.core;
+        let name = core
+            .view(core.config.window)
+            .indexed_field(field)?
+            .name
+            .clone();
+        let rx = self.presence_receiver(Some(name.clone())).await?;
+        Ok(Subscription::new(rx, Some(name), pick_value))
+    }
+
+    async fn presence_receiver(
+        &self,
+        kind: Option<String>,
+    ) -> Result<tokio::sync::broadcast::Receiver<Arc<RawEvent>>, QueryError> {
+        let inner = &self.inner;
+        if !inner.core.config.presence {
+            return Err(QueryError::PresenceOff);
+        }
+        let timeout = inner.core.config.query_timeout;
+        match tokio::time::timeout(timeout, inner.hub.subscribe(kind, &inner.runtime)).await {
+            Ok(rx) => Ok(rx?),
+            Err(_) => Err(QueryError::Timeout(timeout)),
+        }
     }
 
     /// The counters.
@@ -966,6 +1057,7 @@ impl<E: ActiveUserEntry> Inner<E> {
             }
         }
         let history = !core.config.history.is_zero();
+        let presence = core.config.presence;
         let mut out = Vec::new();
         let mut sent = vec![0; shards];
         for (shard, (((active, values), by_value), sketched)) in active
@@ -976,26 +1068,40 @@ impl<E: ActiveUserEntry> Inner<E> {
             .enumerate()
         {
             let mut touches = Vec::with_capacity(3 + values.len() + by_value.len());
+            // Presence: what each watched touch is, in order (`None`: the entries).
+            let mut watched = Vec::new();
+            let watch = |touch: Touch| {
+                if presence { touch.watched() } else { touch }
+            };
             if history && !sketched.is_empty() {
                 touches.extend(core.sketch_touches(shard, sketched, now));
             }
             if !active.members.is_empty() {
                 sent[shard] = active.members.len() as u64;
                 // The active set first: a value is never written before its entry.
-                let active =
-                    Touch::seen_ago(core.active_keys[shard].clone(), active.members, active.ages);
+                let active = watch(Touch::seen_ago(
+                    core.active_keys[shard].clone(),
+                    active.members,
+                    active.ages,
+                ));
                 // With a cap, the write reports the shard's size.
                 touches.push(if core.config.max_active_entries > 0 {
                     active.measured()
                 } else {
                     active
                 });
+                watched.push(None);
                 for (name, set) in values {
                     let (members, ages) = set
                         .into_iter()
                         .map(|(v, age)| (Member::from(v.as_bytes()), age))
                         .unzip();
-                    touches.push(Touch::seen_ago(keys.values(shard, name), members, ages));
+                    touches.push(watch(Touch::seen_ago(
+                        keys.values(shard, name),
+                        members,
+                        ages,
+                    )));
+                    watched.push(Some(name));
                 }
                 touches.extend(
                     by_value
@@ -1004,7 +1110,10 @@ impl<E: ActiveUserEntry> Inner<E> {
                 );
             }
             if !touches.is_empty() {
-                out.push((shard, touches));
+                if !presence {
+                    watched.clear();
+                }
+                out.push((shard, touches, watched));
             }
         }
         Prepared {
@@ -1058,6 +1167,63 @@ impl<E: ActiveUserEntry> Inner<E> {
             });
         }
         result
+    }
+
+    /// Presence: removes from every shard's watched sets what left since the last write or
+    /// sweep, and appends the leaves to the event log.
+    async fn sweep(&self) -> Result<(), StoreError> {
+        let core = &self.core;
+        let policy = WritePolicy::new(core.config.window);
+        let window_ms = crate::store::ms(core.config.window);
+        let timeout = core.config.query_timeout;
+        let mut fields = Vec::new();
+        for shard in 0..core.keys.shards() {
+            let mut keys = vec![core.active_keys[shard].clone()];
+            let mut labels = vec![None];
+            for &(_, name, _) in &self.indexed {
+                keys.push(core.keys.values(shard, name));
+                labels.push(Some(name));
+            }
+            let removed = tokio::time::timeout(timeout, core.store.sweep(&keys, policy))
+                .await
+                .unwrap_or(Err(StoreError::Timeout(timeout)))?;
+            for (left, field) in removed.into_iter().zip(labels) {
+                let changes = crate::store::Changes {
+                    joined: Vec::new(),
+                    left,
+                };
+                crate::presence::log_fields(&changes, field, window_ms, &mut fields);
+            }
+        }
+        if !fields.is_empty() {
+            let key = core.keys.presence();
+            let append = crate::presence::append(&*core.store, &key, &fields, policy.key_ttl);
+            tokio::time::timeout(timeout, append)
+                .await
+                .unwrap_or(Err(StoreError::Timeout(timeout)))?;
+        }
+        Ok(())
+    }
+
+    /// A sweep if presence is on and the last was a flush interval ago or more; failures are
+    /// logged.
+    async fn sweep_if_due(&self) {
+        if !self.core.config.presence {
+            return;
+        }
+        {
+            let mut swept = self
+                .swept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if swept.is_some_and(|at| at.elapsed() < self.core.config.flush_interval) {
+                return;
+            }
+            *swept = Some(Instant::now());
+        }
+        if let Err(err) = self.sweep().await {
+            self.log_error(&err);
+        }
     }
 
     /// The flush itself; the caller holds the flush lock.
@@ -1179,15 +1345,37 @@ impl<E: ActiveUserEntry> Inner<E> {
             let (per_shard, stale) = (prepared.per_shard, prepared.stale);
             let store = Arc::clone(&core.store);
             let sizes = Arc::clone(&self.sizes);
+            let log_key = core.keys.presence();
+            let window_ms = crate::store::ms(core.config.window);
             in_flight.spawn(async move {
                 // One store write per shard (each shard's keys share a cluster slot), all at
                 // once; the batch counts as written when all are. A retry rewrites all, which
                 // is harmless.
                 let write_all = async {
                     let mut writes = tokio::task::JoinSet::new();
-                    for (shard, touches) in per_shard {
+                    for (shard, touches, watched) in per_shard {
                         let store = Arc::clone(&store);
-                        writes.spawn(async move { (shard, store.touch(&touches, policy).await) });
+                        let log = log_key.clone();
+                        writes.spawn(async move {
+                            let written = store.touch(&touches, policy).await;
+                            // Presence: the changes go to the log once the write is done; a
+                            // failure to append loses them, never the write.
+                            if let Ok(written) = &written {
+                                let mut fields = Vec::new();
+                                for (changes, field) in written.changes.iter().zip(&watched) {
+                                    crate::presence::log_fields(changes, *field, window_ms, &mut fields);
+                                }
+                                if !fields.is_empty()
+                                    && let Err(err) = crate::presence::append(
+                                        &*store, &log, &fields, policy.key_ttl,
+                                    )
+                                    .await
+                                {
+                                    tracing::warn!(error = %err, "active-users: cannot append presence events");
+                                }
+                            }
+                            (shard, written)
+                        });
                     }
                     while let Some(done) = writes.join_next().await {
                         let (shard, written) = done.map_err(|_| {
@@ -1413,6 +1601,16 @@ impl<E: ActiveUserEntry> Inner<E> {
     }
 }
 
+/// An entry event's entry.
+fn pick_entry<E: ActiveUserEntry>(raw: &RawEvent) -> Result<E, crate::codec::DecodeError> {
+    E::decode(&raw.bytes)
+}
+
+/// A value event's value, as text.
+fn pick_value(raw: &RawEvent) -> Result<String, crate::codec::DecodeError> {
+    Ok(String::from_utf8_lossy(&raw.bytes).into_owned())
+}
+
 /// Flushes every `interval`, or sooner when woken, until the tracker is dropped or shut down;
 /// after a failed flush it waits a whole interval, woken or not.
 async fn background_writer<E: ActiveUserEntry>(
@@ -1433,6 +1631,7 @@ async fn background_writer<E: ActiveUserEntry>(
         }
         // Failures are counted and logged inside; the entries stay buffered for the next round.
         let failed = inner.flush_pending().await.is_err();
+        inner.sweep_if_due().await;
         drop(inner);
         if failed {
             // A store that is down is not retried at once, however many records wake the

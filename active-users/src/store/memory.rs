@@ -2,8 +2,8 @@
 
 use super::hll::Hll;
 use super::{
-    FUTURE_SLACK, Member, Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch,
-    WritePolicy, Written, ms, unix_ms,
+    Changes, FUTURE_SLACK, Joined, LogEntry, LogId, Member, Position, Sample, Scored, SetKind,
+    Snapshot, Store, StoreFuture, Touch, WritePolicy, Written, ms, unix_ms,
 };
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -57,6 +57,7 @@ struct State {
     sketches: Space<Hll>,
     series: Space<BTreeMap<u64, u64>>,
     values: Space<Vec<u8>>,
+    logs: Space<Log>,
     /// Members in all sets, against `capacity`.
     members: usize,
     capacity: usize,
@@ -71,6 +72,7 @@ impl State {
         self.sketches.expire(now, drop);
         self.series.expire(now, drop);
         self.values.expire(now, drop);
+        self.logs.expire(now, drop);
     }
 }
 
@@ -115,6 +117,10 @@ impl<T> Space<T> {
 
     fn get(&self, key: &str) -> Option<&T> {
         self.map.get(key).map(|(_, value)| value)
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut T> {
+        self.map.get_mut(key).map(|(_, value)| value)
     }
 
     /// The value at `key` (made by `make` if there is none), expiring at `at` from now on.
@@ -208,6 +214,26 @@ fn ordered(score: u64, member: &Member) -> Ordered {
     (score, crate::core::fnv1a(member), Arc::clone(member))
 }
 
+/// What [`ZSet::add`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Added {
+    /// The member is new.
+    New,
+    /// The member was there with the earlier score `old`, and has the new one now.
+    Moved { old: u64 },
+    /// The member was there with a score as late or later, which it keeps.
+    Kept,
+    /// The member is new and there was no room.
+    Refused,
+}
+
+/// An event log: its last entries, and the id of the last one ever appended.
+#[derive(Debug, Default)]
+struct Log {
+    entries: std::collections::VecDeque<LogEntry>,
+    last: LogId,
+}
+
 /// The lowest place with this score: where a range from `score` starts.
 fn from_score(score: u64) -> Ordered {
     static EMPTY: LazyLock<Member> = LazyLock::new(|| Member::from(&[][..]));
@@ -216,10 +242,10 @@ fn from_score(score: u64) -> Ordered {
 
 impl ZSet {
     /// Adds a member, or moves it to `score` if that is later (Redis's `ZADD GT`); a new one
-    /// only if `room`. Returns whether a new member was added, and whether one was refused.
-    fn add(&mut self, member: &Member, score: u64, room: bool) -> (bool, bool) {
+    /// only if `room`.
+    fn add(&mut self, member: &Member, score: u64, room: bool) -> Added {
         match self.scores.get_key_value(member.as_ref()) {
-            Some((_, &old)) if old >= score => (false, false),
+            Some((_, &old)) if old >= score => Added::Kept,
             Some((held, &old)) => {
                 let held = Arc::clone(held);
                 let mut place = ordered(old, &held);
@@ -227,19 +253,20 @@ impl ZSet {
                 place.0 = score;
                 self.order.insert(place);
                 self.scores.insert(held, score);
-                (false, false)
+                Added::Moved { old }
             }
-            None if !room => (false, true),
+            None if !room => Added::Refused,
             None => {
                 self.scores.insert(Arc::clone(member), score);
                 self.order.insert(ordered(score, member));
-                (true, false)
+                Added::New
             }
         }
     }
 
-    /// Removes up to `limit` members scored before `cutoff`; returns how many.
-    fn trim(&mut self, cutoff: u64, limit: usize) -> usize {
+    /// Removes up to `limit` members scored before `cutoff`, handing each to `out` if given;
+    /// returns how many.
+    fn trim(&mut self, cutoff: u64, limit: usize, mut out: Option<&mut Vec<Scored>>) -> usize {
         let mut removed = 0;
         while removed < limit
             && self
@@ -247,9 +274,15 @@ impl ZSet {
                 .first()
                 .is_some_and(|(score, ..)| *score < cutoff)
         {
-            if let Some((.., member)) = self.order.pop_first() {
+            if let Some((score, _, member)) = self.order.pop_first() {
                 self.scores.remove(&member);
                 removed += 1;
+                if let Some(out) = out.as_deref_mut() {
+                    out.push(Scored {
+                        member: member.to_vec(),
+                        score,
+                    });
+                }
             }
         }
         if removed > 0 && self.scores.capacity() > 4 * self.scores.len() + 64 {
@@ -371,25 +404,46 @@ impl Store for MemoryStore {
         // Trims first, then adds: once a member is refused for want of room, every later new
         // one of this write is too, so an index never gets a value whose entry was refused
         // (the active set comes first).
+        let low = cutoff(now, policy.window);
+        let mut changes: Vec<Changes> = Vec::new();
         for touch in touches.iter().filter(|t| t.kind == SetKind::Windowed) {
             let set = state.sets.upsert(&touch.key, expires, ZSet::default);
-            let removed = set.trim(cutoff(now, policy.window), policy.trim_limit);
+            let mut left = Vec::new();
+            let removed = set.trim(low, policy.trim_limit, touch.watched.then_some(&mut left));
             state.members = state.members.saturating_sub(removed);
+            if touch.watched {
+                changes.push(Changes {
+                    joined: Vec::new(),
+                    left,
+                });
+            }
         }
         let mut refused = 0;
         let mut written = Written::default();
+        let mut watched = changes.iter_mut();
         for touch in touches {
             match touch.kind {
                 SetKind::Windowed => {
                     let set = state.sets.upsert(&touch.key, expires, ZSet::default);
+                    let mut report = if touch.watched { watched.next() } else { None };
                     for (i, member) in touch.members.iter().enumerate() {
                         let room = state.members < state.capacity;
-                        let (added, refusal) = set.add(member, touch.score(i, now), room);
-                        state.members += usize::from(added);
-                        refused += u64::from(refusal);
+                        let score = touch.score(i, now);
+                        let added = set.add(member, score, room);
+                        state.members += usize::from(added == Added::New);
+                        refused += u64::from(added == Added::Refused);
+                        let was = match added {
+                            Added::New => None,
+                            Added::Moved { old } if old < low => Some(old),
+                            _ => continue,
+                        };
+                        if let Some(report) = report.as_deref_mut() {
+                            report
+                                .joined
+                                .push(Joined::new(Arc::clone(member), score, was));
+                        }
                     }
                     if touch.measured {
-                        let low = cutoff(now, policy.window);
                         written.sizes.push(set.count_between(low, u64::MAX));
                     }
                 }
@@ -405,6 +459,7 @@ impl Store for MemoryStore {
                 }
             }
         }
+        written.changes = changes;
         if refused > 0 {
             self.refused.fetch_add(refused, Ordering::Relaxed);
         }
@@ -601,6 +656,78 @@ impl Store for MemoryStore {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
         let (state, _) = self.lock_at_now();
         ready(state.values.get(key).cloned())
+    }
+
+    fn sweep<'a>(
+        &'a self,
+        keys: &'a [String],
+        policy: WritePolicy,
+    ) -> StoreFuture<'a, Vec<Vec<Scored>>> {
+        let (mut state, now) = self.lock_at_now();
+        let state = &mut *state;
+        let low = cutoff(now, policy.window);
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut left = Vec::new();
+            if let Some(set) = state.sets.get_mut(key) {
+                let removed = set.trim(low, policy.trim_limit, Some(&mut left));
+                state.members = state.members.saturating_sub(removed);
+            }
+            out.push(left);
+        }
+        ready(out)
+    }
+
+    fn append<'a>(
+        &'a self,
+        key: &'a str,
+        fields: &'a [(Vec<u8>, Vec<u8>)],
+        max_len: usize,
+        ttl: Duration,
+    ) -> StoreFuture<'a, LogId> {
+        let (mut state, now) = self.lock_at_now();
+        let log = state
+            .logs
+            .upsert(key, now.saturating_add(ms(ttl)), Log::default);
+        // Ids increase even if the clock stands still or goes back.
+        let id = if now > log.last.ms {
+            LogId { ms: now, seq: 0 }
+        } else {
+            LogId {
+                ms: log.last.ms,
+                seq: log.last.seq + 1,
+            }
+        };
+        log.last = id;
+        log.entries.push_back(LogEntry::new(id, fields.to_vec()));
+        while log.entries.len() > max_len.max(1) {
+            log.entries.pop_front();
+        }
+        ready(id)
+    }
+
+    fn read_log<'a>(
+        &'a self,
+        key: &'a str,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreFuture<'a, (LogId, Vec<LogEntry>)> {
+        let (state, _) = self.lock_at_now();
+        let log = state.logs.get(key);
+        let Some(after) = after else {
+            return ready((log.map_or(LogId::default(), |l| l.last), Vec::new()));
+        };
+        let entries: Vec<LogEntry> = log.map_or_else(Vec::new, |log| {
+            let start = log.entries.partition_point(|e| e.id <= after);
+            log.entries
+                .iter()
+                .skip(start)
+                .take(limit)
+                .cloned()
+                .collect()
+        });
+        let last = entries.last().map_or(after, |e| e.id);
+        ready((last, entries))
     }
 
     fn exists<'a>(&'a self, key: &'a str, members: &'a [Member]) -> StoreFuture<'a, Vec<bool>> {

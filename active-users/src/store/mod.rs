@@ -96,6 +96,9 @@ pub struct Touch {
     pub kind: SetKind,
     /// Whether the store reports the set's size after the write ([`Written::sizes`]).
     pub measured: bool,
+    /// Whether the store reports which members became active with this write and which its
+    /// trim removed ([`Written::changes`]): what presence events are made of.
+    pub watched: bool,
 }
 
 /// What a [`Store::touch`] reports.
@@ -105,12 +108,101 @@ pub struct Written {
     /// The members within the window of each [`measured`](Touch::measured) set after the
     /// write, in the order of the touches; empty when the store cannot tell.
     pub sizes: Vec<u64>,
+    /// What changed in each [`watched`](Touch::watched) set, in the order of the touches;
+    /// empty when the store cannot tell.
+    pub changes: Vec<Changes>,
 }
 
 impl Written {
     /// A report of these sizes.
     pub fn new(sizes: Vec<u64>) -> Self {
-        Written { sizes }
+        Written {
+            sizes,
+            changes: Vec::new(),
+        }
+    }
+
+    /// The same report with what changed in the watched sets.
+    pub fn with_changes(mut self, changes: Vec<Changes>) -> Self {
+        self.changes = changes;
+        self
+    }
+}
+
+/// What one write or sweep changed in a watched set: who became active, who stopped being.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Changes {
+    /// Members that were not active before the write: absent, or last seen before the window
+    /// (then `was` is that score), with the score the write gave them.
+    pub joined: Vec<Joined>,
+    /// Members the trim removed, with their last score: each stopped being active a window
+    /// after it.
+    pub left: Vec<Scored>,
+}
+
+/// A member that became active: see [`Changes::joined`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Joined {
+    /// The member.
+    pub member: Member,
+    /// Its score after the write.
+    pub score: u64,
+    /// Its score before, when it was still in the set but older than the window.
+    pub was: Option<u64>,
+}
+
+impl Joined {
+    /// A member that became active at `score`, having been last seen at `was` if it was
+    /// still there.
+    pub fn new(member: Member, score: u64, was: Option<u64>) -> Self {
+        Joined { member, score, was }
+    }
+}
+
+/// One entry of an event log ([`Store::append`]): its id, and its fields in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogEntry {
+    /// The id the store gave it: `<milliseconds>-<sequence>`, increasing.
+    pub id: LogId,
+    /// Its fields (name, value), in the order they were appended.
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl LogEntry {
+    /// An entry with this id and these fields.
+    pub fn new(id: LogId, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        LogEntry { id, fields }
+    }
+}
+
+/// The id of a [`LogEntry`]: the store's milliseconds when it was appended and a sequence
+/// number among the entries of that millisecond (Redis stream ids).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogId {
+    /// Milliseconds since the Unix epoch, by the store's clock.
+    pub ms: u64,
+    /// The sequence number within that millisecond.
+    pub seq: u64,
+}
+
+impl fmt::Display for LogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl std::str::FromStr for LogId {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<Self, StoreError> {
+        let bad = || StoreError::UnexpectedReply("a log id that is not <ms>-<seq>");
+        let (ms, seq) = text.split_once('-').ok_or_else(bad)?;
+        Ok(LogId {
+            ms: ms.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
     }
 }
 
@@ -128,12 +220,20 @@ impl Touch {
             ages,
             kind: SetKind::Windowed,
             measured: false,
+            watched: false,
         }
     }
 
     /// The same touch, with the set's size reported after the write.
     pub fn measured(mut self) -> Self {
         self.measured = true;
+        self
+    }
+
+    /// The same touch, with who joined the set and who its trim removed reported after the
+    /// write ([`Written::changes`]).
+    pub fn watched(mut self) -> Self {
+        self.watched = true;
         self
     }
 
@@ -145,6 +245,7 @@ impl Touch {
             ages: Vec::new(),
             kind: SetKind::Sketch { ttl },
             measured: false,
+            watched: false,
         }
     }
 
@@ -348,6 +449,53 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             }
             Ok(out)
         })
+    }
+
+    /// Removes the members of each of `keys` (windowed sets sharing one cluster slot) last
+    /// seen before `policy.window`, at most `policy.trim_limit` per key, oldest first, and
+    /// returns them with their scores, per key in order. What presence calls between writes,
+    /// so that a visitor who left is reported even when nobody else comes. Of several
+    /// processes sweeping at once, each removed member is returned to exactly one.
+    ///
+    /// This default reports that the store cannot do it.
+    fn sweep<'a>(
+        &'a self,
+        keys: &'a [String],
+        policy: WritePolicy,
+    ) -> StoreFuture<'a, Vec<Vec<Scored>>> {
+        let _ = (keys, policy);
+        Box::pin(async { Err(StoreError::Unsupported("sweep (presence)")) })
+    }
+
+    /// Appends an entry with `fields` to the event log at `key`, which keeps about its last
+    /// `max_len` entries and expires `ttl` after this append; returns the entry's id, which is
+    /// higher than every earlier one's.
+    ///
+    /// This default reports that the store cannot do it.
+    fn append<'a>(
+        &'a self,
+        key: &'a str,
+        fields: &'a [(Vec<u8>, Vec<u8>)],
+        max_len: usize,
+        ttl: Duration,
+    ) -> StoreFuture<'a, LogId> {
+        let _ = (key, fields, max_len, ttl);
+        Box::pin(async { Err(StoreError::Unsupported("append (presence)")) })
+    }
+
+    /// Up to `limit` entries of the event log at `key` after `after`, oldest first; with
+    /// `after` `None`, none, only the id of the last entry (the place to read from next).
+    /// Returns that id (or `after`, or the zero id for an empty log) with the entries.
+    ///
+    /// This default reports that the store cannot do it.
+    fn read_log<'a>(
+        &'a self,
+        key: &'a str,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreFuture<'a, (LogId, Vec<LogEntry>)> {
+        let _ = (key, after, limit);
+        Box::pin(async { Err(StoreError::Unsupported("read_log (presence)")) })
     }
 
     /// The namespace's secret key at `key` (32 hex digits), after storing `value` there if it

@@ -3,8 +3,8 @@
 #[cfg(test)]
 use super::FUTURE_SLACK;
 use super::{
-    Member, Position, Sample, Scored, SetKind, Snapshot, Store, StoreFuture, Touch, WritePolicy,
-    Written, ms,
+    Changes, Joined, LogEntry, LogId, Member, Position, Sample, Scored, SetKind, Snapshot, Store,
+    StoreFuture, Touch, WritePolicy, Written, ms,
 };
 use crate::error::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -15,28 +15,39 @@ use std::time::{Duration, Instant};
 /// many members scored more than [`FUTURE_SLACK`](super::FUTURE_SLACK) ahead of the server's clock (junk: no visit
 /// is in the future), newest first.
 ///
-/// KEYS: the sets. ARGV: window ms, limit per key. The cutoff comes from the server's `TIME`.
-/// Members are written with plain `ZADD`s; only this bounded trim needs a script, because
-/// `ZREMRANGEBYSCORE` has no limit and one call removing a million members blocks Redis for
-/// most of a second.
+/// KEYS: the sets. ARGV: window ms, limit per key, and a flag per key (`1` or `0`): whether
+/// to return the stale members it removes. Returns, per key, those members and their scores
+/// (member, score, ...; empty for an unflagged key). The cutoff comes from the server's
+/// `TIME`. Members are written with plain `ZADD`s; only this bounded trim needs a script,
+/// because `ZREMRANGEBYSCORE` has no limit and one call removing a million members blocks
+/// Redis for most of a second.
 const TRIM: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local high = now + 60000 -- later scores are junk, not visits (FUTURE_SLACK)
 local cutoff = now - tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-for _, key in ipairs(KEYS) do
+local watched = ARGV[3] or ''
+local out = {}
+for i, key in ipairs(KEYS) do
+  local left = {}
   local stale = redis.call('ZCOUNT', key, '-inf', '(' .. cutoff)
   if stale > 0 then
-    redis.call('ZREMRANGEBYRANK', key, 0, math.min(stale, limit) - 1)
+    local n = math.min(stale, limit)
+    if string.sub(watched, i, i) == '1' then
+      left = redis.call('ZRANGE', key, 0, n - 1, 'WITHSCORES')
+    end
+    redis.call('ZREMRANGEBYRANK', key, 0, n - 1)
   end
   local junk = redis.call('ZCOUNT', key, '(' .. high, '+inf')
   if junk > 0 then
     redis.call('ZREMRANGEBYRANK', key, -math.min(junk, limit), -1)
   end
+  out[i] = left
 end
-return 0
+return out
 ";
+static TRIM_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(TRIM));
 
 /// How often the store re-reads the server's clock.
 const CLOCK_RESYNC: Duration = Duration::from_secs(5);
@@ -463,6 +474,157 @@ fn parse_score(text: &str) -> Result<u64, StoreError> {
     }
 }
 
+/// The replies of a write with watched sets, in the order the write queued them: each
+/// watched set's `ZMSCORE`s (one per chunk), the trim's removed members per key, then the
+/// measured sizes.
+fn watched_reply(
+    touches: &[&Touch],
+    replies: Vec<redis::Value>,
+    now: u64,
+    cutoff: u64,
+) -> Result<Written, StoreError> {
+    let mut replies = replies.into_iter();
+    let mut changes = Vec::new();
+    for touch in touches.iter().filter(|t| t.watched) {
+        let mut joined = Vec::new();
+        let mut i = 0;
+        for _ in touch.members.chunks(ZADD_CHUNK) {
+            let scores = replies
+                .next()
+                .ok_or(StoreError::UnexpectedReply("no scores of a watched set"))?;
+            for was in scores_of(scores)? {
+                let Some(member) = touch.members.get(i) else {
+                    return Err(StoreError::UnexpectedReply("more scores than members"));
+                };
+                let score = touch.score(i, now);
+                i += 1;
+                match was {
+                    None => joined.push(Joined::new(Arc::clone(member), score, None)),
+                    Some(was) if was < cutoff && was < score => {
+                        joined.push(Joined::new(Arc::clone(member), score, Some(was)));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        changes.push(Changes {
+            joined,
+            left: Vec::new(),
+        });
+    }
+    // The trim's reply: one list per windowed key, watched or not.
+    let trimmed = match replies.next() {
+        Some(redis::Value::Array(per_key)) => per_key,
+        _ => return Err(StoreError::UnexpectedReply("no trim of the watched sets")),
+    };
+    let windowed = touches.iter().filter(|t| t.kind == SetKind::Windowed);
+    let mut watched_changes = changes.iter_mut();
+    for (touch, removed) in windowed.zip(trimmed) {
+        if touch.watched
+            && let Some(change) = watched_changes.next()
+        {
+            change.left = scored_pairs(removed)?;
+        }
+    }
+    let sizes = replies
+        .map(|v| match v {
+            redis::Value::Int(n) => {
+                u64::try_from(n).map_err(|_| StoreError::UnexpectedReply("a negative count"))
+            }
+            _ => Err(StoreError::UnexpectedReply("a count that is not a number")),
+        })
+        .collect::<Result<Vec<u64>, _>>()?;
+    Ok(Written::new(sizes).with_changes(changes))
+}
+
+/// The scores of a `ZMSCORE` reply: `None` for a member not in the set.
+fn scores_of(reply: redis::Value) -> Result<Vec<Option<u64>>, StoreError> {
+    let redis::Value::Array(items) = reply else {
+        return Err(StoreError::UnexpectedReply("scores that are not an array"));
+    };
+    items.into_iter().map(score_of).collect()
+}
+
+fn score_of(item: redis::Value) -> Result<Option<u64>, StoreError> {
+    match item {
+        redis::Value::Nil => Ok(None),
+        redis::Value::BulkString(bytes) => std::str::from_utf8(&bytes)
+            .map_err(|_| StoreError::UnexpectedReply("a score that is not text"))
+            .and_then(parse_score)
+            .map(Some),
+        redis::Value::Double(value) if value.is_finite() && value >= 0.0 => Ok(Some(value as u64)),
+        redis::Value::Int(n) => u64::try_from(n)
+            .map(Some)
+            .map_err(|_| StoreError::UnexpectedReply("a negative score")),
+        _ => Err(StoreError::UnexpectedReply("a score that is not a number")),
+    }
+}
+
+/// The entries of an `XRANGE` reply: `[[id, [name, value, ...]], ...]`.
+fn log_entries(reply: redis::Value) -> Result<Vec<LogEntry>, StoreError> {
+    let bad = || StoreError::UnexpectedReply("a log entry that is not [id, fields]");
+    let redis::Value::Array(items) = reply else {
+        return Err(bad());
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let redis::Value::Array(parts) = item else {
+                return Err(bad());
+            };
+            let mut parts = parts.into_iter();
+            let id = match parts.next() {
+                Some(redis::Value::BulkString(id)) => std::str::from_utf8(&id)
+                    .map_err(|_| bad())?
+                    .parse::<LogId>()?,
+                Some(redis::Value::SimpleString(id)) => id.parse::<LogId>()?,
+                _ => return Err(bad()),
+            };
+            let flat = match parts.next() {
+                Some(redis::Value::Array(flat)) => flat,
+                Some(redis::Value::Map(pairs)) => {
+                    pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()
+                }
+                _ => return Err(bad()),
+            };
+            let mut fields = Vec::with_capacity(flat.len() / 2);
+            let mut flat = flat.into_iter();
+            while let (
+                Some(redis::Value::BulkString(name)),
+                Some(redis::Value::BulkString(value)),
+            ) = (flat.next(), flat.next())
+            {
+                fields.push((name, value));
+            }
+            Ok(LogEntry::new(id, fields))
+        })
+        .collect()
+}
+
+/// Members and scores from a flat `member, score, ...` array.
+fn scored_pairs(reply: redis::Value) -> Result<Vec<Scored>, StoreError> {
+    let redis::Value::Array(items) = reply else {
+        return Err(StoreError::UnexpectedReply(
+            "removed members that are not an array",
+        ));
+    };
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut items = items.into_iter();
+    while let Some(member) = items.next() {
+        let redis::Value::BulkString(member) = member else {
+            return Err(StoreError::UnexpectedReply("a member that is not a string"));
+        };
+        let score = items
+            .next()
+            .map(score_of)
+            .transpose()?
+            .flatten()
+            .ok_or(StoreError::UnexpectedReply("a member without its score"))?;
+        out.push(Scored { member, score });
+    }
+    Ok(out)
+}
+
 impl Store for RedisStore {
     fn touch<'a>(&'a self, touches: &'a [Touch], policy: WritePolicy) -> StoreFuture<'a, Written> {
         Box::pin(async move {
@@ -473,7 +635,8 @@ impl Store for RedisStore {
             let now = self.server_now(&touches[0].key).await?;
             // One round trip: the ZADDs, the expiries, and one bounded trim of every key, in one
             // transaction: a Redis out of memory refuses all of it, never the active set and
-            // not the indexes after it (the keys of one write share a cluster slot).
+            // not the indexes after it (the keys of one write share a cluster slot). A watched
+            // set's scores are read first, in the same transaction, to tell who joined.
             let mut pipe = redis::pipe();
             pipe.atomic();
             let mut trim = redis::cmd("EVAL");
@@ -481,7 +644,9 @@ impl Store for RedisStore {
                 .iter()
                 .filter(|t| t.kind == SetKind::Windowed)
                 .count();
+            let watched = touches.iter().filter(|t| t.watched).count();
             trim.arg(TRIM).arg(windowed);
+            let mut flags = String::with_capacity(windowed);
             for touch in &touches {
                 if let SetKind::Sketch { ttl } = touch.kind {
                     for chunk in touch.members.chunks(ZADD_CHUNK) {
@@ -496,6 +661,14 @@ impl Store for RedisStore {
                         .arg(ms(ttl).max(1))
                         .ignore();
                     continue;
+                }
+                if touch.watched {
+                    for chunk in touch.members.chunks(ZADD_CHUNK) {
+                        let zmscore = pipe.cmd("ZMSCORE").arg(&touch.key);
+                        for member in chunk {
+                            zmscore.arg(member.as_ref());
+                        }
+                    }
                 }
                 // GT: a member written late (with the time of its request) never moves back a
                 // score another app server wrote later.
@@ -512,38 +685,61 @@ impl Store for RedisStore {
                     .arg(ms(policy.key_ttl).max(1))
                     .ignore();
                 trim.arg(&touch.key);
+                flags.push(if touch.watched { '1' } else { '0' });
             }
             trim.arg(ms(policy.window)).arg(policy.trim_limit.max(1));
-            if windowed > 0 {
-                pipe.add_command(trim).ignore();
+            if watched > 0 {
+                trim.arg(flags);
             }
-            // The sizes within the window, after the writes: the only replies read.
+            if windowed > 0 {
+                pipe.add_command(trim);
+                if watched == 0 {
+                    pipe.ignore();
+                }
+            }
+            // The sizes within the window, after the writes: the only replies read (with the
+            // watched sets' scores and trims).
             let cutoff = now.saturating_sub(ms(policy.window));
             for touch in touches.iter().filter(|t| t.measured) {
                 pipe.cmd("ZCOUNT").arg(&touch.key).arg(cutoff).arg("+inf");
             }
             let mut conn = self.conn.clone();
-            let mut result = pipe
-                .query_async::<Vec<u64>>(&mut conn)
-                .await
-                .map(Written::new);
+            let mut result = if watched == 0 {
+                pipe.query_async::<Vec<u64>>(&mut conn)
+                    .await
+                    .map(Written::new)
+                    .map_err(StoreError::from)
+            } else {
+                match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {
+                    Ok(replies) => watched_reply(&touches, replies, now, cutoff),
+                    Err(err) => Err(err.into()),
+                }
+            };
             // The slot moved (a failover, a resharding). A transaction refused with MOVED
             // does not make the cluster client re-read its slot map, so the write is sent to
             // the node the refusal names; and a plain command on the key makes the client
             // learn the move for the next writes. A few times at most (a node may name
             // another while the cluster settles; the caller's timeout bounds it too).
             for _ in 0..MOVED_RETRIES {
-                let Some(node) = result.as_ref().err().and_then(moved_to) else {
+                let Some(node) = result.as_ref().err().and_then(|err| match err {
+                    StoreError::Redis(err) => moved_to(err),
+                    _ => None,
+                }) else {
                     break;
                 };
                 let _: Result<i64, _> = redis::cmd("EXISTS")
                     .arg(&touches[0].key)
                     .query_async(&mut conn)
                     .await;
-                // Sent this way, the replies are not read back: no sizes, no refusals.
-                result = conn.exec_at(&pipe, node).await.map(|()| Written::default());
+                // Sent this way, the replies are not read back: no sizes, no refusals, no
+                // changes (presence misses the joins of this write).
+                result = conn
+                    .exec_at(&pipe, node)
+                    .await
+                    .map(|()| Written::default())
+                    .map_err(StoreError::from);
             }
-            Ok(result?)
+            result
         })
     }
 
@@ -805,6 +1001,98 @@ impl Store for RedisStore {
                 out.extend(scores.into_iter().map(|s| s.is_some()));
             }
             Ok(out)
+        })
+    }
+
+    fn sweep<'a>(
+        &'a self,
+        keys: &'a [String],
+        policy: WritePolicy,
+    ) -> StoreFuture<'a, Vec<Vec<Scored>>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut invocation = TRIM_SCRIPT.prepare_invoke();
+            for key in keys {
+                invocation.key(key);
+            }
+            invocation
+                .arg(ms(policy.window))
+                .arg(policy.trim_limit.max(1))
+                .arg("1".repeat(keys.len()));
+            let mut conn = self.conn.clone();
+            let reply: Vec<redis::Value> = invocation.invoke_async(&mut conn).await?;
+            if reply.len() != keys.len() {
+                return Err(StoreError::UnexpectedReply(
+                    "a list of removed members per key",
+                ));
+            }
+            reply.into_iter().map(scored_pairs).collect()
+        })
+    }
+
+    fn append<'a>(
+        &'a self,
+        key: &'a str,
+        fields: &'a [(Vec<u8>, Vec<u8>)],
+        max_len: usize,
+        ttl: Duration,
+    ) -> StoreFuture<'a, LogId> {
+        Box::pin(async move {
+            if fields.is_empty() {
+                return Err(StoreError::UnexpectedReply("an empty log entry"));
+            }
+            let mut pipe = redis::pipe();
+            let xadd = pipe
+                .cmd("XADD")
+                .arg(key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(max_len.max(1))
+                .arg("*");
+            for (name, value) in fields {
+                xadd.arg(name.as_slice()).arg(value.as_slice());
+            }
+            pipe.cmd("PEXPIRE").arg(key).arg(ms(ttl).max(1)).ignore();
+            let mut conn = self.conn.clone();
+            let (id,): (String,) = pipe.query_async(&mut conn).await?;
+            id.parse()
+        })
+    }
+
+    fn read_log<'a>(
+        &'a self,
+        key: &'a str,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreFuture<'a, (LogId, Vec<LogEntry>)> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let Some(after) = after else {
+                // Where the log ends now: its last entry's id.
+                let last: redis::Value = redis::cmd("XREVRANGE")
+                    .arg(key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await?;
+                let last = log_entries(last)?.pop().map_or(LogId::default(), |e| e.id);
+                return Ok((last, Vec::new()));
+            };
+            let reply: redis::Value = redis::cmd("XRANGE")
+                .arg(key)
+                .arg(format!("({after}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(limit.max(1))
+                .query_async(&mut conn)
+                .await?;
+            let entries = log_entries(reply)?;
+            let last = entries.last().map_or(after, |e| e.id);
+            Ok((last, entries))
         })
     }
 
