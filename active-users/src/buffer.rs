@@ -11,6 +11,7 @@
 //! request, not the time of the write.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -75,7 +76,12 @@ pub(crate) struct Buffer {
     dirty: VecDeque<Member>,
     /// Members taken by a flush whose write has not finished.
     in_flight: usize,
+    /// The most slots of all shards together.
     capacity: usize,
+    /// Slots held by all shards together (shared by the shards of a [`Buffers`]): a shard
+    /// may hold more than its share while others hold less, so the bound is the whole
+    /// buffer's, however the users hash.
+    total: Arc<AtomicUsize>,
     refresh: Duration,
     last_prune: Instant,
     /// The cap on entries per owner, if any.
@@ -83,13 +89,20 @@ pub(crate) struct Buffer {
 }
 
 impl Buffer {
+    #[cfg(test)]
     pub(crate) fn new(capacity: usize, refresh: Duration) -> Self {
+        Self::sharing(capacity, Arc::default(), refresh)
+    }
+
+    /// A shard of a buffer of `capacity` slots in all, counted in `total`.
+    fn sharing(capacity: usize, total: Arc<AtomicUsize>, refresh: Duration) -> Self {
         Buffer {
             counts: OfferCounts::default(),
             slots: HashMap::new(),
             dirty: VecDeque::new(),
             in_flight: 0,
             capacity,
+            total,
             refresh,
             last_prune: Instant::now(),
             owners: None,
@@ -100,6 +113,13 @@ impl Buffer {
     pub(crate) fn with_owners(mut self, owners: Owners) -> Self {
         self.owners = Some(owners);
         self
+    }
+
+    /// Gives back `n` slots to the whole buffer's count.
+    fn release(&self, n: usize) {
+        if n > 0 {
+            self.total.fetch_sub(n, Ordering::AcqRel);
+        }
     }
 
     /// Whether the owner cap lets `member` be queued.
@@ -171,17 +191,28 @@ impl Buffer {
             return Offer::Refused;
         }
         let mut offer = Offer::Queued;
-        if self.slots.len() >= self.capacity {
-            if self.dirty.len() >= self.capacity {
-                // Full of members waiting for the store: the oldest gives way to the newest.
-                if let Some(oldest) = self.dirty.pop_front() {
-                    self.slots.remove(&oldest);
-                }
+        let reserved = self
+            .total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                (t < self.capacity).then_some(t + 1)
+            })
+            .is_ok();
+        if !reserved {
+            if self.dirty.len() < self.slots.len() {
+                // Clean slots only remember recent writes; forgetting them costs a rewrite at
+                // most. One of the freed slots is the new member's.
+                let before = self.slots.len();
+                self.slots.retain(|_, slot| slot.dirty);
+                self.release(before - self.slots.len() - 1);
+            } else if let Some(oldest) = self.dirty.pop_front() {
+                // Full of members waiting for the store: the oldest of this shard gives way
+                // to the newest, which takes its slot.
+                self.slots.remove(&oldest);
                 offer = Offer::QueuedDroppingOldest;
             } else {
-                // Clean slots only remember recent writes; forgetting them costs a rewrite at
-                // most.
-                self.slots.retain(|_, slot| slot.dirty);
+                // This shard holds nothing while the others hold everything: past the bound
+                // by one slot (at most one per shard, until it has a member to give way).
+                self.total.fetch_add(1, Ordering::AcqRel);
             }
         }
         let key = Member::from(member);
@@ -223,12 +254,14 @@ impl Buffer {
         }
         if now.saturating_duration_since(self.last_prune) >= self.refresh {
             let refresh = self.refresh;
+            let before = self.slots.len();
             self.slots.retain(|_, slot| {
                 slot.dirty
                     || slot
                         .written_at
                         .is_some_and(|t| now.saturating_duration_since(t) < refresh)
             });
+            self.release(before - self.slots.len());
             self.last_prune = now;
         }
         Taken {
@@ -257,7 +290,13 @@ impl Buffer {
                     slot.sketched = 0;
                     self.dirty.push_front(member);
                 }
-                None if self.dirty.len() < self.capacity => {
+                None if self
+                    .total
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                        (t < self.capacity).then_some(t + 1)
+                    })
+                    .is_ok() =>
+                {
                     self.slots.insert(
                         Arc::clone(&member),
                         Slot {
@@ -315,10 +354,12 @@ impl Buffers {
         owners: Option<&dyn Fn() -> Owners>,
     ) -> Self {
         let n = if capacity >= SHARDED_FROM { SHARDS } else { 1 };
+        let total = Arc::new(AtomicUsize::new(0));
         let shards = (0..n)
-            .map(|i| {
-                // The capacity shared out exactly: the first `capacity % n` shards one more.
-                let buffer = Buffer::new(capacity / n + usize::from(i < capacity % n), refresh);
+            .map(|_| {
+                // One bound for all the shards together: however the users hash, the buffer
+                // holds `capacity` members before any gives way.
+                let buffer = Buffer::sharing(capacity, Arc::clone(&total), refresh);
                 Shard(Mutex::new(match owners {
                     Some(make) => buffer.with_owners(make().part_of(n)),
                     None => buffer,
@@ -692,6 +733,36 @@ mod tests {
         assert_eq!((taken.len(), distinct.len(), newer), (2000, 2000, 0));
         assert_eq!(buffers.take(1000, &mut budget, now, 0).members.len(), 0);
         assert_eq!(buffers.pending(), 2000);
+    }
+
+    #[test]
+    fn a_sharded_buffer_holds_its_whole_capacity_however_the_users_hash() {
+        let now = Instant::now();
+        let capacity = 8192;
+        let buffers = Buffers::new(capacity, Duration::from_secs(2), (Some(0), None), None);
+        // Exactly the capacity, with the store down: nothing gives way, though the shards
+        // hold unequal numbers (each its own share would have dropped a few hundred).
+        for i in 0..capacity {
+            let (offer, _) = buffers.offer(&member(&format!("u{i}"), "s"), now, usize::MAX);
+            assert_eq!(offer, Offer::Queued, "member {i}");
+        }
+        let sizes = buffers.pending_by_shard();
+        assert!(sizes.iter().max() > sizes.iter().min(), "{sizes:?}");
+        assert_eq!(buffers.counts().0.dropped, 0);
+        // Written, then all back within the refresh interval: every repeat is coalesced,
+        // none forgotten for want of room.
+        let mut budget = buffers.pending_by_shard();
+        let taken = buffers.take(usize::MAX, &mut budget, now, 0);
+        assert_eq!(taken.members.len(), capacity);
+        buffers.written(&taken.members);
+        for i in 0..capacity {
+            let (offer, _) = buffers.offer(&member(&format!("u{i}"), "s"), now, usize::MAX);
+            assert_eq!(offer, Offer::Coalesced, "member {i}");
+        }
+        // One more new member makes room by forgetting a shard's written members, and the
+        // store-down bound gives way one at a time past the whole capacity.
+        let (offer, _) = buffers.offer(&member("new", "s"), now, usize::MAX);
+        assert_eq!(offer, Offer::Queued);
     }
 
     #[test]

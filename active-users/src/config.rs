@@ -492,8 +492,9 @@ impl ConfigBuilder {
     /// counted in [`Stats::dropped`](crate::Stats::dropped).
     ///
     /// A buffer of 8,192 entries or more is split into 8 shards by user, each with its own
-    /// lock and an eighth of the capacity, so that threads recording different users rarely
-    /// wait for each other; the oldest entry that gives way is then the oldest of its shard.
+    /// lock, so that threads recording different users rarely wait for each other. The
+    /// capacity is the whole buffer's, however unevenly the users hash (the shards count
+    /// together); the entry that gives way is the oldest of the new entry's shard.
     pub fn buffer_capacity(mut self, capacity: usize) -> Self {
         self.buffer_capacity = capacity;
         self

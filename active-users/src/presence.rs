@@ -18,9 +18,11 @@
 //! in one interval. What a crash loses: the changes of a write whose server stopped between
 //! the write and the append.
 //!
-//! **Bounded.** A subscriber reads from an in-process channel of [`CHANNEL_CAPACITY`] events,
-//! filled by one task per tracker that reads the log every [`POLL_INTERVAL`]; a subscriber that
-//! falls behind misses the oldest events and is told how many
+//! **Bounded.** A subscriber reads from an in-process channel of [`CHANNEL_CAPACITY`] events
+//! per kind, filled by one task per tracker that reads the log every [`POLL_INTERVAL`] (at
+//! once again while there is more). The task waits for room in a full channel, so a burst
+//! larger than the channel reaches subscribers that keep reading; one that stops reading holds
+//! the others up one second at most, then misses the oldest events and is told how many
 //! ([`SubscriptionError::Lagged`]). Recording never waits for presence: the changes come back
 //! with the writes, which run in the background.
 
@@ -32,7 +34,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::broadcast;
 
 /// About how many entries the event log keeps (each holds the changes of one batch, at most
@@ -48,8 +50,11 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How many events a subscriber may fall behind before it misses the oldest.
 pub const CHANNEL_CAPACITY: usize = 4096;
 
-/// The most log entries read per call.
-const READ_LIMIT: usize = 64;
+/// The most log entries read per call (each holds at most [`EVENTS_PER_ENTRY`] events).
+const READ_LIMIT: usize = 4;
+
+/// How long a full channel holds up the others before its slowest subscriber misses events.
+const STALL: Duration = Duration::from_secs(1);
 
 /// Whether something joined or left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -348,13 +353,15 @@ impl Hub {
     }
 }
 
-/// Reads the log every [`POLL_INTERVAL`] after `last` and passes each event on to the channel
-/// of its kind, until nobody listens or the hub is gone (its receivers then see their channels
-/// closed).
+/// Reads the log every [`POLL_INTERVAL`] after `last` (at once again while there is more) and
+/// passes each event on to the channel of its kind, until nobody listens or the hub is gone
+/// (its receivers then see their channels closed).
 async fn poll(key: String, store: Arc<dyn Store>, slot: Weak<Slot>, mut last: LogId) {
     let mut failures = 0u64;
+    // The kinds whose channel stayed full for `STALL`: not waited for again until it drains.
+    let mut stalled: HashMap<Option<String>, bool> = HashMap::new();
     loop {
-        {
+        let senders = {
             let Some(slot) = slot.upgrade() else {
                 return;
             };
@@ -369,21 +376,18 @@ async fn poll(key: String, store: Arc<dyn Store>, slot: Weak<Slot>, mut last: Lo
                 *slot = None;
                 return;
             }
-        }
-        match read_new(&*store, &key, &mut last).await {
-            Ok(events) if events.is_empty() => failures = 0,
-            Ok(events) => {
+            channels.clone()
+        };
+        let mut more = false;
+        match store.read_log(&key, Some(last), READ_LIMIT).await {
+            Ok((end, entries)) => {
                 failures = 0;
-                let Some(slot) = slot.upgrade() else {
-                    return;
-                };
-                let slot = slot.lock().await;
-                if let Some(channels) = slot.as_ref() {
-                    for event in events {
-                        if let Some(sender) = channels.get(&event.field) {
-                            // Nobody listening now is not an error: the next round drops it.
-                            let _ = sender.send(Arc::new(event));
-                        }
+                last = end;
+                more = entries.len() >= READ_LIMIT;
+                for event in entries.iter().flat_map(parse_entry) {
+                    if let Some(sender) = senders.get(&event.field) {
+                        let stalled = stalled.entry(event.field.clone()).or_default();
+                        deliver(sender, event, stalled).await;
                     }
                 }
             }
@@ -394,25 +398,31 @@ async fn poll(key: String, store: Arc<dyn Store>, slot: Weak<Slot>, mut last: Lo
                 }
             }
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        drop(senders);
+        if !more {
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
     }
 }
 
-/// The events appended after `last`, which moves past them.
-async fn read_new(
-    store: &dyn Store,
-    key: &str,
-    last: &mut LogId,
-) -> Result<Vec<RawEvent>, StoreError> {
-    let mut events = Vec::new();
-    loop {
-        let (end, entries) = store.read_log(key, Some(*last), READ_LIMIT).await?;
-        for entry in &entries {
-            events.extend(parse_entry(entry));
-        }
-        *last = end;
-        if entries.len() < READ_LIMIT || events.len() >= CHANNEL_CAPACITY {
-            return Ok(events);
+/// Sends `event` once its channel has room, so that a burst of changes (a flush of thousands
+/// of new visitors) reaches subscribers that keep reading. A subscriber that stops reading
+/// holds the others up [`STALL`] once, then misses the oldest events: its channel is
+/// `stalled`, not waited for again until it has drained to half.
+async fn deliver(sender: &broadcast::Sender<Arc<RawEvent>>, event: RawEvent, stalled: &mut bool) {
+    if *stalled && sender.len() <= CHANNEL_CAPACITY / 2 {
+        *stalled = false;
+    }
+    if !*stalled {
+        let waited = Instant::now();
+        while sender.len() >= CHANNEL_CAPACITY {
+            if waited.elapsed() >= STALL {
+                *stalled = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
+    // Nobody listening now is not an error: the next round drops the channel.
+    let _ = sender.send(Arc::new(event));
 }

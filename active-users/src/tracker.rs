@@ -39,6 +39,10 @@ struct Stored {
     shard: usize,
 }
 
+/// The most sweep calls per shard in one presence sweep (each removes at most the trim limit
+/// per key): 16,000 leaves of one set per flush interval are told in time.
+const SWEEP_CALLS: usize = 16;
+
 /// What each watched touch of a write is, in order: `None` for the active set, a field's name
 /// for its values.
 type Watched = Vec<Option<&'static str>>;
@@ -1184,15 +1188,23 @@ impl<E: ActiveUserEntry> Inner<E> {
                 keys.push(core.keys.values(shard, name));
                 labels.push(Some(name));
             }
-            let removed = tokio::time::timeout(timeout, core.store.sweep(&keys, policy))
-                .await
-                .unwrap_or(Err(StoreError::Timeout(timeout)))?;
-            for (left, field) in removed.into_iter().zip(labels) {
-                let changes = crate::store::Changes {
-                    joined: Vec::new(),
-                    left,
-                };
-                crate::presence::log_fields(&changes, field, window_ms, &mut fields);
+            // Each call removes at most the trim limit per key, so that none holds the store
+            // long; a crowd that left together takes several calls of one sweep.
+            for _ in 0..SWEEP_CALLS {
+                let removed = tokio::time::timeout(timeout, core.store.sweep(&keys, policy))
+                    .await
+                    .unwrap_or(Err(StoreError::Timeout(timeout)))?;
+                let full = removed.iter().any(|left| left.len() >= policy.trim_limit);
+                for (left, field) in removed.into_iter().zip(&labels) {
+                    let changes = crate::store::Changes {
+                        joined: Vec::new(),
+                        left,
+                    };
+                    crate::presence::log_fields(&changes, *field, window_ms, &mut fields);
+                }
+                if !full {
+                    break;
+                }
             }
         }
         if !fields.is_empty() {

@@ -1,7 +1,7 @@
 //! The end-to-end part: what the layer costs inside a real server, over real TCP.
 //!
-//! The server is a child process (this program with `--serve`): axum on a 2-worker tokio
-//! runtime, a minimal auth middleware that turns `x-user-id` into a [`User`], one route, and
+//! The server is a child process (this program with `--serve`): axum on a tokio runtime with
+//! a worker per core it may use (one when pinned), a minimal auth middleware that turns `x-user-id` into a [`User`], one route, and
 //! `ActiveUsersLayer` on the in-memory store, on Redis, or not at all. A load generator in
 //! this process keeps 32 HTTP/1.1 keep-alive connections busy with visitors chosen at random,
 //! each with its own session cookie. The server's CPU time is read from `/proc/<pid>/stat`
@@ -31,8 +31,10 @@ const CONNECTIONS: usize = 32;
 pub(crate) fn serve(args: &[String]) -> Result<()> {
     let mode = args.first().map_or("none", String::as_str).to_owned();
     let url = args.get(1).cloned();
+    // A worker per core the server may use, as a deployment sizes it: one when pinned.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
@@ -129,13 +131,18 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Whether the machine has two cores or more and `taskset` to pin processes to them.
+/// Whether the machine has two cores or more and `taskset` to pin processes to them. Decided
+/// once, before anything is pinned: once this process is pinned to one core, it would see one
+/// core, and never unpin itself (which left every later part of a full run on one core).
 fn pinning() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
-        && Command::new("taskset")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success())
+    static PINNING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PINNING.get_or_init(|| {
+        std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+            && Command::new("taskset")
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success())
+    })
 }
 
 /// Pins a process (all its threads) to `cpus` (`"0"`), if `taskset` is there.

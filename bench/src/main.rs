@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 mod e2e;
 mod memory;
+mod presence;
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -60,6 +61,10 @@ struct Plan {
     memory_only: bool,
     /// Only the cluster run (`--cluster-fill`).
     cluster_only: bool,
+    /// New visitors whose joins and leaves the presence part follows.
+    presence_visitors: u64,
+    /// Only the presence part (`--presence`).
+    presence_only: bool,
     /// Active entries of the 3-master cluster run: `--cluster-fill [N]` runs only that part;
     /// the smoke run does it at a tiny size.
     cluster_fill: Option<u64>,
@@ -86,6 +91,8 @@ impl Plan {
                 memory_only: false,
                 cluster_only: false,
                 cluster_fill: Some(3_000),
+                presence_visitors: 100,
+                presence_only: false,
             };
         }
         let quick = mode == "quick";
@@ -108,6 +115,8 @@ impl Plan {
                 memory_only: false,
                 cluster_only: false,
                 cluster_fill: None,
+                presence_visitors: 2_000,
+                presence_only: false,
             }
         } else {
             Plan {
@@ -128,6 +137,8 @@ impl Plan {
                 memory_only: false,
                 cluster_only: false,
                 cluster_fill: None,
+                presence_visitors: 10_000,
+                presence_only: false,
             }
         }
     }
@@ -788,8 +799,14 @@ async fn run(plan: Plan) -> Result<()> {
         print_rows(&rows);
         println!(
             "\nredis-server {version}, 3 masters on this machine ({} cores); query latencies are medians of 21 runs",
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cores(),
         );
+        return Ok(());
+    }
+    if plan.presence_only {
+        eprintln!("presence: joins and leaves heard by another app server ...");
+        presence::rows(&server.url, plan.presence_visitors, &mut rows).await?;
+        print_table(&rows, &version, &plan);
         return Ok(());
     }
     if plan.memory_only {
@@ -981,6 +998,10 @@ async fn run(plan: Plan) -> Result<()> {
     flushall(&mut conn).await?;
     history_queries(&server.url, plan.sketch_thousands, &mut rows).await?;
 
+    eprintln!("presence: joins and leaves heard by another app server ...");
+    flushall(&mut conn).await?;
+    presence::rows(&server.url, plan.presence_visitors, &mut rows).await?;
+
     eprintln!("Redis memory by kind of key ...");
     flushall(&mut conn).await?;
     memory::rows(&server.url, plan.memory_entries, &mut rows).await?;
@@ -1024,7 +1045,7 @@ fn print_table(rows: &[Row], version: &str, plan: &Plan) {
     print_rows(rows);
     println!(
         "\nredis-server {version}, {} cores, {} mode; medians of {} runs (in-process), 21 / 5 / 3 runs (queries), the median of 3 rounds of {:?} each (end to end)",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cores(),
         plan.mode,
         plan.runs,
         plan.e2e_time
@@ -1362,7 +1383,14 @@ async fn history_queries(url: &str, thousands: u64, rows: &mut Vec<Row>) -> Resu
     Ok(())
 }
 
+/// The cores this program may use, as it started (before the end-to-end part pins it).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(0, |n| n.get()))
+}
+
 fn main() -> Result<()> {
+    cores();
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The end-to-end part's server, as a child process of this program.
     if args.first().map(String::as_str) == Some("--serve") {
@@ -1371,6 +1399,7 @@ fn main() -> Result<()> {
     let mut mode = "full";
     let mut e2e_only = false;
     let mut memory_only = false;
+    let mut presence_only = false;
     let mut cluster_fill = None;
     let mut args = args.iter().peekable();
     while let Some(arg) = args.next() {
@@ -1379,6 +1408,7 @@ fn main() -> Result<()> {
             "--smoke" => mode = "smoke",
             "--e2e" => e2e_only = true,
             "--memory" => memory_only = true,
+            "--presence" => presence_only = true,
             "--cluster-fill" => {
                 let size = match args.next_if(|a| !a.starts_with("--")) {
                     Some(n) => n.replace('_', "").parse::<u64>().map_err(|e| {
@@ -1390,7 +1420,7 @@ fn main() -> Result<()> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?}; use --quick, --smoke, --e2e, --memory, --cluster-fill [N] or nothing"
+                    "unknown argument {other:?}; use --quick, --smoke, --e2e, --memory, --presence, --cluster-fill [N] or nothing"
                 )
                 .into());
             }
@@ -1408,6 +1438,7 @@ fn main() -> Result<()> {
     let mut plan = Plan::new(mode);
     plan.e2e_only = e2e_only;
     plan.memory_only = memory_only;
+    plan.presence_only = presence_only;
     if cluster_fill.is_some() {
         plan.cluster_only = true;
         plan.cluster_fill = cluster_fill;

@@ -24,6 +24,8 @@ fn the_benchmark_program_runs_every_part() {
         "the distinct-user index `values:user_id`",
         "what Redis charges per sorted-set member of 6 bytes",
         "3-master cluster, 3,000 entries in 16 shards",
+        "presence: a join heard by another app server's subscriber",
+        "presence: visitors whose join and whose leave were each told exactly once (of 100) | 100 / 100 |",
         "… count (3,000 active)",
         "smoke mode",
     ] {
