@@ -489,7 +489,8 @@ impl Core {
         Ok(crate::secret::hash_secrets(&member, &self.secret_fields, &key).unwrap_or(member))
     }
 
-    async fn timed<T>(&self, future: StoreFuture<'_, T>) -> Result<T, QueryError> {
+    /// A store call, failing with [`QueryError::Timeout`] past the query timeout.
+    pub(crate) async fn timed<T>(&self, future: StoreFuture<'_, T>) -> Result<T, QueryError> {
         let timeout = self.config.query_timeout;
         match tokio::time::timeout(timeout, future).await {
             Ok(result) => Ok(result?),

@@ -270,7 +270,7 @@ pub(crate) async fn append(
 }
 
 /// The events of one log entry; fields that do not read as a change are skipped.
-fn parse_entry(entry: &LogEntry) -> impl Iterator<Item = RawEvent> + '_ {
+pub(crate) fn parse_entry(entry: &LogEntry) -> impl Iterator<Item = RawEvent> + '_ {
     entry
         .fields
         .iter()
@@ -302,9 +302,30 @@ fn parse_entry(entry: &LogEntry) -> impl Iterator<Item = RawEvent> + '_ {
         })
 }
 
-/// The channels of a hub's subscribers, one per kind of event (`None`: entries; a field's
-/// name: its values), while its task runs; `None` when no task runs.
-type Slot = tokio::sync::Mutex<Option<HashMap<Option<String>, broadcast::Sender<Arc<RawEvent>>>>>;
+/// What a channel of a hub carries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    /// Entry events.
+    Entries,
+    /// The events of one field's values.
+    Field(String),
+    /// Every event (the JSON API's event stream).
+    All,
+}
+
+impl Kind {
+    /// The kind of an event's own channel.
+    fn of(event: &RawEvent) -> Kind {
+        match &event.field {
+            None => Kind::Entries,
+            Some(field) => Kind::Field(field.clone()),
+        }
+    }
+}
+
+/// The channels of a hub's subscribers, one per kind, while its task runs; `None` when no
+/// task runs.
+type Slot = tokio::sync::Mutex<Option<HashMap<Kind, broadcast::Sender<Arc<RawEvent>>>>>;
 
 /// The in-process side of one namespace's event log: a channel per kind of event, filled by
 /// one polling task while anybody listens and the hub's tracker lives.
@@ -324,12 +345,11 @@ impl Hub {
         }
     }
 
-    /// A receiver of every event of one kind (`None`: entries; a field's name: its values)
-    /// appended from now on; starts the polling task on `runtime` if none runs, from the log's
-    /// end as the store says it is now.
+    /// A receiver of every event of one kind appended from now on; starts the polling task on
+    /// `runtime` if none runs, from the log's end as the store says it is now.
     pub(crate) async fn subscribe(
         &self,
-        kind: Option<String>,
+        kind: Kind,
         runtime: &tokio::runtime::Handle,
     ) -> Result<broadcast::Receiver<Arc<RawEvent>>, StoreError> {
         let mut slot = self.slot.lock().await;
@@ -359,7 +379,7 @@ impl Hub {
 async fn poll(key: String, store: Arc<dyn Store>, slot: Weak<Slot>, mut last: LogId) {
     let mut failures = 0u64;
     // The kinds whose channel stayed full for `STALL`: not waited for again until it drains.
-    let mut stalled: HashMap<Option<String>, bool> = HashMap::new();
+    let mut stalled: HashMap<Kind, bool> = HashMap::new();
     loop {
         let senders = {
             let Some(slot) = slot.upgrade() else {
@@ -385,9 +405,12 @@ async fn poll(key: String, store: Arc<dyn Store>, slot: Weak<Slot>, mut last: Lo
                 last = end;
                 more = entries.len() >= READ_LIMIT;
                 for event in entries.iter().flat_map(parse_entry) {
-                    if let Some(sender) = senders.get(&event.field) {
-                        let stalled = stalled.entry(event.field.clone()).or_default();
-                        deliver(sender, event, stalled).await;
+                    let event = Arc::new(event);
+                    for kind in [Kind::of(&event), Kind::All] {
+                        if let Some(sender) = senders.get(&kind) {
+                            let stalled = stalled.entry(kind).or_default();
+                            deliver(sender, Arc::clone(&event), stalled).await;
+                        }
                     }
                 }
             }
@@ -409,7 +432,11 @@ async fn poll(key: String, store: Arc<dyn Store>, slot: Weak<Slot>, mut last: Lo
 /// of new visitors) reaches subscribers that keep reading. A subscriber that stops reading
 /// holds the others up [`STALL`] once, then misses the oldest events: its channel is
 /// `stalled`, not waited for again until it has drained to half.
-async fn deliver(sender: &broadcast::Sender<Arc<RawEvent>>, event: RawEvent, stalled: &mut bool) {
+async fn deliver(
+    sender: &broadcast::Sender<Arc<RawEvent>>,
+    event: Arc<RawEvent>,
+    stalled: &mut bool,
+) {
     if *stalled && sender.len() <= CHANNEL_CAPACITY / 2 {
         *stalled = false;
     }
@@ -424,5 +451,5 @@ async fn deliver(sender: &broadcast::Sender<Arc<RawEvent>>, event: RawEvent, sta
         }
     }
     // Nobody listening now is not an error: the next round drops the channel.
-    let _ = sender.send(Arc::new(event));
+    let _ = sender.send(event);
 }

@@ -12,7 +12,7 @@ use crate::core::{
 use crate::entry::ActiveUserEntry;
 use crate::error::{BuildError, CursorError, QueryError, StoreError};
 use crate::owners::Owners;
-use crate::presence::{RawEvent, Subscription};
+use crate::presence::{Kind, RawEvent, Subscription};
 use crate::request::RequestHead;
 use crate::secret::{SecretKey, hash_secrets_into};
 use crate::store::{Position, Store, Touch, WritePolicy};
@@ -577,7 +577,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// # Ok(()) }
     /// ```
     pub async fn subscribe(&self) -> Result<Subscription<E>, QueryError> {
-        let rx = self.presence_receiver(None).await?;
+        let rx = self.presence_receiver(Kind::Entries).await?;
         Ok(Subscription::new(rx, None, pick_entry::<E>))
     }
 
@@ -597,13 +597,59 @@ impl<E: ActiveUserEntry> Tracker<E> {
             .indexed_field(field)?
             .name
             .clone();
-        let rx = self.presence_receiver(Some(name.clone())).await?;
+        let rx = self.presence_receiver(Kind::Field(name.clone())).await?;
         Ok(Subscription::new(rx, Some(name), pick_value))
     }
 
-    async fn presence_receiver(
+    /// The presence events after `after` that the namespace's event log still holds (at most
+    /// `limit`), and whether some after it may be gone from the log (it keeps its last
+    /// [`LOG_MAX_LEN`](crate::presence::LOG_MAX_LEN) entries).
+    #[cfg_attr(not(feature = "api"), allow(dead_code))] // the JSON API's `Last-Event-ID`
+    pub(crate) async fn presence_backlog(
         &self,
-        kind: Option<String>,
+        after: crate::presence::EventId,
+        limit: usize,
+    ) -> Result<(Vec<RawEvent>, bool), QueryError> {
+        use crate::store::LogId;
+        let core = &self.inner.core;
+        if !core.config.presence {
+            return Err(QueryError::PresenceOff);
+        }
+        let key = core.keys.presence();
+        let (_, first) = core
+            .timed(core.store.read_log(&key, Some(LogId::default()), 1))
+            .await?;
+        let lost = first.first().is_some_and(|e| e.id > after.entry);
+        // From the entry holding `after` itself: the events after it in that entry count.
+        let mut from = match after.entry {
+            LogId { ms: 0, seq: 0 } => LogId::default(),
+            LogId { ms, seq: 0 } => LogId {
+                ms: ms - 1,
+                seq: u64::MAX,
+            },
+            LogId { ms, seq } => LogId { ms, seq: seq - 1 },
+        };
+        let mut events = Vec::new();
+        while events.len() < limit {
+            let (end, entries) = core
+                .timed(core.store.read_log(&key, Some(from), 16))
+                .await?;
+            for entry in &entries {
+                events.extend(crate::presence::parse_entry(entry).filter(|e| e.id > after));
+            }
+            if entries.len() < 16 || end == from {
+                break;
+            }
+            from = end;
+        }
+        events.truncate(limit);
+        Ok((events, lost))
+    }
+
+    /// A receiver of presence events of one kind from now on.
+    pub(crate) async fn presence_receiver(
+        &self,
+        kind: Kind,
     ) -> Result<tokio::sync::broadcast::Receiver<Arc<RawEvent>>, QueryError> {
         let inner = &self.inner;
         if !inner.core.config.presence {

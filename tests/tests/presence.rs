@@ -320,3 +320,95 @@ async fn an_entry_back_after_its_window_leaves_then_joins() {
         ]
     );
 }
+
+/// `GET /events` over real HTTP: the API's authorization, joins and leaves as Server-Sent
+/// Events, and a reconnect with `Last-Event-ID` that resumes after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_streams_presence_as_server_sent_events_and_resumes_after_the_last_id() {
+    use active_users::ActiveUsersApi;
+    use support::client::{EventStream, get, serve};
+    const AUTH: (&str, &str) = ("authorization", "Bearer s3cret-token-for-events");
+    let window = Duration::from_millis(1500);
+    let config = Config::builder()
+        .key_expire(window)
+        .flush_interval(FLUSH)
+        .presence(true)
+        .build()
+        .expect("config");
+    let tracker: Tracker<DefaultEntry> = Tracker::new(config, MemoryStore::new()).expect("tracker");
+    let api = ActiveUsersApi::new(tracker.clone()).bearer_token("s3cret-token-for-events");
+    let addr = serve(axum::Router::new().nest_service("/active-users", api)).await;
+
+    let refused = get(addr, "/active-users/events", &[]).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let bad = get(
+        addr,
+        "/active-users/events",
+        &[AUTH, ("last-event-id", "not-an-id")],
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    let mut stream = EventStream::open(addr, "/active-users/events", &[AUTH]).await;
+    assert_eq!(stream.status, 200);
+    assert_eq!(stream.headers["content-type"], "text/event-stream");
+    tracker.record(&request("1", "a"));
+    tracker.flush().await.expect("flush");
+    tracker.record(&request("2", "b"));
+    tracker.flush().await.expect("flush");
+    // Each join twice: the entry's, and the user id's.
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let event = stream
+            .next(Duration::from_secs(5))
+            .await
+            .expect("an event within 5 s");
+        seen.push(event);
+    }
+    let data: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|e| serde_json::from_str(&e.data).expect("JSON data"))
+        .collect();
+    assert!(seen.iter().all(|e| e.event.as_deref() == Some("joined")));
+    let users: Vec<_> = data
+        .iter()
+        .filter_map(|d| d["entry"]["user_id"].as_str())
+        .collect();
+    assert_eq!(users, ["1", "2"]);
+    assert!(
+        data.iter().all(|d| d["entry"].get("session_id").is_none()),
+        "a hidden field is never shown: {data:?}"
+    );
+    let values: Vec<_> = data
+        .iter()
+        .filter(|d| d["field"] == "user_id")
+        .filter_map(|d| d["value"].as_str())
+        .collect();
+    assert_eq!(values, ["1", "2"]);
+
+    // Reconnect after the first event: the three after it come again, from the log.
+    let first = seen[0].id.clone().expect("an id");
+    let mut resumed = EventStream::open(
+        addr,
+        "/active-users/events",
+        &[AUTH, ("last-event-id", &first)],
+    )
+    .await;
+    let mut again = Vec::new();
+    while again.len() < 3 {
+        let event = resumed
+            .next(Duration::from_secs(5))
+            .await
+            .expect("a replayed event");
+        again.push(event.id.expect("an id"));
+    }
+    let after_first: Vec<_> = seen[1..].iter().filter_map(|e| e.id.clone()).collect();
+    assert_eq!(again, after_first);
+
+    // Then the leaves, live, on both streams.
+    let left = stream
+        .next(window + Duration::from_secs(5))
+        .await
+        .expect("a leave");
+    assert_eq!(left.event.as_deref(), Some("left"));
+}

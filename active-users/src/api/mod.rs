@@ -52,6 +52,7 @@
 //! ```
 
 mod auth;
+mod events;
 mod service;
 
 pub use self::service::{ActiveUsersApi, ApiBody, ResponseFuture};

@@ -17,8 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tower_service::Service;
 
-/// The body of every API response: one JSON document.
-pub type ApiBody = http_body_util::Full<Bytes>;
+pub use super::events::ApiBody;
 
 /// The future of an API call.
 pub type ResponseFuture =
@@ -78,6 +77,8 @@ enum Route {
     Dashboard,
     /// A script of the dashboard's pages.
     Script(&'static str),
+    /// Presence as Server-Sent Events, after this event if given.
+    Events(Option<crate::presence::EventId>),
 }
 
 /// The dashboard page; its script reads the API it is served by.
@@ -221,6 +222,53 @@ fn script_response(script: &'static str) -> Response<Bytes> {
 
 /// An HTML page: no caching, no framing, scripts from this origin only (no inline script),
 /// styles from the page, requests to this origin only.
+/// The response of `/events`: a stream of Server-Sent Events, never cached or buffered.
+fn events_response(body: ApiBody) -> Response<ApiBody> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Proxies such as nginx would otherwise hold the events back.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// Where an event stream resumes: the `Last-Event-ID` header a reconnecting `EventSource`
+/// sends, or the `last_event_id` query parameter (a page reloaded).
+fn last_event_id(head: &RequestHead<'_>) -> Result<Option<crate::presence::EventId>, Failure> {
+    let from_query = head.query().and_then(|query| {
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(name, _)| *name == "last_event_id")
+            .map(|(_, value)| value.to_owned())
+    });
+    let text = match head.header("last-event-id") {
+        Some(value) => Some(
+            std::str::from_utf8(value)
+                .map_err(|_| Failure::bad_request("Last-Event-ID is not text"))?
+                .to_owned(),
+        ),
+        None => from_query,
+    };
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            let shown: String = text.chars().take(64).collect();
+            Failure::bad_request(format!(
+                "Last-Event-ID {shown:?} is not an event id (<ms>-<seq>.<index>)"
+            ))
+        }),
+    }
+}
+
 fn html_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -347,11 +395,23 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
         self
     }
 
-    fn is_hidden(&self, name: &str) -> bool {
+    /// The tracker it answers for.
+    pub(crate) fn tracker(&self) -> &Tracker<E> {
+        &self.tracker
+    }
+
+    pub(crate) fn is_hidden(&self, name: &str) -> bool {
         self.hidden.contains(name) || E::fields().iter().any(|f| f.name == name && f.hidden)
     }
 
     /// The field called `name`, unless it is hidden (a hidden field is not even named).
+    /// Whether the API shows the field called `name`.
+    pub(crate) fn shows_field(&self, name: &str) -> bool {
+        E::fields()
+            .iter()
+            .any(|f| f.name == name && !self.is_hidden(f.name))
+    }
+
     fn shown_field(&self, name: &str) -> Result<&'static Field, Failure> {
         E::fields()
             .iter()
@@ -439,8 +499,16 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             ["history"] => Ok(Route::History(span_param(head.query())?)),
             ["unique"] => Ok(Route::Unique(span_param(head.query())?)),
             ["dashboard"] => Ok(Route::Dashboard),
+            ["events"] => {
+                if !self.tracker.config().presence() {
+                    return Err(Failure::not_found(
+                        "presence is off; /events needs Config::builder().presence(true) (or ACTIVE_USERS_PRESENCE=1)",
+                    ));
+                }
+                Ok(Route::Events(last_event_id(head)?))
+            }
             _ => Err(Failure::not_found(
-                "unknown path; the API answers /, /count, /by/<field>, /values/<field>, /history, /unique and /dashboard",
+                "unknown path; the API answers /, /count, /by/<field>, /values/<field>, /history, /unique, /events and /dashboard",
             )),
         }
     }
@@ -550,6 +618,8 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             }
             Route::Dashboard => Ok(self.dashboard()),
             Route::Script(script) => Ok(Bytes::from_static(script.as_bytes())),
+            // Answered before this, as a stream or a refusal.
+            Route::Events(_) => Err(Failure::not_found("/events is a stream")),
         }
     }
 
@@ -679,8 +749,20 @@ impl<E: ActiveUserEntry, B> Service<Request<B>> for ActiveUsersApi<E> {
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let head = RequestHead::from(&request);
         let path = head.path();
-        let answer = self.respond(&head, path.strip_prefix(&*self.base_path).unwrap_or(path));
+        let route = self.route(&head, path.strip_prefix(&*self.base_path).unwrap_or(path));
         let head_only = head.method() == "HEAD";
+        if let Ok(Route::Events(last)) = route {
+            let api = self.clone();
+            return Box::pin(async move {
+                let body = if head_only {
+                    ApiBody::new(Bytes::new())
+                } else {
+                    super::events::stream(api, last)
+                };
+                Ok(events_response(body))
+            });
+        }
+        let answer = self.answer_route(route);
         Box::pin(async move {
             let mut response = answer.await;
             // actix-web and rocket drop the body of an answer to HEAD themselves (and keep
@@ -702,11 +784,26 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
         head: &RequestHead<'_>,
         path: &str,
     ) -> impl Future<Output = Response<Bytes>> + Send + use<E> {
-        let route = self.route(head, path);
+        self.answer_route(self.route(head, path))
+    }
+
+    /// The answer to a route decided by [`route`](Self::route).
+    fn answer_route(
+        &self,
+        route: Result<Route, Failure>,
+    ) -> impl Future<Output = Response<Bytes>> + Send + use<E> {
         let api = self.clone();
         async move {
             match route {
                 Err(failure) => failure.into_response(),
+                // Streamed by the tower service only (`call`); the actix and rocket adapters
+                // answer one document per request.
+                Ok(Route::Events(_)) => Failure::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "not_implemented",
+                    "/events is served by the tower service (axum, hyper); this adapter does not stream it",
+                )
+                .into_response(),
                 Ok(Route::Dashboard) => html_response(StatusCode::OK, api.dashboard()),
                 Ok(Route::Script(script)) => script_response(script),
                 Ok(route) => match api.answer(route).await {

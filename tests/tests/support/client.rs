@@ -139,3 +139,82 @@ pub async fn visit_demo(addr: SocketAddr, user: &str, session: &str, service: &s
     ];
     get(addr, "/", &headers).await.status.as_u16()
 }
+
+/// An open Server-Sent Events stream over a real TCP connection.
+pub struct EventStream {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    body: hyper::body::Incoming,
+    pending: String,
+}
+
+/// One Server-Sent Event: its `id`, `event` and `data` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sse {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl EventStream {
+    /// Opens `path` with `headers`.
+    pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Self {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to the test server");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("HTTP handshake");
+        tokio::spawn(connection);
+        let mut builder = http::Request::get(path).header(http::header::HOST, addr.to_string());
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(Empty::<Bytes>::new()).expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        let (parts, body) = response.into_parts();
+        EventStream {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            pending: String::new(),
+        }
+    }
+
+    /// The next event (comments and `retry` lines skipped), or `None` when the stream ends or
+    /// nothing comes within `within`.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let mut sse = Sse {
+                    id: None,
+                    event: None,
+                    data: String::new(),
+                };
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        sse.id = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        sse.event = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        sse.data.push_str(v);
+                    }
+                }
+                if sse.event.is_some() || !sse.data.is_empty() {
+                    return Some(sse);
+                }
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame()).await;
+            match frame {
+                Ok(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        self.pending.push_str(&String::from_utf8_lossy(data));
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+}
