@@ -443,3 +443,107 @@ async fn a_link_from_another_site_cannot_replace_the_operators_token() {
         "{page}"
     );
 }
+
+/// With presence on, the dashboard in headless Chromium shows a user who arrives (and the new
+/// count) from the API's `/events` stream, without a timed poll of the count, and the user
+/// leaving a window later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_a_join_pushed_by_the_event_stream_without_a_poll() {
+    use active_users::{ActiveUsersApi, Config, DefaultEntry, MemoryStore, PeerAddr, User};
+    let window = Duration::from_secs(3);
+    let config = Config::builder()
+        .key_expire(window)
+        .presence(true)
+        .build()
+        .expect("config");
+    let tracker: Tracker<DefaultEntry> = Tracker::new(config, MemoryStore::new()).expect("tracker");
+    let api = ActiveUsersApi::new(tracker.clone()).bearer_token(TOKEN);
+    let addr = support::client::serve(axum::Router::new().nest_service("/active-users", api)).await;
+    let base = format!("http://{addr}/active-users");
+
+    let browser = Browser::start().await;
+    sign_in(&browser, &base, TOKEN).await;
+    let state = r##"
+        const count = document.getElementById("live-count");
+        return {
+            live: document.body.dataset.live || null,
+            polls: document.body.dataset.polls || null,
+            pushes: document.body.dataset.pushes || null,
+            count: count ? count.dataset.count || null : null,
+            status: document.getElementById("status")?.textContent,
+            feed: Array.from(document.querySelectorAll("#feed li")).map((li) => li.textContent),
+            feedShown: !document.getElementById("feed-card").hidden,
+        };
+    "##;
+    let wait_for = |what: &'static str, ok: fn(&serde_json::Value) -> bool, within: Duration| {
+        let browser = &browser;
+        async move {
+            let deadline = Instant::now() + within;
+            loop {
+                let page = browser.eval(state).await;
+                if ok(&page) {
+                    return page;
+                }
+                assert!(Instant::now() < deadline, "{what}: {page}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let page = wait_for(
+        "the page loads and opens the stream",
+        |p| p["live"] == "open" && p["count"] == "0",
+        Duration::from_secs(15),
+    )
+    .await;
+    assert_eq!(page["feedShown"], true);
+
+    let mut request = http::Request::get("/").body(()).expect("request");
+    request.extensions_mut().insert(User::new("live-42"));
+    request
+        .extensions_mut()
+        .insert(PeerAddr(([10, 9, 8, 7], 1000).into()));
+    tracker.record(&request);
+    tracker.flush().await.expect("flush");
+    let page = wait_for(
+        "the join is shown",
+        |p| {
+            p["count"] == "1"
+                && p["feed"].as_array().is_some_and(|f| {
+                    f.iter().any(|t| {
+                        t.as_str()
+                            .is_some_and(|t| t.contains("user_id live-42 joined"))
+                    })
+                })
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(page["polls"], "0", "no timed poll of the count: {page}");
+    assert_ne!(
+        page["pushes"], "0",
+        "the count was read because of the event: {page}"
+    );
+
+    let page = wait_for(
+        "the leave is shown",
+        |p| {
+            p["count"] == "0"
+                && p["feed"].as_array().is_some_and(|f| {
+                    f.iter().any(|t| {
+                        t.as_str()
+                            .is_some_and(|t| t.contains("user_id live-42 left"))
+                    })
+                })
+        },
+        window + Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(page["polls"], "0", "{page}");
+    std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR")).ok();
+    let shot = browser.screenshot().await;
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-live.png"),
+        shot,
+    )
+    .expect("save the screenshot");
+}

@@ -199,6 +199,78 @@ if (CONFIG.users) {
   text("entries-title", "Active users");
 }
 text("namespace", CONFIG.namespace ? "namespace " + CONFIG.namespace : "");
+document.body.dataset.polls = "0";
+document.body.dataset.pushes = "0";
+
+// With presence on, the API pushes who arrives and leaves (`/events`): the numbers are read
+// again when something changed, not on a timer; only the per-minute charts are polled.
+let refreshing = null;
+function refreshOnEvent() {
+  if (refreshing) return;
+  refreshing = setTimeout(async () => {
+    refreshing = null;
+    try {
+      await Promise.all([refreshCount(), refreshBreakdown(), refreshEntries()]);
+      document.body.dataset.pushes = String(Number(document.body.dataset.pushes) + 1);
+      const status = $("status");
+      status.className = "status";
+      status.textContent = "live · updated " + new Date().toLocaleTimeString();
+    } catch (err) {
+      $("status").className = "status error";
+      text("status", "cannot read the API: " + err.message);
+    }
+  }, 250);
+}
+
+function describe(entry) {
+  const shown = Object.entries(entry || {}).filter(([, v]) => v !== null && v !== undefined);
+  return shown.map(([k, v]) => k + " " + v).join(", ");
+}
+
+function addToFeed(change, what, at) {
+  const item = document.createElement("li");
+  item.className = change;
+  item.textContent = new Date(at).toLocaleTimeString() + "  " + what + " " + change;
+  item.dataset.change = change;
+  $("feed").prepend(item);
+  while ($("feed").children.length > 30) $("feed").lastElementChild.remove();
+}
+
+function onPresence(change, message) {
+  let data;
+  try { data = JSON.parse(message.data); } catch (_) { return; }
+  // Users joining and leaving when the entries have a users field, else the entries.
+  if (data.field !== undefined) {
+    if (data.field === CONFIG.users) addToFeed(change, CONFIG.users + " " + data.value, data.at);
+  } else if (!CONFIG.users) {
+    addToFeed(change, describe(data.entry), data.at);
+  }
+  refreshOnEvent();
+}
+
 let ticks = 0;
 tick(true);
-setInterval(() => { ticks += 1; tick(ticks % 5 === 0); }, 3000);
+if (CONFIG.presence && typeof EventSource === "function") {
+  $("feed-card").hidden = false;
+  const events = new EventSource(base + "/events");
+  events.addEventListener("joined", (m) => onPresence("joined", m));
+  events.addEventListener("left", (m) => onPresence("left", m));
+  events.addEventListener("lagged", () => refreshOnEvent());
+  events.addEventListener("open", () => { document.body.dataset.live = "open"; });
+  events.addEventListener("error", () => {
+    document.body.dataset.live = "reconnecting";
+    $("status").className = "status error";
+    text("status", "live updates interrupted; reconnecting…");
+  });
+  // The charts are per minute: read every 15 s, the day's every minute.
+  setInterval(() => {
+    ticks += 1;
+    refreshHistory(ticks % 4 === 0).catch(() => {});
+  }, 15000);
+} else {
+  setInterval(() => {
+    ticks += 1;
+    document.body.dataset.polls = String(ticks);
+    tick(ticks % 5 === 0);
+  }, 3000);
+}

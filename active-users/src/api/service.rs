@@ -637,6 +637,8 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
             // The field whose values are "the users": the first indexed one.
             "users": shown.iter().find(|f| f.indexed).map(|f| f.name),
             "history": self.tracker.config().history().as_secs(),
+            // Whether `/events` pushes who arrives and leaves.
+            "presence": self.tracker.config().presence(),
         });
         // Field names and namespaces are plain identifiers, but never let a `<` end the script.
         let settings = settings.to_string().replace('<', "\\u003c");
