@@ -679,6 +679,7 @@ impl Core {
             "shards": self.keys.shards(),
             "window_ms": ms(self.config.window),
             "history_ms": ms(self.config.history),
+            "presence": self.config.presence,
             "fields": fields,
         })
         .to_string()
@@ -698,6 +699,8 @@ pub(crate) struct Schema {
     pub(crate) shards: usize,
     pub(crate) window: Duration,
     pub(crate) history: Duration,
+    /// Whether the trackers report presence (descriptions written before it: no).
+    pub(crate) presence: bool,
     pub(crate) fields: Vec<FieldInfo>,
 }
 
@@ -760,6 +763,10 @@ impl Schema {
             shards,
             window: Duration::from_millis(window_ms),
             history: Duration::from_millis(history_ms),
+            presence: value
+                .get("presence")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
             fields,
         })
     }

@@ -100,7 +100,7 @@ pub use entry::{ActiveUserEntry, Field};
 pub use error::{BuildError, ConfigError, CursorError, QueryError, StoreError};
 #[cfg(feature = "layer")]
 pub use layer::ActiveUsersLayer;
-pub use presence::{Change, EventId, PresenceEvent, Subscription, SubscriptionError};
+pub use presence::{Change, EventId, PresenceEvent, RawChange, Subscription, SubscriptionError};
 pub use reader::{RawEntry, RawPage, Reader};
 pub use record_on::RecordOn;
 pub use request::{HeaderValues, RequestHead};

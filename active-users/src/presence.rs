@@ -144,7 +144,24 @@ pub(crate) struct RawEvent {
 }
 
 /// How a subscription reads the item of an event of its kind (or why it cannot).
-pub(crate) type Pick<T> = fn(&RawEvent) -> Result<T, DecodeError>;
+pub(crate) type Pick<T> = Box<dyn Fn(&RawEvent) -> Result<T, DecodeError> + Send + Sync>;
+
+/// What a [`Reader`](crate::Reader)'s subscription tells joined or left: an entry, or a
+/// field's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RawChange {
+    /// An entry, as (field name, value) in field order, as
+    /// [`Reader::list`](crate::Reader::list) shows entries.
+    Entry(Vec<(String, Option<String>)>),
+    /// A value of an `index` or `distinct` field.
+    Value {
+        /// The field.
+        field: String,
+        /// The value, as text.
+        value: String,
+    },
+}
 
 /// A stream of presence events of one namespace; see [`Tracker::subscribe`](crate::Tracker::subscribe).
 pub struct Subscription<T> {

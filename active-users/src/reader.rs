@@ -7,6 +7,7 @@ use crate::core::{
     to_system_time,
 };
 use crate::error::QueryError;
+use crate::presence::{Hub, Kind, RawChange, RawEvent, Subscription};
 use crate::store::Store;
 use crate::tracker::Cursor;
 use std::sync::Arc;
@@ -40,6 +41,10 @@ use std::time::{Duration, SystemTime};
 /// ```
 pub struct Reader {
     core: Core,
+    /// Presence: the subscribers' side of the event log.
+    hub: Hub,
+    /// Where presence's reader runs.
+    runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for Reader {
@@ -116,7 +121,10 @@ impl Reader {
         config.shards = schema.shards;
         config.window = schema.window;
         config.history = schema.history;
+        config.presence = schema.presence;
         Ok(Reader {
+            hub: Hub::new(Keys::new(&config).presence(), Arc::clone(&store)),
+            runtime: tokio::runtime::Handle::current(),
             core: Core::new(config, store, schema.fields),
         })
     }
@@ -268,13 +276,58 @@ impl Reader {
     }
 
     fn decode(&self, member: &[u8]) -> Result<Vec<(String, Option<String>)>, DecodeError> {
-        let mut decoder = Decoder::new(member)?;
-        let mut out = Vec::with_capacity(self.core.fields.len());
-        for field in &self.core.fields {
-            let value = decoder.next_raw()?.map(|bytes| field.kind.render(bytes));
-            out.push((field.name.clone(), value));
-        }
-        decoder.finish()?;
-        Ok(out)
+        decode_with(&self.core.fields, member)
     }
+
+    /// Who joins and leaves the namespace from now on: its entries and the values of its
+    /// `index` and `distinct` fields, as [`Tracker::subscribe`](crate::Tracker::subscribe) and
+    /// [`subscribe_field`](crate::Tracker::subscribe_field) tell them, in one stream.
+    ///
+    /// # Errors
+    /// [`QueryError::PresenceOff`] when the namespace's trackers do not report presence;
+    /// the store's error or a timeout when the event log cannot be read.
+    pub async fn subscribe(&self) -> Result<Subscription<RawChange>, QueryError> {
+        if !self.core.config.presence {
+            return Err(QueryError::PresenceOff);
+        }
+        let timeout = self.core.config.query_timeout;
+        let rx = match tokio::time::timeout(timeout, self.hub.subscribe(Kind::All, &self.runtime))
+            .await
+        {
+            Ok(rx) => rx?,
+            Err(_) => return Err(QueryError::Timeout(timeout)),
+        };
+        let fields = self.core.fields.clone();
+        Ok(Subscription::new(
+            rx,
+            None,
+            Box::new(move |raw: &RawEvent| match &raw.field {
+                None => decode_with(&fields, &raw.bytes).map(RawChange::Entry),
+                Some(field) => Ok(RawChange::Value {
+                    field: field.clone(),
+                    value: String::from_utf8_lossy(&raw.bytes).into_owned(),
+                }),
+            }),
+        ))
+    }
+
+    /// Whether the namespace's trackers report presence.
+    pub fn presence(&self) -> bool {
+        self.core.config.presence
+    }
+}
+
+/// A member's values as text, by the namespace's description of its fields.
+fn decode_with(
+    fields: &[FieldInfo],
+    member: &[u8],
+) -> Result<Vec<(String, Option<String>)>, DecodeError> {
+    let mut decoder = Decoder::new(member)?;
+    let mut out = Vec::with_capacity(fields.len());
+    for field in fields {
+        let value = decoder.next_raw()?.map(|bytes| field.kind.render(bytes));
+        out.push((field.name.clone(), value));
+    }
+    decoder.finish()?;
+    Ok(out)
 }

@@ -578,7 +578,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
     /// ```
     pub async fn subscribe(&self) -> Result<Subscription<E>, QueryError> {
         let rx = self.presence_receiver(Kind::Entries).await?;
-        Ok(Subscription::new(rx, None, pick_entry::<E>))
+        Ok(Subscription::new(rx, None, Box::new(pick_entry::<E>)))
     }
 
     /// Who joins and leaves by the values of an `index` or `distinct` field: the value of a
@@ -598,7 +598,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
             .name
             .clone();
         let rx = self.presence_receiver(Kind::Field(name.clone())).await?;
-        Ok(Subscription::new(rx, Some(name), pick_value))
+        Ok(Subscription::new(rx, Some(name), Box::new(pick_value)))
     }
 
     /// The presence events after `after` that the namespace's event log still holds (at most

@@ -8,7 +8,10 @@
 mod render;
 
 use active_users::redis;
-use active_users::{Config, HistoryPoint, QueryError, Reader, RedisStore, env};
+use active_users::{
+    Change, Config, HistoryPoint, PresenceEvent, QueryError, RawChange, Reader, RedisStore,
+    SubscriptionError, env,
+};
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use render::clean;
@@ -557,25 +560,147 @@ async fn frame(reader: &Reader, namespace: &str, json: bool) -> Result<Answer, F
     Ok(Answer::Text(out))
 }
 
+/// One presence change as a line: the time, `+` or `-`, and who (the users field's value, or
+/// the entry's shown fields when the namespace has no indexed field).
+fn change_line(reader: &Reader, event: &PresenceEvent<RawChange>) -> Option<String> {
+    let users = reader.fields().iter().find(|f| f.indexed && !f.hidden);
+    let who = match (&event.item, users) {
+        (RawChange::Value { field, value }, Some(users)) if *field == users.name => {
+            format!("{field} {}", clean(value))
+        }
+        (RawChange::Entry(values), None) => values
+            .iter()
+            .filter(|(name, _)| reader.fields().iter().any(|f| f.name == *name && !f.hidden))
+            .filter_map(|(name, value)| Some(format!("{name} {}", clean(value.as_deref()?))))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => return None,
+    };
+    let sign = match event.change {
+        Change::Joined => "+",
+        Change::Left => "-",
+    };
+    Some(format!(
+        "{}  {sign} {who}",
+        render::moment(event.at, SystemTime::now())
+    ))
+}
+
+/// One presence change as a JSON document (`--json`).
+fn change_json(event: &PresenceEvent<RawChange>) -> Value {
+    let mut doc = json!({
+        "id": event.id.to_string(),
+        "event": event.change.as_str(),
+        "at": ms(event.at),
+    });
+    match &event.item {
+        RawChange::Entry(values) => {
+            doc["entry"] = values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        }
+        RawChange::Value { field, value } => {
+            doc["field"] = json!(field);
+            doc["value"] = json!(value);
+        }
+        _ => {}
+    }
+    doc
+}
+
+/// The frame and, when the namespace reports presence, the last changes under it: redrawn
+/// when a change comes (at most every 200 ms) and every `interval`. Into a pipe, each change
+/// is a line as it comes (with `--json`, a document).
 async fn watch(reader: &Reader, namespace: &str, interval: u64, json: bool) -> Result<(), Failure> {
     let terminal = std::io::stdout().is_terminal();
+    let mut changes = match reader.subscribe().await {
+        Ok(changes) => Some(changes),
+        Err(QueryError::PresenceOff) => None,
+        Err(err) => {
+            eprintln!("active-users: no live changes ({err}); refreshing every {interval} s");
+            None
+        }
+    };
+    let mut recent: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut frame_text = String::new();
+    let mut next_frame = tokio::time::Instant::now();
+    let mut last_draw = tokio::time::Instant::now();
+    let mut dirty = false;
+    let redraw = |frame_text: &str, recent: &std::collections::VecDeque<String>| {
+        let mut text = format!("\x1b[2J\x1b[H{frame_text}");
+        if !recent.is_empty() {
+            text += "\narriving and leaving\n";
+            for line in recent {
+                text += line;
+                text += "\n";
+            }
+        }
+        Answer::Text(text).print();
+    };
     loop {
-        let answer = match frame(reader, namespace, json).await {
-            Ok(answer) => answer,
-            Err(Failure(message)) if json => Answer::Json(json!({ "error": message })),
-            Err(Failure(message)) => {
-                Answer::Text(format!("{}\n(retrying)\n", render::clean_lines(&message)))
+        let now = tokio::time::Instant::now();
+        if now >= next_frame {
+            let answer = match frame(reader, namespace, json).await {
+                Ok(answer) => answer,
+                Err(Failure(message)) if json => Answer::Json(json!({ "error": message })),
+                Err(Failure(message)) => {
+                    Answer::Text(format!("{}\n(retrying)\n", render::clean_lines(&message)))
+                }
+            };
+            match answer {
+                // On a terminal: clear the screen and home the cursor, then draw.
+                Answer::Text(text) if terminal => {
+                    frame_text = text;
+                    redraw(&frame_text, &recent);
+                    last_draw = tokio::time::Instant::now();
+                    dirty = false;
+                }
+                // Into a file or a pipe: frames one after another, no escape codes.
+                Answer::Text(text) => Answer::Text(format!("{text}\n")).print(),
+                json => json.print(),
+            }
+            next_frame = tokio::time::Instant::now() + Duration::from_secs(interval);
+        }
+        let wake = if dirty {
+            next_frame.min(last_draw + Duration::from_millis(200))
+        } else {
+            next_frame
+        };
+        let change = async {
+            match changes.as_mut() {
+                Some(changes) => changes.recv().await,
+                None => std::future::pending().await,
             }
         };
-        match answer {
-            // On a terminal: clear the screen and home the cursor, then draw.
-            Answer::Text(text) if terminal => Answer::Text(format!("\x1b[2J\x1b[H{text}")).print(),
-            // Into a file or a pipe: frames one after another, no escape codes.
-            Answer::Text(text) => Answer::Text(format!("{text}\n")).print(),
-            json => json.print(),
-        }
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(interval)) => {}
+            () = tokio::time::sleep_until(wake) => {
+                if dirty && terminal {
+                    redraw(&frame_text, &recent);
+                    last_draw = tokio::time::Instant::now();
+                    dirty = false;
+                }
+            }
+            received = change => match received {
+                Ok(event) if json => Answer::Json(change_json(&event)).print(),
+                Ok(event) => {
+                    let Some(line) = change_line(reader, &event) else { continue };
+                    if terminal {
+                        recent.push_front(line);
+                        recent.truncate(10);
+                        dirty = true;
+                    } else {
+                        Answer::Text(format!("{line}\n")).print();
+                    }
+                }
+                Err(SubscriptionError::Lagged(missed)) => {
+                    let line = format!("({missed} changes missed)");
+                    if terminal {
+                        recent.push_front(line);
+                        dirty = true;
+                    } else if !json {
+                        Answer::Text(format!("{line}\n")).print();
+                    }
+                }
+                Err(_) => changes = None,
+            },
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }

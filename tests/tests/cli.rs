@@ -352,3 +352,101 @@ fn unreachable_redis_and_unknown_namespace_are_explained() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("Usage: active-users"));
 }
+
+/// With presence on in the namespace, `watch` shows who arrives and leaves as it happens: a
+/// line per change into a pipe (a JSON document with `--json`), and under the frame in a real
+/// terminal (a pseudo-terminal made by `script`).
+#[test]
+fn watch_shows_joins_and_leaves_as_they_happen() {
+    use active_users::{Config, PeerAddr, User};
+    let server = support::RedisServer::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let namespace = support::unique_namespace("live");
+    let window = Duration::from_secs(2);
+    let tracker: Tracker<DefaultEntry> = runtime.block_on(async {
+        let config = Config::builder()
+            .namespace(namespace.clone())
+            .key_expire(window)
+            .presence(true)
+            .build()
+            .expect("config");
+        let tracker = Tracker::new(config, server.store()).expect("tracker");
+        tracker.flush().await.expect("flush writes the description");
+        tracker
+    });
+    let visit = |user: &str| {
+        let mut request = http::Request::get("/").body(()).expect("request");
+        request.extensions_mut().insert(User::new(user));
+        request
+            .extensions_mut()
+            .insert(PeerAddr(([10, 1, 2, 3], 1000).into()));
+        tracker.record(&request);
+        runtime.block_on(tracker.flush()).expect("flush");
+    };
+    let spawn = |json: bool| {
+        let mut command = Command::new(cli_binary());
+        command.args(["--redis", &server.url, "--namespace", &namespace]);
+        if json {
+            command.arg("--json");
+        }
+        let mut child = command
+            .args(["watch", "--interval", "60"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("watch starts");
+        let lines = BufReader::new(child.stdout.take().expect("stdout"));
+        (child, lines)
+    };
+    // Reads lines until one satisfies `found`, within 15 s.
+    let wait_for = |lines: &mut BufReader<std::process::ChildStdout>,
+                    found: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut line = String::new();
+        while Instant::now() < deadline {
+            line.clear();
+            if lines.read_line(&mut line).expect("read") == 0 {
+                break;
+            }
+            if found(&line) {
+                return line;
+            }
+        }
+        panic!("no such line within 15 s");
+    };
+
+    let (mut text, mut text_lines) = spawn(false);
+    let (mut json, mut json_lines) = spawn(true);
+    wait_for(&mut text_lines, &|l| l.contains("active"));
+    wait_for(&mut json_lines, &|l| l.contains("\"count\""));
+    visit("pipe-1");
+    let joined = wait_for(&mut text_lines, &|l| l.contains("user_id pipe-1"));
+    assert!(joined.contains("+ user_id pipe-1"), "{joined:?}");
+    assert!(!joined.contains('\u{1b}'), "no escape codes into a pipe");
+    let doc = wait_for(&mut json_lines, &|l| l.contains("pipe-1"));
+    let doc: serde_json::Value = serde_json::from_str(&doc).expect("one JSON document per line");
+    assert_eq!(doc["event"], "joined");
+    let left = wait_for(&mut text_lines, &|l| l.contains("- user_id pipe-1"));
+    assert!(left.contains("- user_id pipe-1"));
+    for child in [&mut text, &mut json] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    // In a terminal: redrawn in place, the change under the frame.
+    let command = format!(
+        "{} --redis {} --namespace {namespace} watch --interval 60",
+        cli_binary().display(),
+        server.url
+    );
+    let terminal = Command::new("timeout")
+        .args(["6", "script", "-qfec", &command, "/dev/null"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs the command in a pseudo-terminal");
+    std::thread::sleep(Duration::from_secs(2));
+    visit("tty-1");
+    let output = terminal.wait_with_output().expect("script ends");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("arriving and leaving"), "{text:?}");
+    assert!(text.contains("+ user_id tty-1"), "{text:?}");
+}
