@@ -369,6 +369,32 @@ mod with_default_features {
         assert_eq!(allowed.status(), http::StatusCode::OK);
     }
 
+    /// `/events` answers a stream of Server-Sent Events, behind the same authorization.
+    #[tokio::test]
+    async fn the_api_serves_presence_as_an_event_stream() {
+        let config = Config::builder().presence(true).build().expect("config");
+        let tracker = active_users::Tracker::<DefaultEntry>::new(config, MemoryStore::new())
+            .expect("tracker");
+        let api = ActiveUsersApi::new(tracker).bearer_token("secret");
+        let denied = api
+            .clone()
+            .oneshot(Request::get("/events").body(()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(denied.status(), http::StatusCode::UNAUTHORIZED);
+        let stream = api
+            .oneshot(
+                Request::get("/events")
+                    .header("authorization", "Bearer secret")
+                    .body(())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(stream.status(), http::StatusCode::OK);
+        assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    }
+
     #[tokio::test]
     async fn redis_store_opens_without_connecting() {
         let store = RedisStore::open("redis://127.0.0.1:1/").expect("a valid URL");
@@ -376,6 +402,55 @@ mod with_default_features {
         assert!(tracker.is_ok());
         assert!(RedisStore::open("not a url").is_err());
     }
+}
+
+/// Presence from a dependent crate, with or without default features: joins per entry and
+/// per user, on a tracker and on a reader that does not know the entry type.
+#[tokio::test]
+async fn presence_tells_who_joins_on_tracker_and_reader() {
+    use active_users::{Change, RawChange};
+    let config = Config::builder()
+        .namespace("downstream-presence")
+        .presence(true)
+        .build()
+        .expect("config");
+    let store = MemoryStore::new();
+    let tracker =
+        active_users::Tracker::<DefaultEntry>::new(config.clone(), store.clone()).expect("tracker");
+    tracker.flush().await.expect("flush writes the description");
+    let reader = Reader::open(config, store).await.expect("reader");
+    assert!(reader.presence());
+    let mut entries = tracker.subscribe().await.expect("subscribe");
+    let mut users = tracker.subscribe_field("user_id").await.expect("subscribe");
+    let mut raw = reader.subscribe().await.expect("reader subscribes");
+    tracker.record(&request("77", "/"));
+    tracker.flush().await.expect("flush");
+    let within = Duration::from_secs(5);
+    let entry = tokio::time::timeout(within, entries.recv())
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(
+        (entry.change, entry.item.user_id.as_str()),
+        (Change::Joined, "77")
+    );
+    let user = tokio::time::timeout(within, users.recv())
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!((user.change, user.item.as_str()), (Change::Joined, "77"));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = tokio::time::timeout(within, raw.recv())
+            .await
+            .expect("in time")
+            .expect("event");
+        seen.push(event.item);
+    }
+    assert!(seen.iter().any(
+        |c| matches!(c, RawChange::Value { field, value } if field == "user_id" && value == "77")
+    ));
+    assert!(seen.iter().any(|c| matches!(c, RawChange::Entry(values) if values.iter().any(|(k, v)| k == "user_id" && v.as_deref() == Some("77")))));
 }
 
 /// A derive with its own limit on a header field.

@@ -11,7 +11,8 @@
 //! | `/values/<field>` | `{"field": f, "values": [{"value": v, "entries": n, "last_seen": ms}], "next": cursor}`: each active value of an indexed field once (each user, not each session; [`Tracker::values`](crate::Tracker::values)); `entries` is `null` for a `distinct` field; `?limit=` and `?cursor=` as for `/` |
 //! | `/history?span=1h` | `{"span": s, "points": [{"at": ms, "active": n}], "peak": point}`: the active count per minute ([`Tracker::history`](crate::Tracker::history)); `span` in seconds or with `m`, `h`, `d` (default 1h) |
 //! | `/unique?span=24h` | `{"span": s, "visitors": n, "since": ms, "standard_error": 0.0081}` ([`Tracker::unique`](crate::Tracker::unique)) |
-//! | `/dashboard` | an HTML page that shows all of the above live, refreshing every 3 s: one file in this crate, no external resources |
+//! | `/events` | with [`presence`](crate::ConfigBuilder::presence) on: who joins and leaves, as Server-Sent Events (`event: joined` or `left`, an `id`, `data: {"at": ms, "entry": {...}}` or `{"at": ms, "field": f, "value": v}`); `Last-Event-ID` (or `?last_event_id=`) resumes after that event within what the event log holds, and `event: lagged` says when events were missed. The tower service streams it; the actix and rocket adapters answer 501 |
+//! | `/dashboard` | an HTML page that shows all of the above live: one file in this crate, no external resources; it follows `/events` with presence on, else it refreshes every 3 s |
 //!
 //! Values are JSON strings, absent fields `null`; fields marked `#[active_users(hidden)]` (the
 //! session id of [`DefaultEntry`](crate::DefaultEntry)) or hidden with
