@@ -205,13 +205,12 @@ struct ZSet {
     order: BTreeSet<Ordered>,
 }
 
-/// A member's place in its set's order: its score, then a hash of its bytes, then the bytes.
-/// Thousands of members share a millisecond under load; the hash orders them without comparing
-/// their bytes (pages stay complete and stable: a cursor finds its place by the same hash).
-type Ordered = (u64, u64, Member);
+/// A member's place in its set's order: its score, then its bytes (Redis's order, which
+/// [`Position`] promises).
+type Ordered = (u64, Member);
 
 fn ordered(score: u64, member: &Member) -> Ordered {
-    (score, crate::core::fnv1a(member), Arc::clone(member))
+    (score, Arc::clone(member))
 }
 
 /// What [`ZSet::add`] did.
@@ -237,7 +236,7 @@ struct Log {
 /// The lowest place with this score: where a range from `score` starts.
 fn from_score(score: u64) -> Ordered {
     static EMPTY: LazyLock<Member> = LazyLock::new(|| Member::from(&[][..]));
-    (score, 0, Arc::clone(&EMPTY))
+    (score, Arc::clone(&EMPTY))
 }
 
 impl ZSet {
@@ -274,7 +273,7 @@ impl ZSet {
                 .first()
                 .is_some_and(|(score, ..)| *score < cutoff)
         {
-            if let Some((score, _, member)) = self.order.pop_first() {
+            if let Some((score, member)) = self.order.pop_first() {
                 self.scores.remove(&member);
                 removed += 1;
                 if let Some(out) = out.as_deref_mut() {
@@ -541,7 +540,7 @@ impl Store for MemoryStore {
                 .range((start, Unbounded))
                 .take_while(|(score, ..)| *score <= high(now))
                 .take(limit)
-                .map(|(score, _, member)| Scored {
+                .map(|(score, member)| Scored {
                     member: member.to_vec(),
                     score: *score,
                 })
