@@ -20,11 +20,18 @@
 //!
 //! **Bounded.** A subscriber reads from an in-process channel of [`CHANNEL_CAPACITY`] events
 //! per kind, filled by one task per tracker that reads the log every [`POLL_INTERVAL`] (at
-//! once again while there is more). The task waits for room in a full channel, so a burst
-//! larger than the channel reaches subscribers that keep reading; one that stops reading holds
-//! the others up one second at most, then misses the oldest events and is told how many
-//! ([`SubscriptionError::Lagged`]). Recording never waits for presence: the changes come back
-//! with the writes, which run in the background.
+//! once again while there is more). The task waits for room in a full channel, up to 100 ms
+//! a round, so a burst larger than the channel reaches subscribers that keep reading; one that
+//! reads slower than the changes come misses the oldest events and is told how many
+//! ([`SubscriptionError::Lagged`]). A reader that fell behind the log itself is told that
+//! events were lost ([`SubscriptionError::Gap`]). Recording never waits for presence: the
+//! changes come back with the writes, which run in the background.
+//!
+//! **Order.** Events of one visitor told by different application servers may arrive out of
+//! order, and a request written late (after a sweep removed its visitor) is told as a join
+//! with its request's time, which can be before that leave's. To keep a set of who is online,
+//! keep each visitor's latest join time and take a leave as final only when its time is at
+//! least a window after it.
 
 use crate::codec::DecodeError;
 use crate::core::to_system_time;
@@ -50,11 +57,15 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How many events a subscriber may fall behind before it misses the oldest.
 pub const CHANNEL_CAPACITY: usize = 4096;
 
+/// The longest change value read from the log: an entry's largest `max_entry_len` and the
+/// time before it.
+const MAX_EVENT_LEN: usize = 65_536 + 32;
+
 /// The most log entries read per call (each holds at most [`EVENTS_PER_ENTRY`] events).
 const READ_LIMIT: usize = 4;
 
-/// How long a full channel holds up the others before its slowest subscriber misses events.
-const STALL: Duration = Duration::from_secs(1);
+/// How long a round of the log's reader waits for room in full channels at most.
+const STALL: Duration = Duration::from_millis(100);
 
 /// Whether something joined or left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,6 +137,11 @@ pub enum SubscriptionError {
     /// events were missed. The next call goes on with the oldest event still held.
     #[error("the subscriber fell behind and missed {0} presence events")]
     Lagged(u64),
+    /// Events were lost before this subscription's tracker read them: it fell behind the
+    /// store's event log, which keeps about [`LOG_MAX_LEN`] entries, or the log was deleted
+    /// and made again. How many is unknown; read the current state again.
+    #[error("presence events were lost from the store's event log before they were read")]
+    Gap,
     /// The tracker was dropped.
     #[error("the tracker was dropped; no more presence events")]
     Closed,
@@ -141,6 +157,9 @@ pub(crate) struct RawEvent {
     pub(crate) field: Option<String>,
     /// The stored member, or the value's text.
     pub(crate) bytes: Vec<u8>,
+    /// Not an event: the reader fell behind the log, which dropped events it had not read (or
+    /// the log was made again); how many is unknown.
+    pub(crate) gap: bool,
 }
 
 /// How a subscription reads the item of an event of its kind (or why it cannot).
@@ -204,6 +223,7 @@ impl<T> Subscription<T> {
     pub async fn recv(&mut self) -> Result<PresenceEvent<T>, SubscriptionError> {
         loop {
             let raw = match self.rx.recv().await {
+                Ok(raw) if raw.gap => return Err(SubscriptionError::Gap),
                 Ok(raw) => raw,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     return Err(SubscriptionError::Lagged(n));
@@ -273,7 +293,13 @@ pub(crate) fn log_fields(
     }
 }
 
-/// Appends the changes to the log, [`EVENTS_PER_ENTRY`] per entry.
+/// How long the log lives after its last append at least: a log that expired and was made
+/// again looks to a reader like one that dropped events, so it lives long after the keys it
+/// tells of (its size is bounded by [`LOG_MAX_LEN`] anyway).
+const LOG_TTL: Duration = Duration::from_secs(3600);
+
+/// Appends the changes to the log, [`EVENTS_PER_ENTRY`] per entry; the log lives `ttl` (at
+/// least an hour) after it.
 pub(crate) async fn append(
     store: &dyn Store,
     key: &str,
@@ -281,7 +307,9 @@ pub(crate) async fn append(
     ttl: Duration,
 ) -> Result<(), StoreError> {
     for chunk in fields.chunks(EVENTS_PER_ENTRY) {
-        store.append(key, chunk, LOG_MAX_LEN, ttl).await?;
+        store
+            .append(key, chunk, LOG_MAX_LEN, ttl.max(LOG_TTL))
+            .await?;
     }
     Ok(())
 }
@@ -304,6 +332,11 @@ pub(crate) fn parse_entry(entry: &LogEntry) -> impl Iterator<Item = RawEvent> + 
             } else {
                 Some(String::from_utf8(field.to_vec()).ok()?)
             };
+            // Nothing a tracker appends is longer (an entry is at most 64 KiB); a forged
+            // field is not handed on.
+            if value.len() > MAX_EVENT_LEN {
+                return None;
+            }
             let colon = value.iter().position(|&b| b == b':')?;
             let at = std::str::from_utf8(&value[..colon]).ok()?.parse().ok()?;
             Some(RawEvent {
@@ -315,6 +348,7 @@ pub(crate) fn parse_entry(entry: &LogEntry) -> impl Iterator<Item = RawEvent> + 
                 change,
                 field,
                 bytes: value[colon + 1..].to_vec(),
+                gap: false,
             })
         })
 }
@@ -395,7 +429,8 @@ impl Hub {
 /// (its receivers then see their channels closed).
 async fn poll(key: String, store: Arc<dyn Store>, slot: Weak<Slot>, mut last: LogId) {
     let mut failures = 0u64;
-    // The kinds whose channel stayed full for `STALL`: not waited for again until it drains.
+    // The kinds whose channel stayed full for a round's `STALL`: not waited for again until
+    // it drains.
     let mut stalled: HashMap<Kind, bool> = HashMap::new();
     loop {
         let senders = {
@@ -416,17 +451,31 @@ async fn poll(key: String, store: Arc<dyn Store>, slot: Weak<Slot>, mut last: Lo
             channels.clone()
         };
         let mut more = false;
-        match store.read_log(&key, Some(last), READ_LIMIT).await {
-            Ok((end, entries)) => {
+        match read_round(&*store, &key, &mut last).await {
+            Ok((events, gap, full)) => {
                 failures = 0;
-                last = end;
-                more = entries.len() >= READ_LIMIT;
-                for event in entries.iter().flat_map(parse_entry) {
+                more = full;
+                if gap {
+                    let marker = Arc::new(RawEvent {
+                        id: EventId::default(),
+                        at: 0,
+                        change: Change::Left,
+                        field: None,
+                        bytes: Vec::new(),
+                        gap: true,
+                    });
+                    for sender in senders.values() {
+                        let _ = sender.send(Arc::clone(&marker));
+                    }
+                }
+                // A slow subscriber holds the round up this long at most.
+                let budget = Instant::now() + STALL;
+                for event in events {
                     let event = Arc::new(event);
                     for kind in [Kind::of(&event), Kind::All] {
                         if let Some(sender) = senders.get(&kind) {
                             let stalled = stalled.entry(kind).or_default();
-                            deliver(sender, Arc::clone(&event), stalled).await;
+                            deliver(sender, Arc::clone(&event), stalled, budget).await;
                         }
                     }
                 }
@@ -446,21 +495,22 @@ async fn poll(key: String, store: Arc<dyn Store>, slot: Weak<Slot>, mut last: Lo
 }
 
 /// Sends `event` once its channel has room, so that a burst of changes (a flush of thousands
-/// of new visitors) reaches subscribers that keep reading. A subscriber that stops reading
-/// holds the others up [`STALL`] once, then misses the oldest events: its channel is
-/// `stalled`, not waited for again until it has drained to half.
+/// of new visitors) reaches subscribers that keep reading. A round waits until `budget` at
+/// most: a subscriber that reads slower than the changes come makes its channel `stalled`,
+/// not waited for again until it has drained to half, and it misses the oldest events (told
+/// with their count) rather than hold up the others until the log drops events for all.
 async fn deliver(
     sender: &broadcast::Sender<Arc<RawEvent>>,
     event: Arc<RawEvent>,
     stalled: &mut bool,
+    budget: Instant,
 ) {
     if *stalled && sender.len() <= CHANNEL_CAPACITY / 2 {
         *stalled = false;
     }
     if !*stalled {
-        let waited = Instant::now();
         while sender.len() >= CHANNEL_CAPACITY {
-            if waited.elapsed() >= STALL {
+            if Instant::now() >= budget {
                 *stalled = true;
                 break;
             }
@@ -469,4 +519,34 @@ async fn deliver(
     }
     // Nobody listening now is not an error: the next round drops the channel.
     let _ = sender.send(event);
+}
+
+/// One read of the log after `last`, which moves past what it read: the events, whether some
+/// were lost, and whether to read again at once. When something came, the log may have dropped
+/// entries this reader had not read: its first entry is then after `last` (a log that expired
+/// after an hour without changes and was made again looks the same, and is told as a gap
+/// too). When nothing came, the log's end below `last` means the log was made again (deleted,
+/// or a Redis whose clock is behind): it is read from its start.
+async fn read_round(
+    store: &dyn Store,
+    key: &str,
+    last: &mut LogId,
+) -> Result<(Vec<RawEvent>, bool, bool), StoreError> {
+    let (end, entries) = store.read_log(key, Some(*last), READ_LIMIT).await?;
+    let mut gap = false;
+    if entries.is_empty() {
+        let (tail, _) = store.read_log(key, None, 0).await?;
+        if tail < *last {
+            // Read from the start of the new log: nothing of it is lost.
+            *last = LogId::default();
+            return Ok((Vec::new(), false, true));
+        }
+    } else if *last != LogId::default() {
+        let (_, first) = store.read_log(key, Some(LogId::default()), 1).await?;
+        gap = first.first().is_some_and(|e| e.id > *last);
+    }
+    *last = end;
+    let full = entries.len() >= READ_LIMIT;
+    let events = entries.iter().flat_map(parse_entry).collect();
+    Ok((events, gap, full))
 }

@@ -690,8 +690,11 @@ async fn watch(reader: &Reader, namespace: &str, interval: u64, json: bool) -> R
                         Answer::Text(format!("{line}\n")).print();
                     }
                 }
-                Err(SubscriptionError::Lagged(missed)) => {
-                    let line = format!("({missed} changes missed)");
+                Err(err @ (SubscriptionError::Lagged(_) | SubscriptionError::Gap)) => {
+                    let line = match err {
+                        SubscriptionError::Lagged(missed) => format!("({missed} changes missed)"),
+                        _ => "(changes missed)".to_owned(),
+                    };
                     if terminal {
                         recent.push_front(line);
                         dirty = true;

@@ -412,3 +412,93 @@ async fn the_api_streams_presence_as_server_sent_events_and_resumes_after_the_la
         .expect("a leave");
     assert_eq!(left.event.as_deref(), Some("left"));
 }
+
+/// A reader that falls behind the store's event log (which keeps about 1,024 entries) is told
+/// that events were lost, then goes on with what the log still holds.
+#[tokio::test]
+async fn a_reader_behind_the_event_log_is_told_of_the_gap() {
+    use active_users::ActiveUserEntry;
+    use active_users::store::Store;
+    let store = MemoryStore::new();
+    let config = Config::builder()
+        .flush_interval(Duration::from_secs(3600))
+        .presence(true)
+        .build()
+        .expect("config");
+    let tracker: Tracker<DefaultEntry> = Tracker::new(config, store.clone()).expect("tracker");
+    tracker.record(&request("first", "s0"));
+    tracker.flush().await.expect("flush");
+    let mut sub = tracker.subscribe().await.expect("subscribe");
+    // Three thousand log entries at once, before the reader's next round: the log drops the
+    // oldest two thousand.
+    let member = DefaultEntry {
+        user_id: "burst".into(),
+        session_id: None,
+        ip: None,
+        username: None,
+    }
+    .encode()
+    .expect("encodes");
+    for i in 0..3000u64 {
+        let mut value = format!("{}:", 1_900_000_000_000u64 + i).into_bytes();
+        value.extend_from_slice(&member);
+        store
+            .append(
+                "au:{default}:presence",
+                &[(b"+".to_vec(), value)],
+                active_users::presence::LOG_MAX_LEN,
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("append");
+    }
+    let first = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+        .await
+        .expect("in time");
+    assert_eq!(first.expect_err("told first"), SubscriptionError::Gap);
+    let mut after = 0;
+    while let Ok(Ok(event)) = tokio::time::timeout(Duration::from_secs(1), sub.recv()).await {
+        assert_eq!(event.item.user_id, "burst");
+        after += 1;
+    }
+    assert!(
+        (1000..=1100).contains(&after),
+        "what the log still held: {after}"
+    );
+}
+
+/// A log made again with lower ids (it expired, and the store's clock went back) is read from
+/// its start: the reader does not wait for ids above its old place.
+#[tokio::test]
+async fn a_log_made_again_with_lower_ids_is_read_from_its_start() {
+    let start = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    let clock = ManualClock::new(start + Duration::from_secs(10 * 3600));
+    let config = Config::builder()
+        .key_expire(Duration::from_secs(10))
+        .refresh_interval(Duration::from_millis(1))
+        .flush_interval(Duration::from_secs(3600))
+        .presence(true)
+        .build()
+        .expect("config");
+    let tracker: Tracker<DefaultEntry> =
+        Tracker::new(config, MemoryStore::with_clock(clock.clone())).expect("tracker");
+    let mut sub = tracker.subscribe().await.expect("subscribe");
+    tracker.record(&request("before", "s1"));
+    tracker.flush().await.expect("flush");
+    let joined = collect(&mut sub, 1, Duration::from_secs(3)).await;
+    assert_eq!(joined[0].item.user_id, "before");
+    // Everything expires; then the clock is set hours back and a visitor comes.
+    clock.advance(Duration::from_secs(3 * 3600));
+    tracker.flush().await.expect("flush");
+    let _ = collect(&mut sub, 1, Duration::from_millis(500)).await;
+    clock.set(start);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    tracker.record(&request("after", "s2"));
+    tracker.flush().await.expect("flush");
+    let events = collect(&mut sub, 1, Duration::from_secs(3)).await;
+    assert_eq!(events.len(), 1, "the new log is read");
+    assert_eq!(
+        (events[0].change, events[0].item.user_id.as_str()),
+        (Change::Joined, "after")
+    );
+}

@@ -130,6 +130,7 @@ async fn produce<E: ActiveUserEntry>(
         let chunk = tokio::select! {
             () = tx.closed() => return,
             received = live.recv() => match received {
+                Ok(event) if event.gap => lagged(None),
                 Ok(event) if event.id <= sent => continue,
                 Ok(event) => {
                     sent = event.id;
