@@ -184,12 +184,21 @@ async fn dashboard_of_the_actix_demo_in_a_real_browser_shows_the_api_count() {
     dashboard_in_a_real_browser("actix-app").await;
 }
 
+/// With presence on, the actix adapter cannot stream `/events` (it answers 501): the page
+/// falls back to reading the count every 3 s, and the same checks hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_of_the_actix_demo_with_presence_falls_back_to_polling() {
+    dashboard_in_a_real_browser_with("actix-app", &[("ACTIVE_USERS_PRESENCE", "1")]).await;
+}
+
 async fn dashboard_in_a_real_browser(example: &str) {
-    let server = DemoServer::start_example(
-        example,
-        &["--simulate", "80"],
-        &[("ACTIVE_USERS_API_TOKEN", "browser-token")],
-    );
+    dashboard_in_a_real_browser_with(example, &[]).await;
+}
+
+async fn dashboard_in_a_real_browser_with(example: &str, env: &[(&str, &str)]) {
+    let mut env = env.to_vec();
+    env.push(("ACTIVE_USERS_API_TOKEN", "browser-token"));
+    let server = DemoServer::start_example(example, &["--simulate", "80"], &env);
     let base = format!("http://{}/active-users", server.addr);
     let auth = ("authorization", "Bearer browser-token");
     let api_count = || async {

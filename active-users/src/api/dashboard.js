@@ -250,6 +250,17 @@ function onPresence(change, message) {
 
 let ticks = 0;
 tick(true);
+// Without presence, or where the API cannot stream (the actix and rocket adapters answer 501,
+// which closes the EventSource for good): the numbers are read every 3 s.
+let polling = null;
+function startPolling() {
+  if (polling) return;
+  polling = setInterval(() => {
+    ticks += 1;
+    document.body.dataset.polls = String(ticks);
+    tick(ticks % 5 === 0);
+  }, 3000);
+}
 if (CONFIG.presence && typeof EventSource === "function") {
   $("feed-card").hidden = false;
   const events = new EventSource(base + "/events");
@@ -258,19 +269,23 @@ if (CONFIG.presence && typeof EventSource === "function") {
   events.addEventListener("lagged", () => refreshOnEvent());
   events.addEventListener("open", () => { document.body.dataset.live = "open"; });
   events.addEventListener("error", () => {
+    if (events.readyState === EventSource.CLOSED) {
+      // Refused, not interrupted: no live updates from this server.
+      document.body.dataset.live = "unavailable";
+      $("feed-card").hidden = true;
+      startPolling();
+      return;
+    }
     document.body.dataset.live = "reconnecting";
     $("status").className = "status error";
     text("status", "live updates interrupted; reconnecting…");
   });
   // The charts are per minute: read every 15 s, the day's every minute.
   setInterval(() => {
+    if (polling) return;
     ticks += 1;
     refreshHistory(ticks % 4 === 0).catch(() => {});
   }, 15000);
 } else {
-  setInterval(() => {
-    ticks += 1;
-    document.body.dataset.polls = String(ticks);
-    tick(ticks % 5 === 0);
-  }, 3000);
+  startPolling();
 }
