@@ -47,7 +47,15 @@ pub(crate) fn serve(args: &[String]) -> Result<()> {
                 Config::builder().namespace("e2e").build()?,
                 RedisStore::open(&url)?,
             )?),
-            (other, _) => return Err(format!("--serve {other}: none, memory or redis URL").into()),
+            ("presence", Some(url)) => Some(Tracker::new(
+                Config::builder().namespace("e2e").presence(true).build()?,
+                RedisStore::open(&url)?,
+            )?),
+            (other, _) => {
+                return Err(
+                    format!("--serve {other}: none, memory, redis URL or presence URL").into(),
+                );
+            }
         };
         let app = match tracker {
             Some(tracker) => app.layer(ActiveUsersLayer::new(tracker)),
@@ -312,14 +320,14 @@ pub(crate) async fn rows(
     pin(redis_pid, "0");
     let us = |s: f64| format!("{:.1} µs", s * 1e6);
     for visitors in [1_000_u64, 100_000] {
-        let modes = ["none", "memory", "redis"];
+        let modes = ["none", "memory", "redis", "presence"];
         let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); modes.len()];
         for round in 0..3 {
             // Alternate the order, so that neither configuration always runs first.
             let order: Vec<usize> = if round % 2 == 0 {
-                vec![0, 1, 2]
+                vec![0, 1, 2, 3]
             } else {
-                vec![2, 1, 0]
+                vec![3, 2, 1, 0]
             };
             for i in order {
                 let m = measure(modes[i], url, visitors, time).await?;
@@ -340,8 +348,8 @@ pub(crate) async fn rows(
             v.get(v.len() / 2).copied()
         };
         let mut runs = runs.into_iter().map(median);
-        let (Some(Some(none)), Some(Some(memory)), Some(Some(redis))) =
-            (runs.next(), runs.next(), runs.next())
+        let (Some(Some(none)), Some(Some(memory)), Some(Some(redis)), Some(Some(presence))) =
+            (runs.next(), runs.next(), runs.next(), runs.next())
         else {
             return Err("an end-to-end run is missing".into());
         };
@@ -388,6 +396,20 @@ pub(crate) async fn rows(
             } else {
                 verdict(redis.redis_cpu <= 3e-6, "≤ 3.0 µs")
             },
+        });
+        // Presence: what its score reads, sweeps and log appends cost the app and Redis.
+        rows.push(Row {
+            what: format!(
+                "end to end, {who}: with presence on, app CPU added by the layer / Redis CPU per request (RedisStore)"
+            ),
+            ours: format!(
+                "+{} / {}",
+                us(presence.app_cpu - none.app_cpu),
+                us(presence.redis_cpu)
+            ),
+            python: String::new(),
+            ratio: format!("{:.2}x req/s", presence.per_second / none.per_second),
+            target: String::new(),
         });
     }
     Ok(())

@@ -21,6 +21,7 @@ fn the_benchmark_program_runs_every_part() {
         "`unique(1 h)`",
         "`history(24 h)`: 1440 points",
         "end to end, 100,000 visitors: app CPU added by the layer, RedisStore",
+        "end to end, 100,000 visitors: with presence on, app CPU added by the layer / Redis CPU per request (RedisStore)",
         "the distinct-user index `values:user_id`",
         "what Redis charges per sorted-set member of 6 bytes",
         "3-master cluster, 3,000 entries in 16 shards",

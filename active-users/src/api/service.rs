@@ -781,6 +781,7 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
     /// The answer to a request, whatever server it came through; `path` is the request's
     /// path below the API's mount point. The route is decided from the borrowed head now;
     /// the store is asked in the returned future, which holds no borrow of the request.
+    #[cfg(any(feature = "actix", feature = "rocket"))]
     pub(crate) fn respond(
         &self,
         head: &RequestHead<'_>,
