@@ -95,7 +95,22 @@ struct ServerProcess {
     addr: SocketAddr,
 }
 
+/// jemalloc as a shared library, where the system has one (Debian: `libjemalloc2`): a
+/// server started with it in `LD_PRELOAD` allocates with jemalloc instead of glibc's malloc,
+/// as an application that picks it does.
+fn jemalloc() -> Option<&'static str> {
+    [
+        "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+        "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
+        "/usr/lib64/libjemalloc.so.2",
+    ]
+    .into_iter()
+    .find(|path| std::path::Path::new(path).exists())
+}
+
 impl ServerProcess {
+    /// A server of `mode` (`none`, `memory`, `redis`, `presence`); with `+jemalloc` after it,
+    /// allocating with jemalloc.
     fn start(mode: &str, url: &str) -> Result<Self> {
         // The server on the second core, when `taskset` can put it there: the load generator
         // and Redis share the first, so that the server's CPU time is not its neighbours'
@@ -107,6 +122,13 @@ impl ServerProcess {
             c
         } else {
             Command::new(exe)
+        };
+        let mode = match mode.strip_suffix("+jemalloc") {
+            Some(base) => {
+                command.env("LD_PRELOAD", jemalloc().ok_or("no libjemalloc.so.2 here")?);
+                base
+            }
+            None => mode,
         };
         let mut child = command
             .args(["--serve", mode, url])
@@ -397,6 +419,34 @@ pub(crate) async fn rows(
                 verdict(redis.redis_cpu <= 3e-6, "≤ 3.0 µs")
             },
         });
+        // The allocator: the same servers allocating with jemalloc, where the system has it.
+        if !repeat && jemalloc().is_some() {
+            let mut pairs = Vec::new();
+            for mode in ["none+jemalloc", "redis+jemalloc"] {
+                let mut three = Vec::new();
+                for _ in 0..3 {
+                    three.push(measure(mode, url, visitors, time).await?);
+                }
+                pairs.push(median(three).ok_or("an end-to-end run is missing")?);
+            }
+            let (none_je, redis_je) = (pairs[0], pairs[1]);
+            rows.push(Row {
+                what: format!(
+                    "end to end, {who}: with jemalloc (`LD_PRELOAD`), app CPU per request without the layer / added by the layer, RedisStore"
+                ),
+                ours: format!(
+                    "{} / +{}",
+                    us(none_je.app_cpu),
+                    us(redis_je.app_cpu - none_je.app_cpu)
+                ),
+                python: String::new(),
+                ratio: format!("{:.2}x req/s", redis_je.per_second / none_je.per_second),
+                target: verdict(
+                    redis_je.app_cpu - none_je.app_cpu <= added_limit,
+                    &format!("≤ {}", us(added_limit)),
+                ),
+            });
+        }
         // Presence: what its score reads, sweeps and log appends cost the app and Redis.
         rows.push(Row {
             what: format!(
