@@ -82,6 +82,8 @@ pub(crate) struct Buffer {
     /// may hold more than its share while others hold less, so the bound is the whole
     /// buffer's, however the users hash.
     total: Arc<AtomicUsize>,
+    /// Members waiting to be written in all shards together (shared like `total`).
+    waiting: Arc<AtomicUsize>,
     refresh: Duration,
     last_prune: Instant,
     /// The cap on entries per owner, if any.
@@ -91,11 +93,17 @@ pub(crate) struct Buffer {
 impl Buffer {
     #[cfg(test)]
     pub(crate) fn new(capacity: usize, refresh: Duration) -> Self {
-        Self::sharing(capacity, Arc::default(), refresh)
+        Self::sharing(capacity, Arc::default(), Arc::default(), refresh)
     }
 
-    /// A shard of a buffer of `capacity` slots in all, counted in `total`.
-    fn sharing(capacity: usize, total: Arc<AtomicUsize>, refresh: Duration) -> Self {
+    /// A shard of a buffer of `capacity` slots in all, counted in `total`, of which `waiting`
+    /// wait to be written.
+    fn sharing(
+        capacity: usize,
+        total: Arc<AtomicUsize>,
+        waiting: Arc<AtomicUsize>,
+        refresh: Duration,
+    ) -> Self {
         Buffer {
             counts: OfferCounts::default(),
             slots: HashMap::new(),
@@ -103,6 +111,7 @@ impl Buffer {
             in_flight: 0,
             capacity,
             total,
+            waiting,
             refresh,
             last_prune: Instant::now(),
             owners: None,
@@ -185,6 +194,7 @@ impl Buffer {
                 .get_key_value(member)
                 .map_or_else(|| Member::from(member), |(key, _)| Arc::clone(key));
             self.dirty.push_back(key);
+            self.waiting.fetch_add(1, Ordering::AcqRel);
             return Offer::Queued;
         }
         if !self.admits(member, now) {
@@ -204,19 +214,24 @@ impl Buffer {
                 let before = self.slots.len();
                 self.slots.retain(|_, slot| slot.dirty);
                 self.release(before - self.slots.len() - 1);
-            } else if let Some(oldest) = self.dirty.pop_front() {
+            } else if self.waiting.load(Ordering::Acquire) >= self.capacity
+                && let Some(oldest) = self.dirty.pop_front()
+            {
                 // Full of members waiting for the store: the oldest of this shard gives way
                 // to the newest, which takes its slot.
                 self.slots.remove(&oldest);
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
                 offer = Offer::QueuedDroppingOldest;
             } else {
-                // This shard holds nothing while the others hold everything: past the bound
-                // by one slot (at most one per shard, until it has a member to give way).
+                // The other shards hold the rest, partly in clean slots that they forget when
+                // they need room or within a refresh interval: nothing waiting gives way to
+                // them, and the whole buffer holds more slots for that while.
                 self.total.fetch_add(1, Ordering::AcqRel);
             }
         }
         let key = Member::from(member);
         self.dirty.push_back(Arc::clone(&key));
+        self.waiting.fetch_add(1, Ordering::AcqRel);
         self.slots.insert(
             key,
             Slot {
@@ -235,6 +250,7 @@ impl Buffer {
     pub(crate) fn take(&mut self, max: usize, now: Instant, minute: u64) -> Taken {
         let n = self.dirty.len().min(max);
         let members: Vec<Member> = self.dirty.drain(..n).collect();
+        self.waiting.fetch_sub(members.len(), Ordering::AcqRel);
         self.in_flight += members.len();
         let mut seen = Vec::with_capacity(members.len());
         let mut sketch = Vec::with_capacity(members.len());
@@ -289,6 +305,7 @@ impl Buffer {
                     // The failed write did not reach the sketches either.
                     slot.sketched = 0;
                     self.dirty.push_front(member);
+                    self.waiting.fetch_add(1, Ordering::AcqRel);
                 }
                 None if self
                     .total
@@ -307,6 +324,7 @@ impl Buffer {
                         },
                     );
                     self.dirty.push_front(member);
+                    self.waiting.fetch_add(1, Ordering::AcqRel);
                 }
                 None => dropped += 1,
             }
@@ -355,11 +373,13 @@ impl Buffers {
     ) -> Self {
         let n = if capacity >= SHARDED_FROM { SHARDS } else { 1 };
         let total = Arc::new(AtomicUsize::new(0));
+        let waiting = Arc::new(AtomicUsize::new(0));
         let shards = (0..n)
             .map(|_| {
                 // One bound for all the shards together: however the users hash, the buffer
                 // holds `capacity` members before any gives way.
-                let buffer = Buffer::sharing(capacity, Arc::clone(&total), refresh);
+                let buffer =
+                    Buffer::sharing(capacity, Arc::clone(&total), Arc::clone(&waiting), refresh);
                 Shard(Mutex::new(match owners {
                     Some(make) => buffer.with_owners(make().part_of(n)),
                     None => buffer,
@@ -763,6 +783,37 @@ mod tests {
         // store-down bound gives way one at a time past the whole capacity.
         let (offer, _) = buffers.offer(&member("new", "s"), now, usize::MAX);
         assert_eq!(offer, Offer::Queued);
+    }
+
+    #[test]
+    fn recent_writes_remembered_by_other_shards_never_push_out_an_unwritten_entry() {
+        let now = Instant::now();
+        let capacity = 8192;
+        let buffers = Buffers::new(capacity, Duration::from_secs(60), (Some(0), None), None);
+        for i in 0..capacity {
+            buffers.offer(&member(&format!("u{i}"), "s"), now, usize::MAX);
+        }
+        let mut budget = buffers.pending_by_shard();
+        let taken = buffers.take(usize::MAX, &mut budget, now, 0);
+        buffers.written(&taken.members);
+        // New users of one shard only: it forgets its own recent writes, then fills with
+        // entries waiting to be written while the other shards still remember theirs. Only
+        // 2,000 wait, far from the capacity: none may give way.
+        let mut offered = 0;
+        for i in 0.. {
+            let m = member(&format!("n{i}"), "s");
+            if buffers.index_of(&m) != 0 {
+                continue;
+            }
+            let (offer, _) = buffers.offer(&m, now, usize::MAX);
+            assert_eq!(offer, Offer::Queued, "new member {offered}");
+            offered += 1;
+            if offered == 2000 {
+                break;
+            }
+        }
+        assert_eq!(buffers.counts().0.dropped, 0);
+        assert_eq!(buffers.pending(), 2000);
     }
 
     #[test]

@@ -494,7 +494,10 @@ impl ConfigBuilder {
     /// A buffer of 8,192 entries or more is split into 8 shards by user, each with its own
     /// lock, so that threads recording different users rarely wait for each other. The
     /// capacity is the whole buffer's, however unevenly the users hash (the shards count
-    /// together); the entry that gives way is the oldest of the new entry's shard.
+    /// together); the entry that gives way is the oldest of the new entry's shard. Recent
+    /// writes that the buffer remembers (to coalesce repeats) never push out an entry waiting
+    /// to be written: a shard may hold more for a refresh interval, while other shards still
+    /// remember theirs.
     pub fn buffer_capacity(mut self, capacity: usize) -> Self {
         self.buffer_capacity = capacity;
         self
