@@ -1,7 +1,7 @@
 //! `GET /events`: presence as Server-Sent Events, and the body that streams them.
 
 use super::service::ActiveUsersApi;
-use crate::presence::{Change, EventId, Kind, RawEvent};
+use crate::presence::{EventId, Kind, RawEvent};
 use crate::{ActiveUserEntry, QueryError};
 use bytes::Bytes;
 use std::convert::Infallible;
@@ -185,13 +185,10 @@ impl<E: ActiveUserEntry> ActiveUsersApi<E> {
                 serde_json::json!({ "at": at, "field": field, "value": value })
             }
         };
-        let change = match event.change {
-            Change::Joined => "joined",
-            Change::Left => "left",
-        };
         Some(Bytes::from(format!(
-            "id: {}\nevent: {change}\ndata: {data}\n\n",
-            event.id
+            "id: {}\nevent: {}\ndata: {data}\n\n",
+            event.id,
+            event.change.as_str()
         )))
     }
 }

@@ -21,6 +21,18 @@ impl Reply {
     }
 }
 
+/// An HTTP/1.1 connection to `addr`, driven in a task of its own.
+async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the test server");
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP handshake");
+    tokio::spawn(connection);
+    sender
+}
+
 /// Sends one request with `headers` and returns the response.
 pub async fn send(
     addr: SocketAddr,
@@ -28,13 +40,7 @@ pub async fn send(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Reply {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to the test server");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP handshake");
-    tokio::spawn(connection);
+    let mut sender = connect(addr).await;
     let mut builder = http::Request::builder().method(method).uri(path);
     // The address as the Host, unless the test names another.
     if !headers
@@ -159,13 +165,7 @@ pub struct Sse {
 impl EventStream {
     /// Opens `path` with `headers`.
     pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Self {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .expect("connect to the test server");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("HTTP handshake");
-        tokio::spawn(connection);
+        let mut sender = connect(addr).await;
         let mut builder = http::Request::get(path).header(http::header::HOST, addr.to_string());
         for (name, value) in headers {
             builder = builder.header(*name, *value);
