@@ -18,8 +18,17 @@ use std::time::{Duration, Instant};
 use crate::owners::{Admission, Owners};
 pub(crate) use crate::store::Member;
 
-#[derive(Debug, Clone, Copy)]
+/// Whether the owner cap lets `member` be queued.
+fn admits(owners: &mut Option<Owners>, member: &[u8], now: Instant) -> bool {
+    owners
+        .as_mut()
+        .is_none_or(|owners| owners.admit(member, now) != Admission::Refused)
+}
+
+#[derive(Debug, Clone)]
 struct Slot {
+    /// The member, the same allocation as the map's key and the waiting queue's copies.
+    member: Member,
     /// When the member was last recorded while waiting: the time of the request it stands for.
     seen: Instant,
     /// When the member was last handed to the store; `None` if never.
@@ -30,6 +39,15 @@ struct Slot {
     /// unique-visitor sketches; 0 if never. A sketch needs a member once per minute, however
     /// often it is rewritten.
     sketched: u64,
+}
+
+impl Slot {
+    /// Whether the member was written less than `refresh` before `now`: recorded again, it
+    /// needs no write.
+    fn fresh(&self, now: Instant, refresh: Duration) -> bool {
+        self.written_at
+            .is_some_and(|t| now.saturating_duration_since(t) < refresh)
+    }
 }
 
 /// What the buffer did with an offered member.
@@ -54,6 +72,9 @@ pub(crate) struct Taken {
     pub(crate) seen: Vec<Instant>,
     /// Whether each is new to the current minute's unique-visitor sketches.
     pub(crate) sketch: Vec<bool>,
+    /// How many came from each shard (of [`Buffers::take`]), for
+    /// [`Buffers::written`]: their shards need not be worked out again.
+    pub(crate) per_shard: Vec<usize>,
 }
 
 /// How many offers ended each way, counted under the buffer's lock (already held), so that
@@ -85,6 +106,9 @@ pub(crate) struct Buffer {
     /// Members waiting to be written in all shards together (shared like `total`).
     waiting: Arc<AtomicUsize>,
     refresh: Duration,
+    /// How long a written member's slot is kept: a visitor who returns within it is queued
+    /// again without a new copy of its member (the window; at least the refresh interval).
+    keep: Duration,
     last_prune: Instant,
     /// The cap on entries per owner, if any.
     owners: Option<Owners>,
@@ -93,16 +117,17 @@ pub(crate) struct Buffer {
 impl Buffer {
     #[cfg(test)]
     pub(crate) fn new(capacity: usize, refresh: Duration) -> Self {
-        Self::sharing(capacity, Arc::default(), Arc::default(), refresh)
+        Self::sharing(capacity, Arc::default(), Arc::default(), refresh, refresh)
     }
 
     /// A shard of a buffer of `capacity` slots in all, counted in `total`, of which `waiting`
-    /// wait to be written.
+    /// wait to be written; written members' slots are kept for `keep`.
     fn sharing(
         capacity: usize,
         total: Arc<AtomicUsize>,
         waiting: Arc<AtomicUsize>,
         refresh: Duration,
+        keep: Duration,
     ) -> Self {
         Buffer {
             counts: OfferCounts::default(),
@@ -113,6 +138,7 @@ impl Buffer {
             total,
             waiting,
             refresh,
+            keep: keep.max(refresh),
             last_prune: Instant::now(),
             owners: None,
         }
@@ -129,13 +155,6 @@ impl Buffer {
         if n > 0 {
             self.total.fetch_sub(n, Ordering::AcqRel);
         }
-    }
-
-    /// Whether the owner cap lets `member` be queued.
-    fn admits(&mut self, member: &[u8], now: Instant) -> bool {
-        self.owners
-            .as_mut()
-            .is_none_or(|owners| owners.admit(member, now) != Admission::Refused)
     }
 
     /// How many members wait for the next flush.
@@ -169,35 +188,35 @@ impl Buffer {
     }
 
     fn place(&mut self, member: &[u8], now: Instant) -> Offer {
-        if let Some(slot) = self.slots.get_mut(member) {
+        // One lookup: the slot holds its member, so a returning visitor's member is queued
+        // again without a copy, and a slot is looked up once however the offer ends.
+        let Buffer {
+            slots,
+            owners,
+            dirty,
+            waiting,
+            refresh,
+            ..
+        } = self;
+        if let Some(slot) = slots.get_mut(member) {
             if slot.dirty {
                 // Waiting: it will be written with this, its latest, request time.
                 slot.seen = slot.seen.max(now);
                 return Offer::Coalesced;
             }
-            let fresh = slot
-                .written_at
-                .is_some_and(|t| now.saturating_duration_since(t) < self.refresh);
-            if fresh {
+            if slot.fresh(now, *refresh) {
                 return Offer::Coalesced;
             }
-            if !self.admits(member, now) {
+            if !admits(owners, member, now) {
                 return Offer::Refused;
             }
-            let Some(slot) = self.slots.get_mut(member) else {
-                return Offer::Refused; // cannot happen: it was there a moment ago
-            };
             slot.dirty = true;
             slot.seen = now;
-            let key = self
-                .slots
-                .get_key_value(member)
-                .map_or_else(|| Member::from(member), |(key, _)| Arc::clone(key));
-            self.dirty.push_back(key);
-            self.waiting.fetch_add(1, Ordering::AcqRel);
+            dirty.push_back(Arc::clone(&slot.member));
+            waiting.fetch_add(1, Ordering::AcqRel);
             return Offer::Queued;
         }
-        if !self.admits(member, now) {
+        if !admits(owners, member, now) {
             return Offer::Refused;
         }
         let mut offer = Offer::Queued;
@@ -210,9 +229,16 @@ impl Buffer {
         if !reserved {
             if self.dirty.len() < self.slots.len() {
                 // Clean slots only remember recent writes; forgetting them costs a rewrite at
-                // most. One of the freed slots is the new member's.
+                // most. Those past their refresh interval go first (they only spare a copy of
+                // their member when their visitor returns), then, if none was, every clean
+                // one. One of the freed slots is the new member's.
                 let before = self.slots.len();
-                self.slots.retain(|_, slot| slot.dirty);
+                let refresh = self.refresh;
+                self.slots
+                    .retain(|_, slot| slot.dirty || slot.fresh(now, refresh));
+                if self.slots.len() == before {
+                    self.slots.retain(|_, slot| slot.dirty);
+                }
                 self.release(before - self.slots.len() - 1);
             } else if self.waiting.load(Ordering::Acquire) >= self.capacity
                 && let Some(oldest) = self.dirty.pop_front()
@@ -233,8 +259,9 @@ impl Buffer {
         self.dirty.push_back(Arc::clone(&key));
         self.waiting.fetch_add(1, Ordering::AcqRel);
         self.slots.insert(
-            key,
+            Arc::clone(&key),
             Slot {
+                member: key,
                 seen: now,
                 written_at: None,
                 dirty: true,
@@ -269,14 +296,10 @@ impl Buffer {
             sketch.push(new);
         }
         if now.saturating_duration_since(self.last_prune) >= self.refresh {
-            let refresh = self.refresh;
+            let keep = self.keep;
             let before = self.slots.len();
-            self.slots.retain(|_, slot| {
-                slot.dirty
-                    || slot
-                        .written_at
-                        .is_some_and(|t| now.saturating_duration_since(t) < refresh)
-            });
+            self.slots
+                .retain(|_, slot| slot.dirty || slot.fresh(now, keep));
             self.release(before - self.slots.len());
             self.last_prune = now;
         }
@@ -284,6 +307,7 @@ impl Buffer {
             members,
             seen,
             sketch,
+            per_shard: Vec::new(),
         }
     }
 
@@ -317,6 +341,7 @@ impl Buffer {
                     self.slots.insert(
                         Arc::clone(&member),
                         Slot {
+                            member: Arc::clone(&member),
                             seen: at,
                             written_at: None,
                             dirty: true,
@@ -364,10 +389,12 @@ pub(crate) struct Buffers {
 
 impl Buffers {
     /// A buffer of `capacity` members, capped per owner when `owners` makes an [`Owners`]
-    /// (one per shard: an owner's members all go to one shard).
+    /// (one per shard: an owner's members all go to one shard), remembering written members
+    /// for `keep` (see [`Buffer::keep`](Buffer)).
     pub(crate) fn new(
         capacity: usize,
         refresh: Duration,
+        keep: Duration,
         owner: (Option<usize>, Option<usize>),
         owners: Option<&dyn Fn() -> Owners>,
     ) -> Self {
@@ -378,8 +405,8 @@ impl Buffers {
             .map(|_| {
                 // One bound for all the shards together: however the users hash, the buffer
                 // holds `capacity` members before any gives way.
-                let buffer =
-                    Buffer::sharing(capacity, Arc::clone(&total), Arc::clone(&waiting), refresh);
+                let (total, waiting) = (Arc::clone(&total), Arc::clone(&waiting));
+                let buffer = Buffer::sharing(capacity, total, waiting, refresh, keep);
                 Shard(Mutex::new(match owners {
                     Some(make) => buffer.with_owners(make().part_of(n)),
                     None => buffer,
@@ -466,9 +493,12 @@ impl Buffers {
         now: Instant,
         minute: u64,
     ) -> Taken {
-        let mut taken = Taken::default();
+        let mut taken = Taken {
+            per_shard: vec![0; self.shards.len()],
+            ..Taken::default()
+        };
         let total: usize = budget.iter().sum();
-        for (shard, budget) in self.shards.iter().zip(budget) {
+        for ((shard, budget), count) in self.shards.iter().zip(budget).zip(&mut taken.per_shard) {
             let room = max - taken.members.len();
             if room == 0 || total == 0 {
                 break;
@@ -487,6 +517,7 @@ impl Buffers {
             } else {
                 *budget - want
             };
+            *count = more.members.len();
             taken.members.extend(more.members);
             taken.seen.extend(more.seen);
             taken.sketch.extend(more.sketch);
@@ -494,16 +525,10 @@ impl Buffers {
         taken
     }
 
-    /// Reports that these taken members were written.
-    pub(crate) fn written(&self, members: &[Member]) {
-        if let [shard] = &*self.shards {
-            return Self::lock(&shard.0).written(members.len());
-        }
-        let mut per_shard = vec![0; self.shards.len()];
-        for member in members {
-            per_shard[self.index_of(member)] += 1;
-        }
-        for (shard, n) in self.shards.iter().zip(per_shard) {
+    /// Reports that taken members were written: `per_shard[i]` of them from shard `i`, as
+    /// [`Taken::per_shard`] counts them.
+    pub(crate) fn written(&self, per_shard: &[usize]) {
+        for (shard, &n) in self.shards.iter().zip(per_shard) {
             if n > 0 {
                 Self::lock(&shard.0).written(n);
             }
@@ -535,6 +560,59 @@ impl Buffers {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    /// A buffer of one shard that keeps written members' slots for `keep`.
+    fn keeping(capacity: usize, refresh: Duration, keep: Duration) -> Buffer {
+        Buffer::sharing(capacity, Arc::default(), Arc::default(), refresh, keep)
+    }
+
+    #[test]
+    fn a_visitor_back_after_the_refresh_interval_is_queued_again_without_a_new_copy() {
+        let start = Instant::now();
+        let refresh = Duration::from_secs(2);
+        let mut buf = keeping(10, refresh, Duration::from_secs(20));
+        assert_eq!(buf.offer(b"a", start), Offer::Queued);
+        let first = buf.take(10, start, 0).members;
+        // Past the refresh interval and a prune, within the window: written again, and the
+        // member queued is the allocation the buffer already held.
+        let later = start + 3 * refresh;
+        assert_eq!(buf.take(10, later, 0).members.len(), 0);
+        assert_eq!(buf.offer(b"a", later), Offer::Queued);
+        let again = buf.take(10, later, 0).members;
+        assert_eq!(again.len(), 1);
+        assert!(Arc::ptr_eq(&first[0], &again[0]));
+        // Past the window, the prune forgets it.
+        let gone = later + Duration::from_secs(21);
+        assert_eq!(buf.take(10, gone, 0).members.len(), 0);
+        assert_eq!(buf.slots.len(), 0);
+        assert_eq!(buf.total.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_full_buffer_forgets_slots_past_their_refresh_interval_before_fresh_ones() {
+        let start = Instant::now();
+        let refresh = Duration::from_secs(2);
+        let mut buf = keeping(3, refresh, Duration::from_secs(20));
+        buf.offer(b"a", start);
+        buf.offer(b"b", start);
+        buf.take(10, start, 0);
+        let t3 = start + Duration::from_secs(3);
+        buf.offer(b"c", t3);
+        buf.take(10, t3, 0);
+        // Full of clean slots: a and b are past their refresh interval, c is not.
+        let t4 = start + Duration::from_secs(4);
+        assert_eq!(buf.offer(b"d", t4), Offer::Queued);
+        assert_eq!(buf.slots.len(), 2);
+        assert_eq!(buf.offer(b"c", t4), Offer::Coalesced);
+        assert_eq!(buf.offer(b"a", t4), Offer::Queued);
+        assert_eq!(buf.total.load(Ordering::Acquire), 3);
+        // Nothing clean is past its interval now: every clean one goes, the waiting stay.
+        let t4b = t4 + Duration::from_millis(1);
+        buf.take(10, t4b, 0);
+        assert_eq!(buf.offer(b"e", t4b), Offer::Queued);
+        assert_eq!(buf.slots.len(), 1);
+        assert_eq!(buf.pending(), 1);
+    }
 
     #[test]
     fn repeats_are_coalesced_until_the_refresh_interval_passes() {
@@ -655,7 +733,13 @@ mod tests {
     }
 
     fn sharded(owners: Option<&dyn Fn() -> Owners>) -> Buffers {
-        Buffers::new(100_000, Duration::from_secs(2), (Some(0), None), owners)
+        Buffers::new(
+            100_000,
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+            (Some(0), None),
+            owners,
+        )
     }
 
     #[test]
@@ -678,8 +762,8 @@ mod tests {
         assert_eq!(rest.members.len(), 400);
         let all: HashSet<Member> = taken.members.iter().chain(&rest.members).cloned().collect();
         assert_eq!(all.len(), 1000);
-        buffers.written(&taken.members);
-        buffers.written(&rest.members);
+        buffers.written(&taken.per_shard);
+        buffers.written(&rest.per_shard);
         assert_eq!(buffers.unwritten(), 0);
         let (counts, _) = buffers.counts();
         assert_eq!((counts.queued, counts.coalesced), (1000, 0));
@@ -720,7 +804,13 @@ mod tests {
     #[test]
     fn a_small_buffer_is_one_shard_with_an_exact_bound() {
         let now = Instant::now();
-        let buffers = Buffers::new(3, Duration::from_secs(2), (Some(0), None), None);
+        let buffers = Buffers::new(
+            3,
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+            (Some(0), None),
+            None,
+        );
         assert_eq!(buffers.shards.len(), 1);
         for i in 0..4 {
             buffers.offer(&member(&format!("u{i}"), "s"), now, 1000);
@@ -759,7 +849,13 @@ mod tests {
     fn a_sharded_buffer_holds_its_whole_capacity_however_the_users_hash() {
         let now = Instant::now();
         let capacity = 8192;
-        let buffers = Buffers::new(capacity, Duration::from_secs(2), (Some(0), None), None);
+        let buffers = Buffers::new(
+            capacity,
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+            (Some(0), None),
+            None,
+        );
         // Exactly the capacity, with the store down: nothing gives way, though the shards
         // hold unequal numbers (each its own share would have dropped a few hundred).
         for i in 0..capacity {
@@ -774,7 +870,7 @@ mod tests {
         let mut budget = buffers.pending_by_shard();
         let taken = buffers.take(usize::MAX, &mut budget, now, 0);
         assert_eq!(taken.members.len(), capacity);
-        buffers.written(&taken.members);
+        buffers.written(&taken.per_shard);
         for i in 0..capacity {
             let (offer, _) = buffers.offer(&member(&format!("u{i}"), "s"), now, usize::MAX);
             assert_eq!(offer, Offer::Coalesced, "member {i}");
@@ -789,13 +885,19 @@ mod tests {
     fn recent_writes_remembered_by_other_shards_never_push_out_an_unwritten_entry() {
         let now = Instant::now();
         let capacity = 8192;
-        let buffers = Buffers::new(capacity, Duration::from_secs(60), (Some(0), None), None);
+        let buffers = Buffers::new(
+            capacity,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            (Some(0), None),
+            None,
+        );
         for i in 0..capacity {
             buffers.offer(&member(&format!("u{i}"), "s"), now, usize::MAX);
         }
         let mut budget = buffers.pending_by_shard();
         let taken = buffers.take(usize::MAX, &mut budget, now, 0);
-        buffers.written(&taken.members);
+        buffers.written(&taken.per_shard);
         // New users of one shard only: it forgets its own recent writes, then fills with
         // entries waiting to be written while the other shards still remember theirs. Only
         // 2,000 wait, far from the capacity: none may give way.
@@ -819,7 +921,13 @@ mod tests {
     #[test]
     fn a_capacity_that_does_not_divide_by_the_shards_is_still_the_bound() {
         let now = Instant::now();
-        let buffers = Buffers::new(8193, Duration::from_secs(2), (Some(0), None), None);
+        let buffers = Buffers::new(
+            8193,
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+            (Some(0), None),
+            None,
+        );
         for i in 0..20_000 {
             buffers.offer(&member(&format!("u{i}"), "s"), now, usize::MAX);
         }

@@ -65,6 +65,8 @@ struct BatchWrite {
     members: Vec<Member>,
     /// When each member was recorded, to put it back with its time if the write failed.
     seen: Vec<Instant>,
+    /// How many members came from each of the buffer's shards.
+    per_shard: Vec<usize>,
     /// How many members were too old to be active, so went to the sketches only.
     stale: u64,
     written: Result<(), StoreError>,
@@ -387,6 +389,7 @@ impl<E: ActiveUserEntry> Tracker<E> {
         let buffer = Buffers::new(
             config.buffer_capacity,
             config.refresh_interval,
+            config.window,
             (owner, ip),
             capped.then_some(&owners as &dyn Fn() -> Owners),
         );
@@ -1458,6 +1461,7 @@ impl<E: ActiveUserEntry> Inner<E> {
                 BatchWrite {
                     members: taken.members,
                     seen: taken.seen,
+                    per_shard: taken.per_shard,
                     stale,
                     written,
                 }
@@ -1625,7 +1629,7 @@ impl<E: ActiveUserEntry> Inner<E> {
         match batch.written {
             Ok(()) => {
                 let n = batch.members.len() as u64;
-                self.buffer.written(&batch.members);
+                self.buffer.written(&batch.per_shard);
                 bump(&self.counters.written, n - batch.stale);
                 bump(&self.counters.stale, batch.stale);
             }

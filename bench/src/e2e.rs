@@ -1,18 +1,21 @@
 //! The end-to-end part: what the layer costs inside a real server, over real TCP.
 //!
 //! The server is a child process (this program with `--serve`): axum on a tokio runtime with
-//! a worker per core it may use (one when pinned), a minimal auth middleware that turns `x-user-id` into a [`User`], one route, and
-//! `ActiveUsersLayer` on the in-memory store, on Redis, or not at all. A load generator in
-//! this process keeps 32 HTTP/1.1 keep-alive connections busy with visitors chosen at random,
-//! each with its own session cookie. The server's CPU time is read from `/proc/<pid>/stat`
-//! (utime + stime), Redis's from `INFO cpu`, before and after each run; every configuration
-//! runs in a fresh server, three times, in alternating order, and the run with the median CPU
-//! per request is kept. With `taskset` on a machine of two cores or more, the server runs on
-//! the second core and the load generator and Redis on the first.
+//! a worker per core it may use (one when pinned), a minimal auth middleware that turns
+//! `x-user-id` into a [`User`], one route, and `ActiveUsersLayer` on the in-memory store, on
+//! Redis, or not at all; two more configurations split the layer's cost (the entry extracted
+//! and encoded only; the layer on a store that keeps nothing). A load generator in this
+//! process keeps 32 HTTP/1.1 keep-alive connections busy with visitors chosen at random, each
+//! with its own session cookie, as fast as the server answers. The server's CPU time (utime +
+//! stime from `/proc/<pid>/stat`) and Redis's (`INFO cpu`) are read before and after each run.
+//! Every configuration runs in a fresh server, three times, in alternating order, and each
+//! figure is the median of its runs. With `taskset` on a machine of two cores or more, the server
+//! runs on the second core and the load generator and Redis on the first.
 
 use super::{Result, Row, fmt_int, verdict};
 use active_users::{
-    ActiveUsersLayer, Config, DefaultEntry, MemoryStore, RedisStore, Tracker, User,
+    ActiveUserEntry as _, ActiveUsersLayer, Config, DefaultEntry, MemoryStore, RedisStore, Tracker,
+    User,
 };
 use active_users_bench::session_id;
 use std::io::{BufRead, BufReader};
@@ -51,13 +54,25 @@ pub(crate) fn serve(args: &[String]) -> Result<()> {
                 Config::builder().namespace("e2e").presence(true).build()?,
                 RedisStore::open(&url)?,
             )?),
+            ("discard" | "extract", _) => Some(Tracker::new(
+                Config::default(),
+                crate::discard::DiscardStore::default(),
+            )?),
             (other, _) => {
-                return Err(
-                    format!("--serve {other}: none, memory, redis URL or presence URL").into(),
-                );
+                return Err(format!(
+                    "--serve {other}: none, extract, discard, memory, redis URL or presence URL"
+                )
+                .into());
             }
         };
         let app = match tracker {
+            // Only what the layer does before the buffer: the entry extracted from the
+            // request and encoded into its member, then thrown away.
+            Some(tracker) if mode == "extract" => {
+                app.layer(axum::middleware::from_fn(move |request, next| {
+                    extract_only(tracker.clone(), request, next)
+                }))
+            }
             Some(tracker) => app.layer(ActiveUsersLayer::new(tracker)),
             None => app,
         };
@@ -71,6 +86,24 @@ pub(crate) fn serve(args: &[String]) -> Result<()> {
         .await?;
         Ok(())
     })
+}
+
+/// The `extract` mode's middleware: extracts the request's entry and encodes it, as the layer
+/// does before it offers the member to the buffer, and records nothing.
+async fn extract_only(
+    tracker: Tracker<DefaultEntry>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if let Some(entry) = DefaultEntry::from_request(&request, tracker.extract_context()) {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let _ = std::hint::black_box(entry.encode_into(scratch));
+        });
+    }
+    next.run(request).await
 }
 
 /// The minimal auth step of the measured app: the user id header becomes a [`User`].
@@ -311,6 +344,8 @@ struct Measured {
     app_cpu: f64,
     /// Redis CPU per request.
     redis_cpu: f64,
+    /// The server's CPU time over the run's wall time: 1.0 is a core kept busy.
+    busy: f64,
 }
 
 async fn measure(mode: &str, url: &str, visitors: u64, time: Duration) -> Result<Measured> {
@@ -327,6 +362,7 @@ async fn measure(mode: &str, url: &str, visitors: u64, time: Duration) -> Result
         per_second: n as f64 / elapsed,
         app_cpu: (cpu1 - cpu0).as_secs_f64() / n_f,
         redis_cpu: redis1.saturating_sub(redis0).as_secs_f64() / n_f,
+        busy: (cpu1 - cpu0).as_secs_f64() / elapsed,
     })
 }
 
@@ -342,38 +378,51 @@ pub(crate) async fn rows(
     pin(redis_pid, "0");
     let us = |s: f64| format!("{:.1} µs", s * 1e6);
     for visitors in [1_000_u64, 100_000] {
-        let modes = ["none", "memory", "redis", "presence"];
+        // `extract` and `discard` split the layer's cost: the entry extracted and encoded
+        // only, then the whole layer on a store that keeps nothing.
+        let modes = ["none", "memory", "redis", "presence", "extract", "discard"];
         let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); modes.len()];
         for round in 0..3 {
-            // Alternate the order, so that neither configuration always runs first.
-            let order: Vec<usize> = if round % 2 == 0 {
-                vec![0, 1, 2, 3]
-            } else {
-                vec![3, 2, 1, 0]
-            };
+            // Alternate the order, so that no configuration always runs first.
+            let mut order: Vec<usize> = (0..modes.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
             for i in order {
                 let m = measure(modes[i], url, visitors, time).await?;
                 eprintln!(
-                    "  e2e {} visitors, {}: {:.0} req/s, app {:.2} µs/req, redis {:.2} µs/req",
+                    "  e2e {} visitors, {}: {:.0} req/s, app {:.2} µs/req ({:.0}% of a core), redis {:.2} µs/req",
                     visitors,
                     modes[i],
                     m.per_second,
                     m.app_cpu * 1e6,
+                    m.busy * 100.0,
                     m.redis_cpu * 1e6
                 );
                 runs[i].push(m);
             }
         }
-        // The run with the median CPU per request of each configuration.
-        let median = |mut v: Vec<Measured>| -> Option<Measured> {
-            v.sort_by(|a, b| a.app_cpu.total_cmp(&b.app_cpu));
-            v.get(v.len() / 2).copied()
+        // Each figure's median over the configuration's runs.
+        let median = |v: Vec<Measured>| -> Option<Measured> {
+            let of = |f: fn(&Measured) -> f64| {
+                let mut x: Vec<f64> = v.iter().map(f).collect();
+                x.sort_by(f64::total_cmp);
+                x.get(x.len() / 2).copied()
+            };
+            Some(Measured {
+                per_second: of(|m| m.per_second)?,
+                app_cpu: of(|m| m.app_cpu)?,
+                redis_cpu: of(|m| m.redis_cpu)?,
+                busy: of(|m| m.busy)?,
+            })
         };
-        let mut runs = runs.into_iter().map(median);
-        let (Some(Some(none)), Some(Some(memory)), Some(Some(redis)), Some(Some(presence))) =
-            (runs.next(), runs.next(), runs.next(), runs.next())
-        else {
-            return Err("an end-to-end run is missing".into());
+        let runs: Vec<Measured> = runs
+            .into_iter()
+            .map(median)
+            .collect::<Option<_>>()
+            .ok_or("an end-to-end run is missing")?;
+        let &[none, memory, redis, presence, extract, discard] = runs.as_slice() else {
+            return Err("an end-to-end configuration is missing".into());
         };
         let repeat = visitors <= 1_000;
         let added_limit = if repeat { 1.5e-6 } else { 3e-6 };
@@ -408,6 +457,37 @@ pub(crate) async fn rows(
                 ),
             });
         }
+        // Where the added CPU goes: each step's median run less the one before it.
+        rows.push(Row {
+            what: format!(
+                "end to end, {who}: the layer's added CPU in steps: the entry extracted and encoded / the buffer and the writer's batches (a store that keeps nothing) / writing to MemoryStore / writing to RedisStore"
+            ),
+            ours: format!(
+                "+{} / +{} / +{} / +{}",
+                us(extract.app_cpu - none.app_cpu),
+                us(discard.app_cpu - extract.app_cpu),
+                us(memory.app_cpu - discard.app_cpu),
+                us(redis.app_cpu - discard.app_cpu)
+            ),
+            python: String::new(),
+            ratio: String::new(),
+            target: String::new(),
+        });
+        // Requests per second follow the server's CPU only while it keeps its core busy.
+        rows.push(Row {
+            what: format!(
+                "end to end, {who}: the server's core in use, without the layer / MemoryStore / RedisStore"
+            ),
+            ours: format!(
+                "{:.0}% / {:.0}% / {:.0}%",
+                none.busy * 100.0,
+                memory.busy * 100.0,
+                redis.busy * 100.0
+            ),
+            python: String::new(),
+            ratio: String::new(),
+            target: String::new(),
+        });
         rows.push(Row {
             what: format!("end to end, {who}: Redis CPU per request"),
             ours: us(redis.redis_cpu),

@@ -38,6 +38,7 @@ fn recording_and_writing_a_new_visitor_allocate_a_bounded_number_of_times() {
     runtime.block_on(async {
         let config = Config::builder()
             .flush_interval(std::time::Duration::from_secs(3600))
+            .refresh_interval(std::time::Duration::from_millis(50))
             .build()
             .expect("config");
         let tracker: Tracker<DefaultEntry> =
@@ -68,6 +69,24 @@ fn recording_and_writing_a_new_visitor_allocate_a_bounded_number_of_times() {
         assert!(
             per_write <= 6.0,
             "writing allocates {per_write:.2} times per entry"
+        );
+
+        // The same visitors back after the refresh interval, within the window: each is
+        // queued for a write again, with the member the buffer still holds (only the
+        // extracted entry's own strings are allocated), though a flush since has pruned
+        // what the buffer remembers.
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        assert_eq!(tracker.record(&request(3 * N)), Outcome::Queued);
+        tracker.flush().await.expect("flush");
+        let before = allocations();
+        for request in &requests {
+            assert_eq!(tracker.record(request), Outcome::Queued);
+        }
+        let per_return = (allocations() - before) as f64 / N as f64;
+        println!("allocations per returning visitor: recorded {per_return:.2}");
+        assert!(
+            per_return <= per_record - 0.9,
+            "a returning visitor allocates {per_return:.2} times, a new one {per_record:.2}"
         );
     });
 }
