@@ -8,8 +8,9 @@
 //! process keeps 32 HTTP/1.1 keep-alive connections busy with visitors chosen at random, each
 //! with its own session cookie, as fast as the server answers. The server's CPU time (utime +
 //! stime from `/proc/<pid>/stat`) and Redis's (`INFO cpu`) are read before and after each run.
-//! Every configuration runs in a fresh server, three times, in alternating order, and each
-//! figure is the median of its runs. With `taskset` on a machine of two cores or more, the server
+//! Every configuration runs in a fresh server, in rounds (each round runs every configuration
+//! once, in alternating order); a figure is the median of its runs, and a difference between
+//! two configurations the median of their differences within each round. With `taskset` on a machine of two cores or more, the server
 //! runs on the second core and the load generator and Redis on the first.
 
 use super::{Result, Row, fmt_int, verdict};
@@ -366,12 +367,25 @@ async fn measure(mode: &str, url: &str, visitors: u64, time: Duration) -> Result
     })
 }
 
+/// The median of `x` (the upper one of an even count); `None` if empty.
+fn median_of(mut x: Vec<f64>) -> Option<f64> {
+    x.sort_by(f64::total_cmp);
+    x.get(x.len() / 2).copied()
+}
+
+/// A difference in CPU time, with its sign.
+fn signed(seconds: f64) -> String {
+    let sign = if seconds < 0.0 { '−' } else { '+' };
+    format!("{sign}{:.1} µs", seconds.abs() * 1e6)
+}
+
 /// The end-to-end rows: for 1,000 and 100,000 visitors, the app without the layer, with it on
 /// `MemoryStore` and on Redis (the `redis-server` at `url`, shared with nothing else).
 pub(crate) async fn rows(
     url: &str,
     redis_pid: u32,
     time: Duration,
+    rounds: usize,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
     pin(std::process::id(), "0");
@@ -382,7 +396,7 @@ pub(crate) async fn rows(
         // only, then the whole layer on a store that keeps nothing.
         let modes = ["none", "memory", "redis", "presence", "extract", "discard"];
         let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); modes.len()];
-        for round in 0..3 {
+        for round in 0..rounds {
             // Alternate the order, so that no configuration always runs first.
             let mut order: Vec<usize> = (0..modes.len()).collect();
             if round % 2 == 1 {
@@ -403,12 +417,8 @@ pub(crate) async fn rows(
             }
         }
         // Each figure's median over the configuration's runs.
-        let median = |v: Vec<Measured>| -> Option<Measured> {
-            let of = |f: fn(&Measured) -> f64| {
-                let mut x: Vec<f64> = v.iter().map(f).collect();
-                x.sort_by(f64::total_cmp);
-                x.get(x.len() / 2).copied()
-            };
+        let median = |v: &[Measured]| -> Option<Measured> {
+            let of = |f: fn(&Measured) -> f64| median_of(v.iter().map(f).collect());
             Some(Measured {
                 per_second: of(|m| m.per_second)?,
                 app_cpu: of(|m| m.app_cpu)?,
@@ -416,14 +426,18 @@ pub(crate) async fn rows(
                 busy: of(|m| m.busy)?,
             })
         };
-        let runs: Vec<Measured> = runs
-            .into_iter()
-            .map(median)
-            .collect::<Option<_>>()
-            .ok_or("an end-to-end run is missing")?;
-        let &[none, memory, redis, presence, extract, discard] = runs.as_slice() else {
-            return Err("an end-to-end configuration is missing".into());
+        // A difference between two configurations: the median of their differences within
+        // each round (runs a few seconds apart), which the machine's drift over minutes does
+        // not move as it moves each configuration's own median.
+        let paired = |a: usize, b: usize, f: fn(&Measured, &Measured) -> f64| {
+            median_of(runs[a].iter().zip(&runs[b]).map(|(a, b)| f(a, b)).collect())
+                .ok_or("an end-to-end run is missing")
         };
+        let cpu = |a: &Measured, b: &Measured| a.app_cpu - b.app_cpu;
+        let speed = |a: &Measured, b: &Measured| a.per_second / b.per_second;
+        let [none, memory, redis, presence] =
+            [0, 1, 2, 3].map(|i| median(&runs[i]).ok_or("an end-to-end run is missing"));
+        let (none, memory, redis, presence) = (none?, memory?, redis?, presence?);
         let repeat = visitors <= 1_000;
         let added_limit = if repeat { 1.5e-6 } else { 3e-6 };
         let who = if repeat {
@@ -441,13 +455,13 @@ pub(crate) async fn rows(
             ratio: String::new(),
             target: String::new(),
         });
-        for (name, m) in [("MemoryStore", memory), ("RedisStore", redis)] {
-            let added = m.app_cpu - none.app_cpu;
-            let ratio = m.per_second / none.per_second;
+        for (name, i) in [("MemoryStore", 1), ("RedisStore", 2)] {
+            let added = paired(i, 0, cpu)?;
+            let ratio = paired(i, 0, speed)?;
             let ratio_limit = if name == "MemoryStore" { 0.85 } else { 0.75 };
             rows.push(Row {
                 what: format!("end to end, {who}: app CPU added by the layer, {name}"),
-                ours: format!("+{}", us(added)),
+                ours: signed(added),
                 python: String::new(),
                 ratio: format!("{ratio:.2}x req/s"),
                 target: format!(
@@ -457,17 +471,17 @@ pub(crate) async fn rows(
                 ),
             });
         }
-        // Where the added CPU goes: each step's median run less the one before it.
+        // Where the added CPU goes: each step less the one before it, paired by round.
         rows.push(Row {
             what: format!(
                 "end to end, {who}: the layer's added CPU in steps: the entry extracted and encoded / the buffer and the writer's batches (a store that keeps nothing) / writing to MemoryStore / writing to RedisStore"
             ),
             ours: format!(
-                "+{} / +{} / +{} / +{}",
-                us(extract.app_cpu - none.app_cpu),
-                us(discard.app_cpu - extract.app_cpu),
-                us(memory.app_cpu - discard.app_cpu),
-                us(redis.app_cpu - discard.app_cpu)
+                "{} / {} / {} / {}",
+                signed(paired(4, 0, cpu)?),
+                signed(paired(5, 4, cpu)?),
+                signed(paired(1, 5, cpu)?),
+                signed(paired(2, 5, cpu)?)
             ),
             python: String::new(),
             ratio: String::new(),
@@ -501,30 +515,34 @@ pub(crate) async fn rows(
         });
         // The allocator: the same servers allocating with jemalloc, where the system has it.
         if !repeat && jemalloc().is_some() {
-            let mut pairs = Vec::new();
-            for mode in ["none+jemalloc", "redis+jemalloc"] {
-                let mut three = Vec::new();
-                for _ in 0..3 {
-                    three.push(measure(mode, url, visitors, time).await?);
+            let mut pairs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+            for round in 0..rounds {
+                let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+                for i in order {
+                    let mode = ["none+jemalloc", "redis+jemalloc"][i];
+                    pairs[i].push(measure(mode, url, visitors, time).await?);
                 }
-                pairs.push(median(three).ok_or("an end-to-end run is missing")?);
             }
-            let (none_je, redis_je) = (pairs[0], pairs[1]);
+            let none_je = median(&pairs[0]).ok_or("an end-to-end run is missing")?;
+            let within = |f: fn(&Measured, &Measured) -> f64| {
+                median_of(
+                    pairs[1]
+                        .iter()
+                        .zip(&pairs[0])
+                        .map(|(a, b)| f(a, b))
+                        .collect(),
+                )
+                .ok_or("an end-to-end run is missing")
+            };
+            let added = within(cpu)?;
             rows.push(Row {
                 what: format!(
                     "end to end, {who}: with jemalloc (`LD_PRELOAD`), app CPU per request without the layer / added by the layer, RedisStore"
                 ),
-                ours: format!(
-                    "{} / +{}",
-                    us(none_je.app_cpu),
-                    us(redis_je.app_cpu - none_je.app_cpu)
-                ),
+                ours: format!("{} / {}", us(none_je.app_cpu), signed(added)),
                 python: String::new(),
-                ratio: format!("{:.2}x req/s", redis_je.per_second / none_je.per_second),
-                target: verdict(
-                    redis_je.app_cpu - none_je.app_cpu <= added_limit,
-                    &format!("≤ {}", us(added_limit)),
-                ),
+                ratio: format!("{:.2}x req/s", within(speed)?),
+                target: verdict(added <= added_limit, &format!("≤ {}", us(added_limit))),
             });
         }
         // Presence: what its score reads, sweeps and log appends cost the app and Redis.
@@ -533,12 +551,12 @@ pub(crate) async fn rows(
                 "end to end, {who}: with presence on, app CPU added by the layer / Redis CPU per request (RedisStore)"
             ),
             ours: format!(
-                "+{} / {}",
-                us(presence.app_cpu - none.app_cpu),
+                "{} / {}",
+                signed(paired(3, 0, cpu)?),
                 us(presence.redis_cpu)
             ),
             python: String::new(),
-            ratio: format!("{:.2}x req/s", presence.per_second / none.per_second),
+            ratio: format!("{:.2}x req/s", paired(3, 0, speed)?),
             target: String::new(),
         });
     }

@@ -54,6 +54,8 @@ struct Plan {
     flood_values: u64,
     /// How long each end-to-end configuration is loaded.
     e2e_time: Duration,
+    /// How many rounds of every end-to-end configuration run.
+    e2e_rounds: usize,
     /// Only the end-to-end part (`--e2e`).
     e2e_only: bool,
     /// Active entries in the memory breakdown.
@@ -87,6 +89,7 @@ impl Plan {
                 query_sizes: vec![1_000],
                 flood_values: 1_500,
                 e2e_time: Duration::from_millis(300),
+                e2e_rounds: 1,
                 e2e_only: false,
                 memory_entries: 1_000,
                 memory_only: false,
@@ -111,6 +114,7 @@ impl Plan {
                 query_sizes: vec![1_000, 10_000, 50_000],
                 flood_values: 20_000,
                 e2e_time: Duration::from_secs(3),
+                e2e_rounds: 3,
                 e2e_only: false,
                 memory_entries: 100_000,
                 memory_only: false,
@@ -132,7 +136,8 @@ impl Plan {
                 python_workers: 4,
                 query_sizes: vec![1_000, 100_000, 1_000_000],
                 flood_values: 20_000,
-                e2e_time: Duration::from_secs(8),
+                e2e_time: Duration::from_secs(5),
+                e2e_rounds: 5,
                 e2e_only: false,
                 memory_entries: 1_000_000,
                 memory_only: false,
@@ -820,7 +825,14 @@ async fn run(plan: Plan) -> Result<()> {
 
     // First, while the machine is quiet: the server's CPU per request over real TCP.
     eprintln!("end to end: an axum server with and without the layer, over real TCP ...");
-    e2e::rows(&server.url, server.child.id(), plan.e2e_time, &mut rows).await?;
+    e2e::rows(
+        &server.url,
+        server.child.id(),
+        plan.e2e_time,
+        plan.e2e_rounds,
+        &mut rows,
+    )
+    .await?;
     // The rest runs on every core again.
     e2e::pin(std::process::id(), "0-1023");
     e2e::pin(server.child.id(), "0-1023");
@@ -1045,10 +1057,11 @@ fn print_rows(rows: &[Row]) {
 fn print_table(rows: &[Row], version: &str, plan: &Plan) {
     print_rows(rows);
     println!(
-        "\nredis-server {version}, {} cores, {} mode; medians of {} runs (in-process), 21 / 5 / 3 runs (queries), the median of 3 rounds of {:?} each (end to end)",
+        "\nredis-server {version}, {} cores, {} mode; medians of {} runs (in-process), 21 / 5 / 3 runs (queries), {} rounds of {:?} per configuration (end to end: medians, and of differences the median of each round's)",
         cores(),
         plan.mode,
         plan.runs,
+        plan.e2e_rounds,
         plan.e2e_time
     );
 }
