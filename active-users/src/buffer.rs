@@ -106,8 +106,9 @@ pub(crate) struct Buffer {
     /// Members waiting to be written in all shards together (shared like `total`).
     waiting: Arc<AtomicUsize>,
     refresh: Duration,
-    /// How long a written member's slot is kept: a visitor who returns within it is queued
-    /// again without a new copy of its member (the window; at least the refresh interval).
+    /// How long a written member's slot is kept while the buffer is not full: a visitor who
+    /// returns within it is queued again without a new copy of its member (the window; at
+    /// least the refresh interval).
     keep: Duration,
     last_prune: Instant,
     /// The cap on entries per owner, if any.
@@ -296,7 +297,14 @@ impl Buffer {
             sketch.push(new);
         }
         if now.saturating_duration_since(self.last_prune) >= self.refresh {
-            let keep = self.keep;
+            // A full buffer keeps written members no longer than their refresh interval, so
+            // that a shard that took a slot past the capacity (see `place`) gets it back
+            // within that interval.
+            let keep = if self.total.load(Ordering::Acquire) >= self.capacity {
+                self.refresh
+            } else {
+                self.keep
+            };
             let before = self.slots.len();
             self.slots
                 .retain(|_, slot| slot.dirty || slot.fresh(now, keep));
@@ -612,6 +620,21 @@ mod tests {
         assert_eq!(buf.offer(b"e", t4b), Offer::Queued);
         assert_eq!(buf.slots.len(), 1);
         assert_eq!(buf.pending(), 1);
+    }
+
+    #[test]
+    fn a_full_buffer_keeps_written_members_only_for_their_refresh_interval() {
+        let start = Instant::now();
+        let refresh = Duration::from_secs(2);
+        let mut buf = keeping(2, refresh, Duration::from_secs(20));
+        buf.offer(b"a", start);
+        buf.offer(b"b", start);
+        buf.take(10, start, 0);
+        // Full: the next prune forgets both, though the window has not passed.
+        let later = start + 2 * refresh;
+        assert_eq!(buf.take(10, later, 0).members.len(), 0);
+        assert_eq!(buf.slots.len(), 0);
+        assert_eq!(buf.total.load(Ordering::Acquire), 0);
     }
 
     #[test]

@@ -497,7 +497,9 @@ impl ConfigBuilder {
     /// together); the entry that gives way is the oldest of the new entry's shard. Recent
     /// writes that the buffer remembers (to coalesce repeats) never push out an entry waiting
     /// to be written: a shard may hold more for a refresh interval, while other shards still
-    /// remember theirs.
+    /// remember theirs. While it has room, the buffer remembers a written entry for the
+    /// window, so that a visitor who returns is queued again without a new copy of its entry;
+    /// once full, for a refresh interval.
     pub fn buffer_capacity(mut self, capacity: usize) -> Self {
         self.buffer_capacity = capacity;
         self
