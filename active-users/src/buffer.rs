@@ -228,19 +228,8 @@ impl Buffer {
             })
             .is_ok();
         if !reserved {
-            if self.dirty.len() < self.slots.len() {
-                // Clean slots only remember recent writes; forgetting them costs a rewrite at
-                // most. Those past their refresh interval go first (they only spare a copy of
-                // their member when their visitor returns), then, if none was, every clean
-                // one. One of the freed slots is the new member's.
-                let before = self.slots.len();
-                let refresh = self.refresh;
-                self.slots
-                    .retain(|_, slot| slot.dirty || slot.fresh(now, refresh));
-                if self.slots.len() == before {
-                    self.slots.retain(|_, slot| slot.dirty);
-                }
-                self.release(before - self.slots.len() - 1);
+            if self.forget_written(now) {
+                // One of the freed slots is the new member's.
             } else if self.waiting.load(Ordering::Acquire) >= self.capacity
                 && let Some(oldest) = self.dirty.pop_front()
             {
@@ -270,6 +259,30 @@ impl Buffer {
             },
         );
         offer
+    }
+
+    /// At the capacity, makes room by forgetting written members, if this shard holds any:
+    /// they only remember recent writes, and forgetting them costs a rewrite at most. Those
+    /// past their refresh interval go first (they only spare a copy of their member when
+    /// their visitor returns), then, if none was, every written one. Gives back all the freed
+    /// slots but one, which is the caller's; `false` if there was none to forget.
+    fn forget_written(&mut self, now: Instant) -> bool {
+        if self.dirty.len() >= self.slots.len() {
+            return false;
+        }
+        let before = self.slots.len();
+        let refresh = self.refresh;
+        self.slots
+            .retain(|_, slot| slot.dirty || slot.fresh(now, refresh));
+        if self.slots.len() == before {
+            self.slots.retain(|_, slot| slot.dirty);
+        }
+        let freed = before - self.slots.len();
+        if freed == 0 {
+            return false;
+        }
+        self.release(freed - 1);
+        true
     }
 
     /// Takes up to `max` waiting members, oldest first, marking them written at `now`, and
@@ -322,15 +335,21 @@ impl Buffer {
     /// Puts back members whose write failed, with the times they were recorded, as the oldest
     /// waiting ones; returns how many did not fit (the buffer filled with newer members
     /// meanwhile) and were dropped.
-    pub(crate) fn restore(&mut self, members: Vec<Member>, seen: Vec<Instant>) -> u64 {
+    pub(crate) fn restore(
+        &mut self,
+        members: Vec<Member>,
+        seen: Vec<Instant>,
+        now: Instant,
+    ) -> u64 {
         self.in_flight = self.in_flight.saturating_sub(members.len());
         let mut dropped = 0;
         // In reverse, so that pushing each to the front keeps their order.
         for (member, at) in members.into_iter().zip(seen).rev() {
-            match self.slots.get_mut(&member) {
-                // Recorded again meanwhile: waiting with a newer time already.
-                Some(slot) if slot.dirty => slot.seen = slot.seen.max(at),
-                Some(slot) => {
+            if let Some(slot) = self.slots.get_mut(&member) {
+                if slot.dirty {
+                    // Recorded again meanwhile: waiting with a newer time already.
+                    slot.seen = slot.seen.max(at);
+                } else {
                     slot.dirty = true;
                     slot.written_at = None;
                     slot.seen = at;
@@ -339,28 +358,33 @@ impl Buffer {
                     self.dirty.push_front(member);
                     self.waiting.fetch_add(1, Ordering::AcqRel);
                 }
-                None if self
-                    .total
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                        (t < self.capacity).then_some(t + 1)
-                    })
-                    .is_ok() =>
-                {
-                    self.slots.insert(
-                        Arc::clone(&member),
-                        Slot {
-                            member: Arc::clone(&member),
-                            seen: at,
-                            written_at: None,
-                            dirty: true,
-                            sketched: 0,
-                        },
-                    );
-                    self.dirty.push_front(member);
-                    self.waiting.fetch_add(1, Ordering::AcqRel);
-                }
-                None => dropped += 1,
+                continue;
             }
+            // A slot for it, by forgetting written members if need be: they never push out
+            // an entry that was never written.
+            let room = self
+                .total
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                    (t < self.capacity).then_some(t + 1)
+                })
+                .is_ok()
+                || self.forget_written(now);
+            if !room {
+                dropped += 1;
+                continue;
+            }
+            self.slots.insert(
+                Arc::clone(&member),
+                Slot {
+                    member: Arc::clone(&member),
+                    seen: at,
+                    written_at: None,
+                    dirty: true,
+                    sketched: 0,
+                },
+            );
+            self.dirty.push_front(member);
+            self.waiting.fetch_add(1, Ordering::AcqRel);
         }
         dropped
     }
@@ -547,7 +571,7 @@ impl Buffers {
     /// dropped.
     pub(crate) fn restore(&self, members: Vec<Member>, seen: Vec<Instant>) -> u64 {
         if let [shard] = &*self.shards {
-            return Self::lock(&shard.0).restore(members, seen);
+            return Self::lock(&shard.0).restore(members, seen, Instant::now());
         }
         let mut per_shard: Vec<(Vec<Member>, Vec<Instant>)> =
             vec![Default::default(); self.shards.len()];
@@ -559,7 +583,9 @@ impl Buffers {
         self.shards
             .iter()
             .zip(per_shard)
-            .map(|(shard, (members, seen))| Self::lock(&shard.0).restore(members, seen))
+            .map(|(shard, (members, seen))| {
+                Self::lock(&shard.0).restore(members, seen, Instant::now())
+            })
             .sum()
     }
 }
@@ -638,6 +664,34 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_put_back_into_a_full_buffer_makes_written_members_give_way() {
+        let now = Instant::now();
+        let mut buf = keeping(4, Duration::from_secs(2), Duration::from_secs(20));
+        buf.offer(b"a", now);
+        buf.offer(b"b", now);
+        let failing = buf.take(10, now, 0);
+        // While a and b are being written, the buffer fills and forgets their slots.
+        buf.offer(b"c", now);
+        buf.offer(b"d", now);
+        assert_eq!(buf.offer(b"e", now), Offer::Queued);
+        assert!(!buf.slots.contains_key(&b"a"[..]));
+        // c, d and e are written; f waits: the buffer is full, of one waiting member and
+        // three that only remember their writes.
+        let written = buf.take(10, now, 0);
+        buf.written(written.members.len());
+        buf.offer(b"f", now);
+        assert_eq!(buf.total.load(Ordering::Acquire), 4);
+        // The write of a and b failed: they come back, and the written members give way.
+        assert_eq!(buf.restore(failing.members, failing.seen, now), 0);
+        assert_eq!(buf.pending(), 3);
+        let again: Vec<Member> = buf.take(10, now, 0).members;
+        assert_eq!(
+            again,
+            [b"a", b"b", b"f"].map(|m| Member::from(&m[..])).to_vec()
+        );
+    }
+
+    #[test]
     fn repeats_are_coalesced_until_the_refresh_interval_passes() {
         let start = Instant::now();
         let mut buf = Buffer::new(10, Duration::from_secs(2));
@@ -684,7 +738,7 @@ mod tests {
             first.members,
             vec![Member::from(&b"1"[..]), Member::from(&b"2"[..])]
         );
-        assert_eq!(buf.restore(first.members, first.seen), 0);
+        assert_eq!(buf.restore(first.members, first.seen, now), 0);
         let again = buf.take(10, now, 0).members;
         let want: Vec<Member> = [b"1", b"2", b"3"]
             .iter()
@@ -702,7 +756,7 @@ mod tests {
         let taken = buf.take(10, now, 0);
         assert_eq!(buf.pending(), 0);
         assert_eq!(buf.unwritten(), 2);
-        assert_eq!(buf.restore(taken.members, taken.seen), 0);
+        assert_eq!(buf.restore(taken.members, taken.seen, now), 0);
         assert_eq!(buf.unwritten(), 2);
         assert_eq!(buf.pending(), 2);
         assert_eq!(buf.offer(b"a", now), Offer::Coalesced);
@@ -725,7 +779,7 @@ mod tests {
         let taken = buf.take(10, next, 8);
         assert_eq!(taken.sketch, [true]);
         // A failed write reached no sketch: the retry adds it.
-        buf.restore(taken.members, taken.seen);
+        buf.restore(taken.members, taken.seen, start);
         assert_eq!(buf.take(10, next, 8).sketch, [true]);
     }
 
@@ -741,7 +795,7 @@ mod tests {
         let taken = buf.take(10, start + 10 * second, 0);
         assert_eq!(taken.seen, [start + second]);
         // A failed write keeps it; a retry much later still carries it.
-        buf.restore(taken.members, taken.seen);
+        buf.restore(taken.members, taken.seen, start);
         assert_eq!(buf.take(10, start + 60 * second, 0).seen, [start + second]);
     }
 
