@@ -221,16 +221,9 @@ impl Buffer {
             return Offer::Refused;
         }
         let mut offer = Offer::Queued;
-        let reserved = self
-            .total
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                (t < self.capacity).then_some(t + 1)
-            })
-            .is_ok();
-        if !reserved {
-            if self.forget_written(now) {
-                // One of the freed slots is the new member's.
-            } else if self.waiting.load(Ordering::Acquire) >= self.capacity
+        // A slot below the capacity, or one freed by forgetting written members.
+        if !self.reserve_slot() && !self.forget_written(now) {
+            if self.waiting.load(Ordering::Acquire) >= self.capacity
                 && let Some(oldest) = self.dirty.pop_front()
             {
                 // Full of members waiting for the store: the oldest of this shard gives way
@@ -259,6 +252,15 @@ impl Buffer {
             },
         );
         offer
+    }
+
+    /// Counts one more slot in the whole buffer's total, if it is below the capacity.
+    fn reserve_slot(&self) -> bool {
+        self.total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                (t < self.capacity).then_some(t + 1)
+            })
+            .is_ok()
     }
 
     /// At the capacity, makes room by forgetting written members, if this shard holds any:
@@ -362,14 +364,7 @@ impl Buffer {
             }
             // A slot for it, by forgetting written members if need be: they never push out
             // an entry that was never written.
-            let room = self
-                .total
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                    (t < self.capacity).then_some(t + 1)
-                })
-                .is_ok()
-                || self.forget_written(now);
-            if !room {
+            if !self.reserve_slot() && !self.forget_written(now) {
                 dropped += 1;
                 continue;
             }
@@ -570,8 +565,9 @@ impl Buffers {
     /// Puts back members whose write failed (see [`Buffer::restore`]); returns how many were
     /// dropped.
     pub(crate) fn restore(&self, members: Vec<Member>, seen: Vec<Instant>) -> u64 {
+        let now = Instant::now();
         if let [shard] = &*self.shards {
-            return Self::lock(&shard.0).restore(members, seen, Instant::now());
+            return Self::lock(&shard.0).restore(members, seen, now);
         }
         let mut per_shard: Vec<(Vec<Member>, Vec<Instant>)> =
             vec![Default::default(); self.shards.len()];
@@ -583,9 +579,7 @@ impl Buffers {
         self.shards
             .iter()
             .zip(per_shard)
-            .map(|(shard, (members, seen))| {
-                Self::lock(&shard.0).restore(members, seen, Instant::now())
-            })
+            .map(|(shard, (members, seen))| Self::lock(&shard.0).restore(members, seen, now))
             .sum()
     }
 }

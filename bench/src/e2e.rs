@@ -10,8 +10,9 @@
 //! stime from `/proc/<pid>/stat`) and Redis's (`INFO cpu`) are read before and after each run.
 //! Every configuration runs in a fresh server, in rounds (each round runs every configuration
 //! once, in alternating order); a figure is the median of its runs, and a difference between
-//! two configurations the median of their differences within each round. With `taskset` on a machine of two cores or more, the server
-//! runs on the second core and the load generator and Redis on the first.
+//! two configurations the median of their differences within each round. With `taskset` on a
+//! machine of two cores or more, the server runs on the second core and the load generator
+//! and Redis on the first.
 
 use super::{Result, Row, fmt_int, verdict};
 use active_users::{
@@ -373,6 +374,16 @@ fn median_of(mut x: Vec<f64>) -> Option<f64> {
     x.get(x.len() / 2).copied()
 }
 
+/// The median over rounds of `f(a, b)` for the runs of two configurations in the same round.
+fn paired_median(
+    a: &[Measured],
+    b: &[Measured],
+    f: fn(&Measured, &Measured) -> f64,
+) -> Result<f64> {
+    median_of(a.iter().zip(b).map(|(a, b)| f(a, b)).collect())
+        .ok_or_else(|| "an end-to-end run is missing".into())
+}
+
 /// A difference in CPU time, with its sign.
 fn signed(seconds: f64) -> String {
     let sign = if seconds < 0.0 { '−' } else { '+' };
@@ -429,10 +440,7 @@ pub(crate) async fn rows(
         // A difference between two configurations: the median of their differences within
         // each round (runs a few seconds apart), which the machine's drift over minutes does
         // not move as it moves each configuration's own median.
-        let paired = |a: usize, b: usize, f: fn(&Measured, &Measured) -> f64| {
-            median_of(runs[a].iter().zip(&runs[b]).map(|(a, b)| f(a, b)).collect())
-                .ok_or("an end-to-end run is missing")
-        };
+        let paired = |a: usize, b: usize, f| paired_median(&runs[a], &runs[b], f);
         let cpu = |a: &Measured, b: &Measured| a.app_cpu - b.app_cpu;
         let speed = |a: &Measured, b: &Measured| a.per_second / b.per_second;
         let [none, memory, redis, presence] =
@@ -524,16 +532,7 @@ pub(crate) async fn rows(
                 }
             }
             let none_je = median(&pairs[0]).ok_or("an end-to-end run is missing")?;
-            let within = |f: fn(&Measured, &Measured) -> f64| {
-                median_of(
-                    pairs[1]
-                        .iter()
-                        .zip(&pairs[0])
-                        .map(|(a, b)| f(a, b))
-                        .collect(),
-                )
-                .ok_or("an end-to-end run is missing")
-            };
+            let within = |f| paired_median(&pairs[1], &pairs[0], f);
             let added = within(cpu)?;
             rows.push(Row {
                 what: format!(
