@@ -34,6 +34,7 @@ fn impl_entry(input: &Input<'_>) -> TokenStream {
     let field_defs = input.fields.iter().map(field_def);
     let extract = input.fields.iter().map(extract_field);
     let encode = input.fields.iter().map(encode_field);
+    let encode_request = input.fields.iter().map(encode_request_field);
     let decode = input.fields.iter().map(decode_field);
     let values = input.fields.iter().map(value_of_field);
     quote! {
@@ -56,6 +57,16 @@ fn impl_entry(input: &Input<'_>) -> TokenStream {
             ) -> ::core::option::Option<Self> {
                 let _ = __cx;
                 ::core::option::Option::Some(Self { #(#extract,)* })
+            }
+
+            fn encode_request(
+                __head: &::active_users::RequestHead<'_>,
+                __cx: &::active_users::ExtractContext,
+                __enc: &mut ::active_users::codec::Encoder<'_>,
+            ) -> ::core::option::Option<()> {
+                let _ = __cx;
+                #(#encode_request)*
+                ::core::option::Option::Some(())
             }
 
             fn encode_fields(&self, __enc: &mut ::active_users::codec::Encoder<'_>) {
@@ -166,6 +177,61 @@ fn extract_field(field: &Field<'_>) -> TokenStream {
         quote! { #member: #lookup }
     } else {
         quote! { #member: #lookup? }
+    }
+}
+
+/// The statement of `encode_request` for one field: its value looked up in the request and
+/// written; text sources are written from the request's text, without a `String`.
+fn encode_request_field(field: &Field<'_>) -> TokenStream {
+    let ty = field.ty;
+    if field.attrs.flatten.is_some() {
+        return quote_spanned! {ty.span()=>
+            <#ty as ::active_users::ActiveUserEntry>::encode_request(__head, __cx, __enc)?;
+        };
+    }
+    let value_ty = field.value_ty;
+    let optional = field.optional;
+    let private = quote! { ::active_users::__private };
+    // `valid` guarantees exactly one source here.
+    let Some(source) = field.attrs.sources.first() else {
+        return quote! { ::core::option::Option::None?; };
+    };
+    let text = match &source.source {
+        Source::Header(lit) => {
+            let lower = lit.value().to_ascii_lowercase();
+            Some(quote! {
+                #private::header_text(__head, {
+                    static __NAME: #private::HeaderName = #private::HeaderName::from_static(#lower);
+                    &__NAME
+                })
+            })
+        }
+        Source::Cookie(lit) => Some(quote! { #private::cookie_text(__head, #lit) }),
+        Source::Query(lit) => Some(quote! {
+            ::core::option::Option::as_deref(&#private::query_text(__head, #lit))
+        }),
+        _ => None,
+    };
+    if let Some(text) = text {
+        return quote_spanned! {value_ty.span()=>
+            #private::put_text::<#value_ty>(__enc, #text, #optional)?;
+        };
+    }
+    let value = match &source.source {
+        Source::Extension => quote_spanned! {value_ty.span()=>
+            #private::extension_ref::<#value_ty>(__head)
+        },
+        Source::ClientIp => quote_spanned! {value_ty.span()=>
+            ::core::option::Option::as_ref(&#private::client_ip::<#value_ty>(__head, __cx))
+        },
+        Source::Fn(path) => quote_spanned! {path.span()=>
+            ::core::option::Option::as_ref(&#private::call_fn::<#value_ty>(#path, __head))
+        },
+        // Handled above.
+        Source::Header(_) | Source::Cookie(_) | Source::Query(_) => TokenStream::new(),
+    };
+    quote_spanned! {value_ty.span()=>
+        #private::put_value::<#value_ty>(__enc, #value, #optional)?;
     }
 }
 

@@ -44,6 +44,7 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+use crate::tracker::HeldMember;
 use crate::{ActiveUserEntry, RecordOn, RequestHead, Tracker};
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
@@ -179,7 +180,7 @@ pin_project! {
     pub struct ResponseFuture<F, E> {
         #[pin]
         inner: F,
-        pending: Option<(Tracker<E>, E, RecordOn)>,
+        pending: Option<(Tracker<E>, HeldMember, RecordOn)>,
     }
 }
 
@@ -206,7 +207,7 @@ where
                 Err(err) => err.as_response_error().status_code().as_u16(),
             };
             if http::StatusCode::from_u16(code).is_ok_and(|status| record_on.records(status)) {
-                tracker.record_entry(&entry);
+                tracker.record_prepared(&entry);
             }
         }
         Poll::Ready(result)

@@ -178,11 +178,28 @@ impl<'a> Encoder<'a> {
     pub fn put_opt<T: FieldValue>(&mut self, value: Option<&T>) {
         match value {
             Some(value) => self.put_value(value, true),
-            None => {
-                self.buf.push(0);
-                self.field += 1;
-            }
+            None => self.put_absent(),
         }
+    }
+
+    /// Writes the value that `text` parses to as a `T` (read from a request), without building
+    /// the value where the type can help it (a `String` field copies the text); with nothing
+    /// written and `false` when `text` does not parse.
+    pub fn put_parsed<T: FieldValue>(&mut self, text: &str, optional: bool) -> bool {
+        let start = self.buf.len();
+        self.buf.push(0);
+        if !T::encode_parsed(text, self.buf) {
+            self.buf.truncate(start);
+            return false;
+        }
+        self.end_value::<T>(start, optional);
+        true
+    }
+
+    /// Writes an absent value (of an optional field).
+    pub fn put_absent(&mut self) {
+        self.buf.push(0);
+        self.field += 1;
     }
 
     fn put_value<T: FieldValue>(&mut self, value: &T, optional: bool) {
@@ -191,6 +208,12 @@ impl<'a> Encoder<'a> {
         let start = self.buf.len();
         self.buf.push(0);
         value.encode(self.buf);
+        self.end_value::<T>(start, optional);
+    }
+
+    /// Ends the value whose stored form follows the length byte at `start`: cuts it to the
+    /// field's limit, and writes its length.
+    fn end_value<T: FieldValue>(&mut self, start: usize, optional: bool) {
         let mut len = self.buf.len() - start - 1;
         let (limit, identity) = self
             .fields
@@ -213,8 +236,7 @@ impl<'a> Encoder<'a> {
                 None if optional => {
                     // Not text: it cannot be cut, and an optional field can do without it.
                     self.buf.truncate(start);
-                    self.buf.push(0);
-                    self.field += 1;
+                    self.put_absent();
                     return;
                 }
                 None => {

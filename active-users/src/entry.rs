@@ -112,6 +112,23 @@ pub trait ActiveUserEntry: Sized + Send + Sync + 'static {
     /// Appends the text of every field, in order; `None` for an absent field.
     fn write_values(&self, out: &mut Vec<Option<String>>);
 
+    /// Extracts the entry of a request and writes it with `enc`, as [`extract`] then
+    /// [`encode_fields`] would, without building the entry; `None` when a required field is
+    /// absent (then `enc` holds part of a member, to be thrown away). This is how a request is
+    /// recorded. The derive writes it so that a text field's value is copied from the request
+    /// into the member, not into a `String` first; the default builds the entry.
+    ///
+    /// [`extract`]: ActiveUserEntry::extract
+    /// [`encode_fields`]: ActiveUserEntry::encode_fields
+    fn encode_request(
+        head: &RequestHead<'_>,
+        cx: &ExtractContext,
+        enc: &mut Encoder<'_>,
+    ) -> Option<()> {
+        Self::extract(head, cx)?.encode_fields(enc);
+        Some(())
+    }
+
     /// Extracts an entry from a request with any body type.
     fn from_request<B>(request: &http::Request<B>, cx: &ExtractContext) -> Option<Self> {
         Self::extract(&RequestHead::from(request), cx)

@@ -458,16 +458,34 @@ impl<E: ActiveUserEntry> Tracker<E> {
 
     /// Records a request from its borrowed head.
     pub fn record_head(&self, head: &RequestHead<'_>) -> Outcome {
-        match self.prepare(head) {
-            Ok(entry) => self.record_entry(&entry),
-            Err(outcome) => outcome,
+        if let Err(outcome) = self.check(head) {
+            return outcome;
         }
+        // Extracted and encoded in one pass into this thread's scratch buffer: a repeat
+        // visitor costs no allocation.
+        crate::codec::with_scratch(|scratch| match self.encode_request(head, scratch) {
+            Some(cut) => self.offer_member(cut.map(|cut| (&scratch[..], cut))),
+            None => Outcome::NoEntry,
+        })
     }
 
-    /// The first half of recording: the exclusion check and the extraction, counted. The
-    /// layer calls it before the response and `record_entry` after.
-    pub(crate) fn prepare(&self, head: &RequestHead<'_>) -> Result<E, Outcome> {
-        let counters = &self.inner.counters;
+    /// The first half of recording: the exclusion check and the extraction into an encoded
+    /// member, counted. The layers call it before the response and [`record_prepared`](Self::record_prepared) after.
+    pub(crate) fn prepare(&self, head: &RequestHead<'_>) -> Result<HeldMember, Outcome> {
+        self.check(head)?;
+        crate::codec::with_scratch(|scratch| match self.encode_request(head, scratch) {
+            Some(cut) => Ok(HeldMember::new(cut, scratch)),
+            None => Err(Outcome::NoEntry),
+        })
+    }
+
+    /// Records a member [`prepare`](Self::prepare)d earlier.
+    pub(crate) fn record_prepared(&self, prepared: &HeldMember) -> Outcome {
+        self.offer_member(prepared.member())
+    }
+
+    /// The exclusion check, counted.
+    fn check(&self, head: &RequestHead<'_>) -> Result<(), Outcome> {
         let config = &self.inner.core.config;
         // Without agent patterns (the default) the header is not even looked up.
         let agent_excluded = || {
@@ -478,36 +496,58 @@ impl<E: ActiveUserEntry> Tracker<E> {
                     .is_some_and(|agent| config.is_excluded_agent(agent))
         };
         if config.is_excluded(head.path()) || agent_excluded() {
-            bump(&counters.excluded, 1);
+            bump(&self.inner.counters.excluded, 1);
             return Err(Outcome::Excluded);
         }
-        E::extract(head, &self.inner.cx).ok_or_else(|| {
-            bump(&counters.no_entry, 1);
-            Outcome::NoEntry
-        })
+        Ok(())
+    }
+
+    /// The request's member, encoded into `out`, with how many values were cut (or the
+    /// encoding's error); `None`, counted, when the request has no entry.
+    fn encode_request(
+        &self,
+        head: &RequestHead<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<usize, EncodeError>> {
+        let mut enc = crate::codec::Encoder::new(out, E::fields());
+        if E::encode_request(head, &self.inner.cx, &mut enc).is_none() {
+            bump(&self.inner.counters.no_entry, 1);
+            return None;
+        }
+        Some(enc.finish())
     }
 
     /// Records an entry built by the application.
     pub fn record_entry(&self, entry: &E) -> Outcome {
-        let counters = &self.inner.counters;
         // Encode into this thread's scratch buffer: a repeat visitor costs no allocation.
-        let offered = crate::codec::with_scratch(|scratch| {
-            let cut = crate::entry::encode_counting_cuts(entry, scratch)?;
+        crate::codec::with_scratch(|scratch| {
+            let cut = crate::entry::encode_counting_cuts(entry, scratch);
+            self.offer_member(cut.map(|cut| (&scratch[..], cut)))
+        })
+    }
+
+    /// Offers an encoded member (with how many of its values were cut) to the buffer, or
+    /// counts why it cannot be.
+    fn offer_member(&self, member: Result<(&[u8], usize), EncodeError>) -> Outcome {
+        let counters = &self.inner.counters;
+        let config = &self.inner.core.config;
+        let member = member.and_then(|(member, cut)| {
             if cut > 0 {
                 bump(&counters.truncated, cut as u64);
             }
-            let limit = self.inner.core.config.max_entry_len;
-            if scratch.len() > limit {
+            if member.len() > config.max_entry_len {
                 return Err(EncodeError::EntryTooLong {
-                    len: scratch.len(),
-                    limit,
+                    len: member.len(),
+                    limit: config.max_entry_len,
                 });
             }
-            let batch = self.inner.core.config.batch_size;
-            Ok(self.inner.buffer.offer(scratch, Instant::now(), batch))
+            Ok(member)
         });
-        let (offer, batch_waiting) = match offered {
-            Ok(offered) => offered,
+        let (offer, batch_waiting) = match member {
+            Ok(member) => self
+                .inner
+                .buffer
+                .offer(member, Instant::now(), config.batch_size),
             Err(err) => {
                 bump(&counters.invalid, 1);
                 return Outcome::Invalid(err);
@@ -1699,6 +1739,69 @@ async fn background_writer<E: ActiveUserEntry>(
             // A store that is down is not retried at once, however many records wake the
             // writer meanwhile: at most one attempt per interval.
             tokio::time::sleep(interval).await;
+        }
+    }
+}
+
+/// Members this long or shorter are held inline by [`HeldMember`]: most are (a `DefaultEntry`
+/// with a 32-character session id and a 10-digit user id takes about 60 bytes).
+const INLINE_MEMBER: usize = 110;
+
+/// A request's member, encoded when the request arrives and recorded when its response says
+/// so: the layers hold it across the response. A short member is held inline, so that
+/// holding it costs no allocation.
+pub(crate) struct HeldMember(HeldInner);
+
+enum HeldInner {
+    Inline {
+        len: u8,
+        cut: u8,
+        bytes: [u8; INLINE_MEMBER],
+    },
+    Heap {
+        bytes: Box<[u8]>,
+        cut: usize,
+    },
+    /// The encoding failed: counted as invalid if the response is recorded.
+    Invalid(EncodeError),
+}
+
+impl HeldMember {
+    fn new(cut: Result<usize, EncodeError>, member: &[u8]) -> Self {
+        HeldMember(match cut {
+            Err(err) => HeldInner::Invalid(err),
+            Ok(cut) => match (u8::try_from(member.len()), u8::try_from(cut)) {
+                (Ok(len), Ok(cut)) if member.len() <= INLINE_MEMBER => {
+                    let mut bytes = [0; INLINE_MEMBER];
+                    bytes[..member.len()].copy_from_slice(member);
+                    HeldInner::Inline { len, cut, bytes }
+                }
+                _ => HeldInner::Heap {
+                    bytes: member.into(),
+                    cut,
+                },
+            },
+        })
+    }
+
+    /// The member and how many of its values were cut, or the encoding's error.
+    fn member(&self) -> Result<(&[u8], usize), EncodeError> {
+        match &self.0 {
+            HeldInner::Inline { len, cut, bytes } => {
+                Ok((&bytes[..usize::from(*len)], usize::from(*cut)))
+            }
+            HeldInner::Heap { bytes, cut } => Ok((bytes, *cut)),
+            HeldInner::Invalid(err) => Err(err.clone()),
+        }
+    }
+}
+
+impl fmt::Debug for HeldMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            HeldInner::Inline { len, .. } => write!(f, "HeldMember({len} bytes)"),
+            HeldInner::Heap { bytes, .. } => write!(f, "HeldMember({} bytes)", bytes.len()),
+            HeldInner::Invalid(err) => write!(f, "HeldMember({err})"),
         }
     }
 }

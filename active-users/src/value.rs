@@ -66,6 +66,21 @@ pub trait FieldValue: Sized {
     fn decode(bytes: &[u8]) -> Option<Self> {
         std::str::from_utf8(bytes).ok().and_then(Self::parse)
     }
+
+    /// Appends the stored form of the value that request text parses to; `false` (with
+    /// nothing appended) when it does not parse. The derive's code records a request this
+    /// way, without building the entry. Defaults to [`parse`](FieldValue::parse) then
+    /// [`encode`](FieldValue::encode); a type whose stored form is the text itself (as
+    /// `String`'s is) copies it instead, and spares the allocation of the value.
+    fn encode_parsed(text: &str, out: &mut Vec<u8>) -> bool {
+        match Self::parse(text) {
+            Some(value) => {
+                value.encode(out);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl FieldValue for String {
@@ -81,6 +96,10 @@ impl FieldValue for String {
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
         String::from_utf8(bytes.to_vec()).ok()
+    }
+    fn encode_parsed(text: &str, out: &mut Vec<u8>) -> bool {
+        out.extend_from_slice(text.as_bytes());
+        true
     }
 }
 

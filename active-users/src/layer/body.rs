@@ -1,3 +1,4 @@
+use crate::tracker::HeldMember;
 use crate::{ActiveUserEntry, RecordOn, Tracker};
 use http::{HeaderMap, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -13,12 +14,12 @@ pin_project! {
     pub struct RecordBody<B, E> {
         #[pin]
         inner: B,
-        pending: Option<(Tracker<E>, E, RecordOn)>,
+        pending: Option<(Tracker<E>, HeldMember, RecordOn)>,
     }
 }
 
 impl<B, E> RecordBody<B, E> {
-    pub(crate) fn new(inner: B, pending: Option<(Tracker<E>, E, RecordOn)>) -> Self {
+    pub(crate) fn new(inner: B, pending: Option<(Tracker<E>, HeldMember, RecordOn)>) -> Self {
         RecordBody { inner, pending }
     }
 
@@ -53,7 +54,7 @@ impl<B: Body, E: ActiveUserEntry> Body for RecordBody<B, E> {
                     && let Some((tracker, entry, record_on)) = this.pending.take()
                     && record_on.records(grpc_outcome(trailers))
                 {
-                    tracker.record_entry(&entry);
+                    tracker.record_prepared(&entry);
                 }
             }
             // The stream ended without trailers: a gRPC call without a status failed
@@ -62,7 +63,7 @@ impl<B: Body, E: ActiveUserEntry> Body for RecordBody<B, E> {
                 if let Some((tracker, entry, record_on)) = this.pending.take()
                     && record_on.records(StatusCode::INTERNAL_SERVER_ERROR)
                 {
-                    tracker.record_entry(&entry);
+                    tracker.record_prepared(&entry);
                 }
             }
             Some(Err(_)) => {

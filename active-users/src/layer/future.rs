@@ -1,4 +1,5 @@
 use super::body::{RecordBody, grpc_outcome, is_grpc, is_grpc_web};
+use crate::tracker::HeldMember;
 use crate::{ActiveUserEntry, RecordOn, Tracker};
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
@@ -12,12 +13,12 @@ pin_project! {
     pub struct ResponseFuture<F, E> {
         #[pin]
         inner: F,
-        pending: Option<(Tracker<E>, E, RecordOn)>,
+        pending: Option<(Tracker<E>, HeldMember, RecordOn)>,
     }
 }
 
 impl<F, E> ResponseFuture<F, E> {
-    pub(crate) fn new(inner: F, pending: Option<(Tracker<E>, E, RecordOn)>) -> Self {
+    pub(crate) fn new(inner: F, pending: Option<(Tracker<E>, HeldMember, RecordOn)>) -> Self {
         ResponseFuture { inner, pending }
     }
 }
@@ -55,7 +56,7 @@ where
             };
             match judged {
                 Some(status) if record_on.records(status) => {
-                    tracker.record_entry(&entry);
+                    tracker.record_prepared(&entry);
                 }
                 Some(_) => {}
                 None => for_body = Some((tracker, entry, record_on)),
