@@ -168,7 +168,7 @@ fn extract_field(field: &Field<'_>) -> TokenStream {
         },
         Source::Fn(path) => {
             let call = quote_spanned! {path.span()=>
-                #private::call_fn::<#value_ty>(#path, __head)
+                #private::call_fn_value::<#value_ty, _>(#path, __head)
             };
             call
         }
@@ -224,9 +224,15 @@ fn encode_request_field(field: &Field<'_>) -> TokenStream {
         Source::ClientIp => quote_spanned! {value_ty.span()=>
             ::core::option::Option::as_ref(&#private::client_ip::<#value_ty>(__head, __cx))
         },
-        Source::Fn(path) => quote_spanned! {path.span()=>
-            ::core::option::Option::as_ref(&#private::call_fn::<#value_ty>(#path, __head))
-        },
+        Source::Fn(path) => {
+            return quote_spanned! {path.span()=>
+                #private::put_fn::<#value_ty, _>(
+                    __enc,
+                    #private::call_fn::<#value_ty, _>(#path, __head),
+                    #optional,
+                )?;
+            };
+        }
         // Handled above.
         Source::Header(_) | Source::Cookie(_) | Source::Query(_) => TokenStream::new(),
     };

@@ -142,7 +142,8 @@ pub enum DecodeError {
     Unsupported,
 }
 
-/// Writes the fields of one entry; used by the derived [`encode_fields`](crate::ActiveUserEntry::encode_fields).
+/// Writes the fields of one entry; used by the derived [`encode_fields`](crate::ActiveUserEntry::encode_fields)
+/// and [`encode_request`](crate::ActiveUserEntry::encode_request).
 #[derive(Debug)]
 pub struct Encoder<'a> {
     buf: &'a mut Vec<u8>,

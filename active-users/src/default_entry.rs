@@ -82,12 +82,13 @@ pub struct DefaultEntry {
     pub username: Option<String>,
 }
 
-fn user_id(head: &RequestHead<'_>) -> Option<String> {
-    head.extension::<User>().map(|u| u.id.clone())
+// Borrowed from the request: recording copies them into the member without a `String`.
+fn user_id<'a>(head: &RequestHead<'a>) -> Option<&'a str> {
+    head.extension::<User>().map(|u| u.id.as_str())
 }
 
-fn username(head: &RequestHead<'_>) -> Option<String> {
-    head.extension::<User>()?.name.clone()
+fn username<'a>(head: &RequestHead<'a>) -> Option<&'a str> {
+    head.extension::<User>()?.name.as_deref()
 }
 
 // The derive spells the cookie name literally; keep the constant in step with it.

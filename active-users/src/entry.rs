@@ -34,7 +34,7 @@ pub struct Field {
 
 /// A record of one active visitor: who, from where, with which extra dimensions.
 ///
-/// Derive it; writing the impl by hand is possible but the derive keeps the five methods
+/// Derive it; writing the impl by hand is possible but the derive keeps the six methods
 /// consistent. The derive reads these attributes on each named field:
 ///
 /// | attribute | the value comes from |
@@ -44,7 +44,7 @@ pub struct Field {
 /// | `#[from_query("ref")]` | that query parameter, percent-decoded |
 /// | `#[from_extension]` | a value of the field's type in the request extensions (what an auth layer inserted) |
 /// | `#[from_client_ip]` | the client IP: the peer address, or forwarded headers from [trusted proxies](crate::TrustedProxies); the type is `IpAddr` |
-/// | `#[from_fn(path::to::f)]` | a function `fn(&RequestHead<'_>) -> Option<T>` |
+/// | `#[from_fn(path::to::f)]` | a function `fn(&RequestHead<'_>) -> Option<T>`; for a `String` field it may return `Option<&str>` borrowed from the request, which is recorded without a `String` |
 /// | `#[active_users(flatten)]` | another entry embedded whole: its fields are this entry's fields |
 ///
 /// and these options, combinable as `#[active_users(index, rename = "user")]`:

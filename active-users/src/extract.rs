@@ -171,9 +171,73 @@ pub fn client_ip<T: ClientIpValue>(head: &RequestHead<'_>, cx: &ExtractContext) 
     cx.client_ip(head).map(T::from_ip)
 }
 
+/// What a `#[from_fn]` function may return (in an `Option`) for a field whose value type is
+/// `T`: a `T`, or, for a `String` field, a `&str` borrowed from the request, which recording
+/// copies straight into the member (no `String` is made unless the entry itself is built).
+#[diagnostic::on_unimplemented(
+    message = "a #[from_fn] function for a `{T}` field returns `Option<{T}>`, not `Option<{Self}>`",
+    label = "the function's return type",
+    note = "a function for a `String` field may also return `Option<&str>` borrowed from the request"
+)]
+pub trait FnValue<T> {
+    /// The field's value.
+    fn into_value(self) -> T;
+    /// Writes the value with `enc`.
+    fn put(&self, enc: &mut Encoder<'_>, optional: bool);
+}
+
+impl<T: FieldValue> FnValue<T> for T {
+    fn into_value(self) -> T {
+        self
+    }
+    fn put(&self, enc: &mut Encoder<'_>, optional: bool) {
+        if optional {
+            enc.put_opt(Some(self));
+        } else {
+            enc.put(self);
+        }
+    }
+}
+
+impl FnValue<String> for &str {
+    fn into_value(self) -> String {
+        self.to_owned()
+    }
+    fn put(&self, enc: &mut Encoder<'_>, optional: bool) {
+        // `String` reads any text: this writes what `put` of the `String` would.
+        enc.put_parsed::<String>(self, optional);
+    }
+}
+
 /// Calls a `#[from_fn]` function; the signature is spelled out so a wrong one fails here.
-pub fn call_fn<T>(f: fn(&RequestHead<'_>) -> Option<T>, head: &RequestHead<'_>) -> Option<T> {
+pub fn call_fn<'a, T, R: FnValue<T>>(
+    f: fn(&RequestHead<'a>) -> Option<R>,
+    head: &RequestHead<'a>,
+) -> Option<R> {
     f(head)
+}
+
+/// Calls a `#[from_fn]` function for the field's value.
+pub fn call_fn_value<'a, T, R: FnValue<T>>(
+    f: fn(&RequestHead<'a>) -> Option<R>,
+    head: &RequestHead<'a>,
+) -> Option<T> {
+    f(head).map(FnValue::into_value)
+}
+
+/// Writes what a `#[from_fn]` function returned (`None`: absent); `None` when a required
+/// field has no value.
+pub fn put_fn<T, R: FnValue<T>>(
+    enc: &mut Encoder<'_>,
+    value: Option<R>,
+    optional: bool,
+) -> Option<()> {
+    match value {
+        Some(value) => value.put(enc, optional),
+        None if optional => enc.put_absent(),
+        None => return None,
+    }
+    Some(())
 }
 
 /// The text form of a value.

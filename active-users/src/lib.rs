@@ -127,8 +127,8 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::extract::{
-        ClientIpValue, call_fn, client_ip, cookie, cookie_text, extension, extension_ref, header,
-        header_text, put_text, put_value, query, query_text, text,
+        ClientIpValue, FnValue, call_fn, call_fn_value, client_ip, cookie, cookie_text, extension,
+        extension_ref, header, header_text, put_fn, put_text, put_value, query, query_text, text,
     };
     pub use http::HeaderName;
     pub use std::string::String;

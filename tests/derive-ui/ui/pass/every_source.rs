@@ -29,6 +29,11 @@ fn tenant(head: &RequestHead<'_>) -> Option<TenantId> {
     head.path().strip_prefix("/t/")?.split('/').next()?.parse().ok().map(TenantId)
 }
 
+/// Text borrowed from the request, for a `String` field.
+fn section<'a>(head: &RequestHead<'a>) -> Option<&'a str> {
+    head.path().rsplit('/').next()
+}
+
 #[derive(Debug, ActiveUserEntry)]
 struct Everything {
     #[active_users(flatten)]
@@ -44,6 +49,8 @@ struct Everything {
     tenant_from_auth: Option<u64>,
     #[from_fn(tenant)]
     tenant: TenantId,
+    #[from_fn(section)]
+    section: Option<String>,
     #[from_client_ip]
     #[active_users(hidden)]
     raw_ip: Option<IpAddr>,
@@ -72,13 +79,14 @@ fn main() {
     request.extensions_mut().insert(PeerAddr("127.0.0.1:1".parse().unwrap()));
     let entry = Everything::from_request(&request, &ExtractContext::default()).unwrap();
     assert_eq!(entry.tenant, TenantId(9));
+    assert_eq!(entry.section.as_deref(), Some("home"));
     assert_eq!(entry.plan, Some(Plan("pro".into())));
     let names: Vec<_> = Everything::fields().iter().map(|f| f.name).collect();
     assert_eq!(
         names,
         [
             "user_id", "session_id", "ip", "username", "service", "referrer", "plan",
-            "tenant_from_auth", "tenant", "raw_ip", "request_id", "beta", "type", "api_key"
+            "tenant_from_auth", "tenant", "section", "raw_ip", "request_id", "beta", "type", "api_key"
         ]
     );
     let api_key = Everything::fields().last().unwrap();
@@ -88,4 +96,5 @@ fn main() {
     let back = Everything::decode(&member).unwrap();
     assert_eq!(back.base, entry.base);
     assert_eq!(back.r#type, Some(-3));
+    assert_eq!(back.section.as_deref(), Some("home"));
 }
