@@ -7,6 +7,10 @@ use active_users::{Config, DefaultEntry, MemoryStore, Outcome, PeerAddr, Tracker
 #[global_allocator]
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
 
+/// One test at a time: `dhat` runs one profiler per process, and its counts are the
+/// process's.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Heap blocks allocated so far in this process.
 fn allocations() -> u64 {
     dhat::HeapStats::get().total_blocks
@@ -35,6 +39,9 @@ fn recording_and_writing_a_new_visitor_allocate_a_bounded_number_of_times() {
         .enable_all()
         .build()
         .expect("runtime");
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _profiler = dhat::Profiler::builder().testing().build();
     runtime.block_on(async {
         let config = Config::builder()
@@ -89,6 +96,78 @@ fn recording_and_writing_a_new_visitor_allocate_a_bounded_number_of_times() {
         assert!(
             per_return <= 0.05,
             "a returning visitor allocates {per_return:.2} times, a new one {per_record:.2}"
+        );
+    });
+}
+
+/// What the tower layer adds to an axum app per request, in heap allocations, for returning
+/// visitors (the common case): the app is called in process (`oneshot`) without a layer,
+/// with a layer that only wraps the response body (what any such layer costs in axum: its
+/// boxed route and future, and the body's box), and with `ActiveUsersLayer`. The layer's own
+/// code must allocate nothing more.
+#[test]
+fn the_layer_adds_no_allocation_of_its_own_to_an_axum_request() {
+    use active_users::ActiveUsersLayer;
+    use axum::{Router, routing::get};
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    const N: usize = 2_000;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _profiler = dhat::Profiler::builder().testing().build();
+    runtime.block_on(async {
+        let config = Config::builder()
+            .flush_interval(std::time::Duration::from_secs(3600))
+            .build()
+            .expect("config");
+        let tracker: Tracker<DefaultEntry> =
+            Tracker::new(config, MemoryStore::new()).expect("tracker");
+        let route = || Router::new().route("/", get(|| async { "hello" }));
+        let plain: Router = route().with_state(());
+        let wrapping: Router = route()
+            .layer(tower::util::MapResponseLayer::new(
+                |r: axum::response::Response| r.map(|body| body.map_err(|e| e)),
+            ))
+            .with_state(());
+        let layered: Router = route()
+            .layer(ActiveUsersLayer::new(tracker.clone()))
+            .with_state(());
+        let per_request = |app: Router| async move {
+            // Each visitor once unmeasured, so that the measured requests are returning ones.
+            for i in 0..N {
+                let request = request(i).map(|()| axum::body::Body::empty());
+                let response = app.clone().oneshot(request).await.expect("response");
+                response.into_body().collect().await.expect("body");
+            }
+            let requests: Vec<_> = (0..N)
+                .map(|i| request(i).map(|()| axum::body::Body::empty()))
+                .collect();
+            let before = allocations();
+            for request in requests {
+                let response = app.clone().oneshot(request).await.expect("response");
+                response.into_body().collect().await.expect("body");
+            }
+            (allocations() - before) as f64 / N as f64
+        };
+        let without = per_request(plain).await;
+        let wrapped = per_request(wrapping).await;
+        let with = per_request(layered).await;
+        println!(
+            "allocations per request in axum: no layer {without:.2}, a layer wrapping the body \
+             {wrapped:.2}, ActiveUsersLayer {with:.2}"
+        );
+        assert_eq!(tracker.stats().coalesced, N as u64, "returning visitors");
+        assert!(
+            with - wrapped <= 0.05,
+            "ActiveUsersLayer allocates {:.2} times per request more than a layer that only \
+             wraps the body",
+            with - wrapped
         );
     });
 }
