@@ -89,6 +89,18 @@ pub enum EncodeError {
         /// The field's limit.
         limit: usize,
     },
+    /// A hand-written [`encode_fields`](crate::ActiveUserEntry::encode_fields) or
+    /// [`encode_request`](crate::ActiveUserEntry::encode_request) wrote another number of
+    /// values than the entry has fields: the member would not decode.
+    #[error(
+        "the entry wrote {written} values for its {fields} fields; every field takes one value, absent or not"
+    )]
+    WrongFieldCount {
+        /// How many values were written.
+        written: usize,
+        /// How many fields [`ActiveUserEntry::fields`](crate::ActiveUserEntry::fields) lists.
+        fields: usize,
+    },
     /// All fields together take more bytes than
     /// [`max_entry_len`](crate::ConfigBuilder::max_entry_len) allows.
     #[error("the entry takes {len} bytes with all its fields, more than max_entry_len ({limit})")]
@@ -184,13 +196,17 @@ impl<'a> Encoder<'a> {
     }
 
     /// Writes the value that `text` parses to as a `T` (read from a request), without building
-    /// the value where the type can help it (a `String` field copies the text); with nothing
-    /// written and `false` when `text` does not parse.
+    /// the value where the type can help it (a `String` field copies the text). When `text`
+    /// does not parse it returns `false`, having written the absent value if the field is
+    /// `optional`, and nothing if it is required (the request has no entry then).
     pub fn put_parsed<T: FieldValue>(&mut self, text: &str, optional: bool) -> bool {
         let start = self.buf.len();
         self.buf.push(0);
         if !T::encode_parsed(text, self.buf) {
             self.buf.truncate(start);
+            if optional {
+                self.put_absent();
+            }
             return false;
         }
         self.end_value::<T>(start, optional);
@@ -264,6 +280,10 @@ impl<'a> Encoder<'a> {
     pub(crate) fn finish(self) -> Result<usize, EncodeError> {
         match self.error {
             Some(err) => Err(err),
+            None if self.field != self.fields.len() => Err(EncodeError::WrongFieldCount {
+                written: self.field,
+                fields: self.fields.len(),
+            }),
             None => Ok(self.cut),
         }
     }
@@ -569,8 +589,15 @@ mod tests {
 
     #[test]
     fn long_values_get_multi_byte_length_prefixes() {
+        #[derive(Debug, crate::ActiveUserEntry)]
+        struct TwoTexts {
+            #[from_header("a")]
+            a: String,
+            #[from_header("b")]
+            b: String,
+        }
         let mut buf = Vec::new();
-        let mut enc = Encoder::new(&mut buf, &[]);
+        let mut enc = Encoder::new(&mut buf, TwoTexts::fields());
         enc.put(&"a".repeat(200));
         enc.put(&"b".to_owned());
         enc.finish().expect("within the limit");
@@ -677,5 +704,87 @@ mod tests {
         let text = format!("{}ж", "a".repeat(MAX_INPUT_LEN - 1));
         assert_eq!(bound_input(&text).len(), MAX_INPUT_LEN - 1);
         assert_eq!(bound_input("short"), "short");
+    }
+
+    /// A hand-written entry whose `encode_request` forgets a field when the request has none.
+    #[derive(Debug)]
+    struct ForgetsAField;
+
+    impl crate::ActiveUserEntry for ForgetsAField {
+        fn fields() -> &'static [crate::Field] {
+            static FIELDS: std::sync::OnceLock<Vec<crate::Field>> = std::sync::OnceLock::new();
+            FIELDS.get_or_init(|| {
+                ["n", "name"]
+                    .map(|name| {
+                        crate::__private::field(
+                            name,
+                            true,
+                            false,
+                            false,
+                            false,
+                            false,
+                            ValueKind::Text,
+                            DEFAULT_MAX_LEN,
+                        )
+                    })
+                    .to_vec()
+            })
+        }
+        fn extract(_: &crate::RequestHead<'_>, _: &crate::ExtractContext) -> Option<Self> {
+            Some(ForgetsAField)
+        }
+        fn encode_fields(&self, enc: &mut Encoder<'_>) {
+            enc.put_absent();
+        }
+        fn decode_fields(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+            dec.take_opt::<u64>()?;
+            dec.take_opt::<String>()?;
+            Ok(ForgetsAField)
+        }
+        fn write_values(&self, out: &mut Vec<Option<String>>) {
+            out.extend([None, None]);
+        }
+    }
+
+    #[test]
+    fn a_member_with_a_value_missing_is_refused_not_stored_undecodable() {
+        let mut member = Vec::new();
+        assert_eq!(
+            crate::entry::encode_counting_cuts(&ForgetsAField, &mut member),
+            Err(EncodeError::WrongFieldCount {
+                written: 1,
+                fields: 2
+            })
+        );
+        let tracker: crate::Tracker<ForgetsAField> = tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(async {
+                crate::Tracker::new(crate::Config::default(), crate::MemoryStore::new())
+            })
+            .expect("tracker");
+        let request = http::Request::get("/").body(()).expect("request");
+        assert!(matches!(
+            tracker.record(&request),
+            crate::Outcome::Invalid(EncodeError::WrongFieldCount { .. })
+        ));
+        assert_eq!(tracker.stats().invalid, 1);
+    }
+
+    #[test]
+    fn an_optional_value_that_does_not_parse_is_written_absent() {
+        let fields = EveryKind::fields();
+        let mut member = Vec::new();
+        let mut enc = Encoder::new(&mut member, &fields[..2]);
+        enc.put_parsed::<String>("x", false);
+        assert!(!enc.put_parsed::<bool>("not a bool", true));
+        assert_eq!(enc.finish(), Ok(0));
+        let mut dec = Decoder::new(&member).expect("version");
+        assert_eq!(dec.take::<String>(), Ok("x".to_owned()));
+        assert_eq!(dec.take_opt::<bool>(), Ok(None));
+        // A required one writes nothing: the request has no entry.
+        let mut member = Vec::new();
+        let mut enc = Encoder::new(&mut member, &fields[..1]);
+        assert!(!enc.put_parsed::<u64>("x", false));
+        assert_eq!(member, [VERSION]);
     }
 }

@@ -44,7 +44,7 @@ pub struct Field {
 /// | `#[from_query("ref")]` | that query parameter, percent-decoded |
 /// | `#[from_extension]` | a value of the field's type in the request extensions (what an auth layer inserted) |
 /// | `#[from_client_ip]` | the client IP: the peer address, or forwarded headers from [trusted proxies](crate::TrustedProxies); the type is `IpAddr` |
-/// | `#[from_fn(path::to::f)]` | a function `fn(&RequestHead<'_>) -> Option<T>`; for a `String` field it may return `Option<&str>` borrowed from the request, which is recorded without a `String` |
+/// | `#[from_fn(path::to::f)]` | a function `fn(&RequestHead<'_>) -> Option<T>`; for a `String` field it may be `fn f<'a>(head: &RequestHead<'a>) -> Option<&'a str>`, text borrowed from the request, recorded without a `String` |
 /// | `#[active_users(flatten)]` | another entry embedded whole: its fields are this entry's fields |
 ///
 /// and these options, combinable as `#[active_users(index, rename = "user")]`:

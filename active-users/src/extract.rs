@@ -88,8 +88,9 @@ pub fn put_text<T: FieldValue>(
     optional: bool,
 ) -> Option<()> {
     match text {
-        Some(text) if enc.put_parsed::<T>(bound_input(text), optional) => Some(()),
-        _ if optional => {
+        // An optional field whose text does not parse is written absent by `put_parsed`.
+        Some(text) if enc.put_parsed::<T>(bound_input(text), optional) || optional => Some(()),
+        None if optional => {
             enc.put_absent();
             Some(())
         }
@@ -205,7 +206,8 @@ impl FnValue<String> for &str {
     }
     fn put(&self, enc: &mut Encoder<'_>, optional: bool) {
         // `String` reads any text: this writes what `put` of the `String` would.
-        enc.put_parsed::<String>(self, optional);
+        let parsed = enc.put_parsed::<String>(self, optional);
+        debug_assert!(parsed, "a String parses from any text");
     }
 }
 

@@ -25,6 +25,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
+/// What the middlewares that record after the response hold across it.
+#[cfg(any(feature = "layer", feature = "actix"))]
+mod held;
+#[cfg(any(feature = "layer", feature = "actix"))]
+pub(crate) use held::HeldMember;
+
 /// The longest member text a cursor may carry: 64 KiB in base64url.
 const MAX_CURSOR_MEMBER_TEXT: usize = 65_536 / 3 * 4 + 4;
 
@@ -467,21 +473,6 @@ impl<E: ActiveUserEntry> Tracker<E> {
             Some(cut) => self.offer_member(cut.map(|cut| (&scratch[..], cut))),
             None => Outcome::NoEntry,
         })
-    }
-
-    /// The first half of recording: the exclusion check and the extraction into an encoded
-    /// member, counted. The layers call it before the response and [`record_prepared`](Self::record_prepared) after.
-    pub(crate) fn prepare(&self, head: &RequestHead<'_>) -> Result<HeldMember, Outcome> {
-        self.check(head)?;
-        crate::codec::with_scratch(|scratch| match self.encode_request(head, scratch) {
-            Some(cut) => Ok(HeldMember::new(cut, scratch)),
-            None => Err(Outcome::NoEntry),
-        })
-    }
-
-    /// Records a member [`prepare`](Self::prepare)d earlier.
-    pub(crate) fn record_prepared(&self, prepared: &HeldMember) -> Outcome {
-        self.offer_member(prepared.member())
     }
 
     /// The exclusion check, counted.
@@ -1739,69 +1730,6 @@ async fn background_writer<E: ActiveUserEntry>(
             // A store that is down is not retried at once, however many records wake the
             // writer meanwhile: at most one attempt per interval.
             tokio::time::sleep(interval).await;
-        }
-    }
-}
-
-/// Members this long or shorter are held inline by [`HeldMember`]: most are (a `DefaultEntry`
-/// with a 32-character session id and a 10-digit user id takes about 60 bytes).
-const INLINE_MEMBER: usize = 110;
-
-/// A request's member, encoded when the request arrives and recorded when its response says
-/// so: the layers hold it across the response. A short member is held inline, so that
-/// holding it costs no allocation.
-pub(crate) struct HeldMember(HeldInner);
-
-enum HeldInner {
-    Inline {
-        len: u8,
-        cut: u8,
-        bytes: [u8; INLINE_MEMBER],
-    },
-    Heap {
-        bytes: Box<[u8]>,
-        cut: usize,
-    },
-    /// The encoding failed: counted as invalid if the response is recorded.
-    Invalid(EncodeError),
-}
-
-impl HeldMember {
-    fn new(cut: Result<usize, EncodeError>, member: &[u8]) -> Self {
-        HeldMember(match cut {
-            Err(err) => HeldInner::Invalid(err),
-            Ok(cut) => match (u8::try_from(member.len()), u8::try_from(cut)) {
-                (Ok(len), Ok(cut)) if member.len() <= INLINE_MEMBER => {
-                    let mut bytes = [0; INLINE_MEMBER];
-                    bytes[..member.len()].copy_from_slice(member);
-                    HeldInner::Inline { len, cut, bytes }
-                }
-                _ => HeldInner::Heap {
-                    bytes: member.into(),
-                    cut,
-                },
-            },
-        })
-    }
-
-    /// The member and how many of its values were cut, or the encoding's error.
-    fn member(&self) -> Result<(&[u8], usize), EncodeError> {
-        match &self.0 {
-            HeldInner::Inline { len, cut, bytes } => {
-                Ok((&bytes[..usize::from(*len)], usize::from(*cut)))
-            }
-            HeldInner::Heap { bytes, cut } => Ok((bytes, *cut)),
-            HeldInner::Invalid(err) => Err(err.clone()),
-        }
-    }
-}
-
-impl fmt::Debug for HeldMember {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            HeldInner::Inline { len, .. } => write!(f, "HeldMember({len} bytes)"),
-            HeldInner::Heap { bytes, .. } => write!(f, "HeldMember({} bytes)", bytes.len()),
-            HeldInner::Invalid(err) => write!(f, "HeldMember({err})"),
         }
     }
 }
