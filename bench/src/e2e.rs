@@ -212,7 +212,7 @@ fn clock_ticks() -> f64 {
 }
 
 /// utime + stime of a process.
-fn process_cpu(pid: u32) -> Result<Duration> {
+pub(crate) fn process_cpu(pid: u32) -> Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name is in parentheses and may hold spaces: count fields after it.
     let after = stat
@@ -228,7 +228,7 @@ fn process_cpu(pid: u32) -> Result<Duration> {
 }
 
 /// Redis's own CPU time so far (`used_cpu_user` + `used_cpu_sys` of `INFO cpu`).
-async fn redis_cpu(url: &str) -> Result<Duration> {
+pub(crate) async fn redis_cpu(url: &str) -> Result<Duration> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let info: String = redis::cmd("INFO").arg("cpu").query_async(&mut conn).await?;

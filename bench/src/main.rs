@@ -498,6 +498,87 @@ async fn flush_throughput(store: RedisStore, shards: usize, n: u64, history: boo
     Ok(rate)
 }
 
+/// Where a flush's time goes, per entry written: the wall time, this process's CPU (recording
+/// included) and Redis's, and Redis's own time by command (`INFO commandstats`).
+#[derive(Debug, Clone, Copy, Default)]
+struct FlushProfile {
+    wall: f64,
+    app_cpu: f64,
+    redis_cpu: f64,
+    zadd: f64,
+    pfadd: f64,
+    trim: f64,
+    rest: f64,
+}
+
+impl FlushProfile {
+    /// The median of each figure over `runs`.
+    fn median_of(runs: &[FlushProfile]) -> FlushProfile {
+        let m = |f: fn(&FlushProfile) -> f64| median(runs.iter().map(f).collect());
+        FlushProfile {
+            wall: m(|p| p.wall),
+            app_cpu: m(|p| p.app_cpu),
+            redis_cpu: m(|p| p.redis_cpu),
+            zadd: m(|p| p.zadd),
+            pfadd: m(|p| p.pfadd),
+            trim: m(|p| p.trim),
+            rest: m(|p| p.rest),
+        }
+    }
+}
+
+/// Microseconds Redis spent in each command since the last `CONFIG RESETSTAT`.
+async fn usec_by_command(conn: &mut MultiplexedConnection) -> Result<Vec<(String, f64)>> {
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await?;
+    Ok(stats
+        .lines()
+        .filter_map(|l| {
+            let (name, fields) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let usec = fields.split(',').find_map(|f| f.strip_prefix("usec="))?;
+            Some((name.to_owned(), usec.parse().ok()?))
+        })
+        .collect())
+}
+
+/// [`flush_throughput`] on one server, with where its time went.
+async fn profiled_flush(
+    url: &str,
+    conn: &mut MultiplexedConnection,
+    n: u64,
+) -> Result<(f64, FlushProfile)> {
+    reset_stats(conn).await?;
+    let (app, redis) = (
+        e2e::process_cpu(std::process::id())?,
+        e2e::redis_cpu(url).await?,
+    );
+    let rate = flush_throughput(RedisStore::open(url)?, 1, n, true).await?;
+    let app = e2e::process_cpu(std::process::id())? - app;
+    let redis = e2e::redis_cpu(url).await? - redis;
+    let per = |d: Duration| d.as_secs_f64() / n as f64;
+    let mut profile = FlushProfile {
+        wall: 1.0 / rate,
+        app_cpu: per(app),
+        redis_cpu: per(redis),
+        ..FlushProfile::default()
+    };
+    // A script's time includes the commands it calls, and `EXEC`'s the commands it runs,
+    // which are counted on their own too: the rest is Redis's CPU outside the three.
+    for (command, usec) in usec_by_command(conn).await? {
+        let share = usec / 1e6 / n as f64;
+        match command.as_str() {
+            "zadd" => profile.zadd += share,
+            "pfadd" => profile.pfadd += share,
+            "eval" | "evalsha" => profile.trim += share,
+            _ => {}
+        }
+    }
+    profile.rest = profile.redis_cpu - profile.zadd - profile.pfadd - profile.trim;
+    Ok((rate, profile))
+}
+
 /// Requests per second of the Python design: one SETEX per request, `workers` at a time.
 async fn python_requests(url: &str, plan: &Plan) -> Result<f64> {
     let keys: Arc<Vec<String>> = Arc::new((0..plan.users).map(python_key).collect());
@@ -853,11 +934,13 @@ async fn run(plan: Plan) -> Result<()> {
     let mut limits = Vec::new();
     let mut flushes = Vec::new();
     let mut flushes_without_history = Vec::new();
+    let mut flush_profiles = Vec::new();
     for _ in 0..3 {
         limits.push(zadd_limit(&server.url, Arc::clone(&members)).await?);
         flushall(&mut conn).await?;
-        let store = RedisStore::open(&server.url)?;
-        flushes.push(flush_throughput(store, 1, plan.zadd_entries, true).await?);
+        let (rate, profile) = profiled_flush(&server.url, &mut conn, plan.zadd_entries).await?;
+        flushes.push(rate);
+        flush_profiles.push(profile);
         flushall(&mut conn).await?;
         let store = RedisStore::open(&server.url)?;
         flushes_without_history.push(flush_throughput(store, 1, plan.zadd_entries, false).await?);
@@ -878,6 +961,24 @@ async fn run(plan: Plan) -> Result<()> {
         python: String::new(),
         ratio: format!("{:.2}x the limit", flush / limit),
         target: verdict(flush >= 0.7 * limit, "≥ 0.7x limit"),
+    });
+    let profile = FlushProfile::median_of(&flush_profiles);
+    let us = |s: f64| format!("{:.2} µs", s * 1e6);
+    rows.push(Row {
+        what: "… per entry written: wall time / this process's CPU (recording included) / Redis's CPU; of Redis's, by command (`INFO commandstats`): `ZADD` / `PFADD` (sketches) / the trim script / the rest of its CPU (reading, parsing and answering the commands, `MULTI`/`EXEC`, `PEXPIRE`, `ZCOUNT`)".into(),
+        ours: format!(
+            "{} / {} / {}; {} / {} / {} / {}",
+            us(profile.wall),
+            us(profile.app_cpu),
+            us(profile.redis_cpu),
+            us(profile.zadd),
+            us(profile.pfadd),
+            us(profile.trim),
+            us(profile.rest)
+        ),
+        python: String::new(),
+        ratio: String::new(),
+        target: String::new(),
     });
     rows.push(Row {
         what: "flush throughput, history off (no sketches)".into(),
