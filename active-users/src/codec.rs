@@ -219,7 +219,8 @@ impl<'a> Encoder<'a> {
         self.field += 1;
     }
 
-    fn put_value<T: FieldValue>(&mut self, value: &T, optional: bool) {
+    /// Writes a value of a field that is `optional` or not (what `put` and `put_opt` do).
+    pub(crate) fn put_value<T: FieldValue>(&mut self, value: &T, optional: bool) {
         // Reserve one length byte, write the value after it, then fix the prefix up: most
         // values are shorter than 127 bytes, whose length prefix takes one byte.
         let start = self.buf.len();
@@ -706,7 +707,7 @@ mod tests {
         assert_eq!(bound_input("short"), "short");
     }
 
-    /// A hand-written entry whose `encode_request` forgets a field when the request has none.
+    /// A hand-written entry whose `encode_fields` writes one value for its two fields.
     #[derive(Debug)]
     struct ForgetsAField;
 

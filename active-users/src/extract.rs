@@ -89,12 +89,12 @@ pub fn put_text<T: FieldValue>(
 ) -> Option<()> {
     match text {
         // An optional field whose text does not parse is written absent by `put_parsed`.
-        Some(text) if enc.put_parsed::<T>(bound_input(text), optional) || optional => Some(()),
+        Some(text) => (enc.put_parsed::<T>(bound_input(text), optional) || optional).then_some(()),
         None if optional => {
             enc.put_absent();
             Some(())
         }
-        _ => None,
+        None => None,
     }
 }
 
@@ -106,8 +106,7 @@ pub fn put_value<T: FieldValue>(
     optional: bool,
 ) -> Option<()> {
     match value {
-        Some(value) if optional => enc.put_opt(Some(value)),
-        Some(value) => enc.put(value),
+        Some(value) => enc.put_value(value, optional),
         None if optional => enc.put_absent(),
         None => return None,
     }
@@ -192,11 +191,7 @@ impl<T: FieldValue> FnValue<T> for T {
         self
     }
     fn put(&self, enc: &mut Encoder<'_>, optional: bool) {
-        if optional {
-            enc.put_opt(Some(self));
-        } else {
-            enc.put(self);
-        }
+        enc.put_value(self, optional);
     }
 }
 

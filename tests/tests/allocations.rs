@@ -3,7 +3,9 @@
 //! Allocations are most of what the layer adds to a server's CPU at 100,000 visitors, so these
 //! counts are bounded here: a change that adds one per request fails.
 
-use active_users::{Config, DefaultEntry, MemoryStore, Outcome, PeerAddr, Tracker, User};
+use active_users::{
+    Config, ConfigBuilder, DefaultEntry, MemoryStore, Outcome, PeerAddr, Tracker, User,
+};
 #[global_allocator]
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
 
@@ -32,9 +34,8 @@ fn request(i: usize) -> http::Request<()> {
     request
 }
 
-#[test]
-fn recording_and_writing_a_new_visitor_allocate_a_bounded_number_of_times() {
-    const N: usize = 4_000;
+/// Runs `test` on a current-thread runtime with `dhat` counting, one test at a time.
+fn profiled(test: impl std::future::Future<Output = ()>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -43,14 +44,25 @@ fn recording_and_writing_a_new_visitor_allocate_a_bounded_number_of_times() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _profiler = dhat::Profiler::builder().testing().build();
-    runtime.block_on(async {
-        let config = Config::builder()
-            .flush_interval(std::time::Duration::from_secs(3600))
-            .refresh_interval(std::time::Duration::from_millis(50))
-            .build()
-            .expect("config");
-        let tracker: Tracker<DefaultEntry> =
-            Tracker::new(config, MemoryStore::new()).expect("tracker");
+    runtime.block_on(test);
+}
+
+/// A tracker on the in-memory store whose background writer stays idle: only the explicit
+/// flushes write.
+fn idle_tracker(config: ConfigBuilder) -> Tracker<DefaultEntry> {
+    let config = config
+        .flush_interval(std::time::Duration::from_secs(3600))
+        .build()
+        .expect("config");
+    Tracker::new(config, MemoryStore::new()).expect("tracker")
+}
+
+#[test]
+fn recording_and_writing_a_new_visitor_allocate_a_bounded_number_of_times() {
+    const N: usize = 4_000;
+    profiled(async {
+        let tracker =
+            idle_tracker(Config::builder().refresh_interval(std::time::Duration::from_millis(50)));
         // Warm up: the maps and the store's first keys.
         for i in 0..N {
             assert_eq!(tracker.record(&request(N + i)), Outcome::Queued);
@@ -113,21 +125,8 @@ fn the_layer_adds_no_allocation_of_its_own_to_an_axum_request() {
     use tower::ServiceExt as _;
 
     const N: usize = 2_000;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let _profiler = dhat::Profiler::builder().testing().build();
-    runtime.block_on(async {
-        let config = Config::builder()
-            .flush_interval(std::time::Duration::from_secs(3600))
-            .build()
-            .expect("config");
-        let tracker: Tracker<DefaultEntry> =
-            Tracker::new(config, MemoryStore::new()).expect("tracker");
+    profiled(async {
+        let tracker = idle_tracker(Config::builder());
         let route = || Router::new().route("/", get(|| async { "hello" }));
         let plain: Router = route().with_state(());
         let wrapping: Router = route()
